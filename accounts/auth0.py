@@ -1,0 +1,118 @@
+"""Auth0 access-token verification (CONTRACT.md §2).
+
+RS256 only; keys from AUTH0_JWKS_URL, kept in the shared cache so every worker
+fetches them once; an unknown `kid` refetches the set, at most once per
+AUTH0_JWKS_REFETCH_SECONDS across all workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from typing import Any
+
+import jwt
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from timepoint_billing.errors import APIError
+
+log = logging.getLogger("accounts.auth0")
+
+JWKS_CACHE_KEY = "auth0:jwks"
+REFETCH_GUARD_KEY = "auth0:jwks:refetched"
+MAX_TOKEN_BYTES = 8192
+_http = requests.Session()
+_http.trust_env = False
+
+
+class InvalidToken(Exception):
+    """The token is not one we accept; the message says why (safe to show)."""
+
+
+def _fetch_jwks() -> str:
+    try:
+        response = _http.get(
+            settings.AUTH0_JWKS_URL,
+            timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT),
+        )
+        response.raise_for_status()
+        raw = response.text
+        jwt.PyJWKSet.from_dict(json.loads(raw))  # refuse to cache garbage
+    except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
+        log.warning("could not fetch Auth0 signing keys: %s", exc.__class__.__name__)
+        raise
+    cache.set(JWKS_CACHE_KEY, raw, settings.AUTH0_JWKS_CACHE_SECONDS)
+    return raw
+
+
+@lru_cache(maxsize=8)
+def _parse(raw: str) -> dict[str, jwt.PyJWK]:
+    """Parsed keys by kid, memoised on the raw JSON so a request pays no RSA parsing."""
+    keys = {}
+    for key in jwt.PyJWKSet.from_dict(json.loads(raw)).keys:
+        if key.key_id:
+            keys[key.key_id] = key
+    return keys
+
+
+def _signing_key(kid: str) -> jwt.PyJWK:
+    raw = cache.get(JWKS_CACHE_KEY)
+    if raw is None:
+        try:
+            raw = _fetch_jwks()
+        except Exception:
+            raise APIError(503, "upstream_unavailable", "Auth0 signing keys are unavailable.") from None
+    key = _parse(raw).get(kid)
+    if key is None and cache.add(REFETCH_GUARD_KEY, 1, settings.AUTH0_JWKS_REFETCH_SECONDS):
+        try:
+            key = _parse(_fetch_jwks()).get(kid)
+        except Exception:
+            key = None  # keep serving the keys we have; this token just isn't one of them
+    if key is None:
+        raise InvalidToken("The token is signed by an unknown key.")
+    return key
+
+
+def verify(token: str) -> dict[str, Any]:
+    """The verified claims of an Auth0 access token, or InvalidToken / APIError(503)."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("The token is too large.")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise InvalidToken("The token is malformed.") from None
+    if header.get("alg") != "RS256":
+        raise InvalidToken("The token must be signed with RS256.")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise InvalidToken("The token names no signing key.")
+    if not settings.AUTH0_ISSUER:
+        log.error("AUTH0_DOMAIN/AUTH0_ISSUER is not configured; refusing Auth0 tokens")
+        raise InvalidToken("Auth0 tokens are not accepted here.")
+    key = _signing_key(kid)
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            audience=settings.AUTH0_AUDIENCE,
+            issuer=settings.AUTH0_ISSUER,
+            leeway=settings.AUTH0_LEEWAY_SECONDS,
+            options={"require": ["exp", "iss", "aud", "sub"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The token has expired.") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("The token is not yet valid.") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("The token is for another audience.") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("The token comes from another issuer.") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("The token is invalid.") from None
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise InvalidToken("The token has no subject.")
+    return claims

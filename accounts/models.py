@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Plan(models.TextChoices):
+    FREE = "free", "Free"
+    EXPLORER = "explorer", "Explorer"
+    HISTORIAN = "historian", "Historian"
+    API_PRO = "api_pro", "API Pro"
+
+
+class Tier(models.TextChoices):
+    FREE = "free", "Free"
+    PRO = "pro", "Pro"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class Account(models.Model):
+    """A person known to billing: one per Auth0 `sub`, linked to Flash's user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    external_id = models.CharField(max_length=255, unique=True, help_text="Auth0 sub")
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    flash_user_id = models.CharField(max_length=64, unique=True)
+    plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.FREE)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
+    # Set by an operator (e.g. enterprise); wins over the tier the plan implies.
+    tier_override = models.CharField(max_length=20, choices=Tier.choices, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="account"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.email or self.external_id
+
+    # DRF's permission classes ask the authenticated "user" these.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def effective_tier(self) -> str:
+        return self.tier_override or self.tier

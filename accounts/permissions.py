@@ -1,0 +1,34 @@
+"""The permission set every view picks from."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from timepoint_billing.errors import APIError
+
+
+class IsCaller(BasePermission):
+    """Any authenticated caller: Auth0 token, session token or API key."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(request.user is not None and getattr(request.user, "is_authenticated", False))
+
+
+class IsHuman(IsCaller):
+    """A person, not a program: API keys may not manage keys or sessions (403)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if getattr(request.auth, "is_api_key", False):
+            raise APIError(403, "forbidden", "API keys cannot be used for this endpoint; sign in instead.")
+        return True
+
+
+class IsStaff(BasePermission):
+    """A Django staff user signed in to the admin."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        user = getattr(request._request, "user", None)
+        return bool(user is not None and user.is_authenticated and user.is_staff)

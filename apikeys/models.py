@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from accounts.models import Account, Tier
+
+
+class Environment(models.TextChoices):
+    LIVE = "live", "Live"
+    TEST = "test", "Test"
+
+
+class APIKey(models.Model):
+    """A developer key. Only its SHA-256 and its first 16 characters are stored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=16, db_index=True)
+    name = models.CharField(max_length=100)
+    environment = models.CharField(max_length=4, choices=Environment.choices, default=Environment.LIVE)
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
+    rate_limit = models.PositiveIntegerField(help_text="requests per minute")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["account", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

@@ -1,0 +1,13 @@
+"""Contract-faithful stand-ins for the services billing cannot reach from here:
+Flash, Clockchain, Auth0, Stripe's API and Apple's receipt validation.
+
+Used by the tests (in-process, free ports: see tests/conftest.py) and by the
+quickstart (`python -m standins`, fixed ports: see `make run`).
+"""
+
+from .auth0 import Auth0
+from .base import Recorded, Reply, StandIn, route
+from .clockchain import Clockchain
+from .flash import Flash
+
+__all__ = ["Auth0", "Clockchain", "Flash", "Recorded", "Reply", "StandIn", "route"]

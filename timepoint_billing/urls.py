@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+from . import views
+
+PUBLIC = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+
+api_v1 = [
+    path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("docs/", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="docs"),
+    path("auth/", include("accounts.urls")),
+    path("", include("apikeys.urls")),
+    path("billing/", include("payments.urls")),
+    path("", include("metering.urls")),
+    path("", include("relay.urls")),
+]
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("health/ready", views.ready, name="health-ready"),
+    path("api/v1/", include(api_v1)),
+    path("portal/", include("accounts.portal_urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "timepoint_billing.views.bad_request"
+handler403 = "timepoint_billing.views.permission_denied"
+handler404 = "timepoint_billing.views.page_not_found"
+handler500 = "timepoint_billing.views.server_error"
