@@ -40,6 +40,14 @@ def limits_for(request: Request) -> TierLimits:
     return TIERS.get(caller_tier(request), TIERS["free"])
 
 
+def may_use_hd(request: Request) -> bool:
+    """HD needs a tier with HD, or a plan that includes it (Historian)."""
+    from payments.plans import plan_has_hd
+
+    account = getattr(request, "user", None)
+    return limits_for(request).hd or (account is not None and plan_has_hd(account.plan))
+
+
 class TierRateThrottle(BaseThrottle):
     """Requests per minute per key / account / client IP. Seam: allows all for now."""
 
@@ -55,10 +63,27 @@ def record_auth_failure(request: Request) -> None:
     """Count a failed authentication against the client IP. Seam."""
 
 
+class Slot:
+    """One held concurrency slot; `release()` is idempotent."""
+
+    def release(self) -> None:
+        pass
+
+
+def acquire_slot(request: Request) -> Slot:
+    """Take one of the caller's concurrent-request slots, or raise 429
+    `concurrency_limited`. Streams hold it until the stream ends. Seam."""
+    return Slot()
+
+
 @contextlib.contextmanager
-def concurrency_slot(request: Request) -> Iterator[None]:
-    """Hold one of the caller's concurrent-request slots while relaying. Seam."""
-    yield
+def concurrency_slot(request: Request) -> Iterator[Slot]:
+    """Hold a slot for the duration of a relayed request."""
+    slot = acquire_slot(request)
+    try:
+        yield slot
+    finally:
+        slot.release()
 
 
 def ratelimited_view(request: HttpRequest, exception: Exception) -> HttpResponse:
