@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import portal
+
+urlpatterns = [
+    path("docs/", portal.docs, name="portal-docs"),
+]
