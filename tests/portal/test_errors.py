@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+from django.test import RequestFactory
+
+from timepoint_billing.views import server_error
+
+from .conftest import screenshot
+
+
+@pytest.mark.browser
+def test_it_shows_a_portal_404_with_the_layout(alice_page):
+    page = alice_page
+    response = page.goto("/portal/no-such-page/")
+
+    assert response.status == 404
+    assert page.get_by_role("heading", name="Page not found").is_visible()
+    assert "/portal/no-such-page/" in page.locator("main").inner_text()
+    assert page.get_by_role("navigation", name="Portal").is_visible()
+    screenshot(page, "error-404")
+
+
+def test_it_answers_500_with_a_page_that_needs_no_context(db):
+    response = server_error(RequestFactory().get("/portal/"))
+
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong on our side" in body
+    assert "portal.css" in body  # still the portal's look, without a signed-in user
