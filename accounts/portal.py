@@ -1,0 +1,37 @@
+"""Portal sign-in and sign-out; the portal's pages build on `portal/base.html`."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.auth import logout as django_logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+
+@require_GET
+def login(request: HttpRequest) -> HttpResponse:
+    """Straight to Auth0's Universal Login (email, Google, GitHub, Apple)."""
+    if request.user.is_authenticated:
+        return redirect("portal-home")
+    target = reverse("social:begin", args=["auth0"])
+    next_url = request.GET.get("next", "")
+    if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        target += "?" + urlencode({"next": next_url})
+    return HttpResponseRedirect(target)
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    django_logout(request)  # flushes the Django session
+    return render(request, "portal/signed_out.html")
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    account = getattr(request.user, "account", None)
+    return render(request, "portal/home.html", {"account": account})
