@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.contrib.auth import logout as django_logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
-    """Straight to Auth0's Universal Login (email, Google, GitHub, Apple)."""
+    """A sign-in button: social-auth starts the Auth0 round trip only on a CSRF-checked
+    POST (Universal Login then offers email, Google, GitHub and Apple)."""
     if request.user.is_authenticated:
         return redirect("portal-home")
-    target = reverse("social:begin", args=["auth0"])
     next_url = request.GET.get("next", "")
-    if next_url and url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        target += "?" + urlencode({"next": next_url})
-    return HttpResponseRedirect(target)
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    return render(request, "portal/login.html", {"next": next_url})
 
 
 @require_POST

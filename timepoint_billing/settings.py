@@ -349,7 +349,9 @@ SOCIAL_AUTH_AUTH0_SCOPE = ["openid", "profile", "email"]
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
-SOCIAL_AUTH_LOGIN_ERROR_URL = "/portal/login/"
+# No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
+# (an error URL of /portal/login/ would bounce straight back to Auth0).
+MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
 # Auth0 tokens are not kept in the database: the portal needs only who signed in.
 SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
