@@ -11,6 +11,7 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.test import Client
+from social_django.models import UserSocialAuth
 
 from accounts.models import Account
 from tests.conftest import bearer
@@ -56,6 +57,9 @@ def test_it_signs_a_new_person_in_through_auth0(live_server, browser, auth0, fla
     assert account.user is not None and account.user.email == "grace@example.com"
     assert account.flash_user_id == flash.users["google-oauth2|1234"]
     assert len(flash.received(r"/users/resolve$")) == 1
+    # Auth0's tokens are not kept (they would show in UserSocialAuth's admin page).
+    social = UserSocialAuth.objects.get(uid="google-oauth2|1234")
+    assert not {"access_token", "id_token", "refresh_token"} & set(social.extra_data)
 
 
 def test_it_links_the_portal_to_the_same_account_as_the_api(live_server, browser, auth0, alice, flash):
