@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +13,13 @@ from .credentials import SESSION
 from .permissions import IsAuth0Caller, IsHuman
 from .serializers import LoginSerializer, UserSerializer
 
-_ERRORS = {401: OpenApiResponse(description="unauthenticated"), 403: OpenApiResponse(description="forbidden")}
+_ENVELOPE = inline_serializer("AuthError", {"error": inline_serializer("AuthErrorBody", {
+    "code": serializers.CharField(), "message": serializers.CharField()})})
+_ERRORS = {
+    401: OpenApiResponse(_ENVELOPE, description="unauthenticated: missing, malformed, expired or revoked credential"),
+    403: OpenApiResponse(_ENVELOPE, description="forbidden: this kind of credential may not call this endpoint"),
+    503: OpenApiResponse(_ENVELOPE, description="upstream_unavailable: Auth0 keys or Flash unreachable"),
+}
 
 
 @extend_schema(request=None, responses={200: LoginSerializer, **_ERRORS}, tags=["auth"],
