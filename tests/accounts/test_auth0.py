@@ -159,3 +159,10 @@ def test_it_rejects_a_token_without_kid(alice, auth0, call_me):
     token = jwt.encode({"iss": auth0.issuer, "aud": auth0.audience, "sub": alice.external_id,
                         "exp": int(time.time()) + 600}, auth0.keys[-1].private, algorithm="RS256")
     assert_rejected(call_me(token))
+
+
+def test_it_does_not_hammer_auth0_while_its_keys_cannot_be_fetched(alice, auth0, call_me):
+    auth0.fail(503, path=r"jwks", times=None)
+    for _ in range(5):
+        assert call_me(auth0.mint(alice.external_id)).status_code == 503
+    assert jwks_fetches(auth0) == 1  # later requests within the backoff fail fast
