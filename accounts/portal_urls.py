@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+from . import portal
+
+urlpatterns = [
+    path("", portal.home, name="portal-home"),
+    path("login/", portal.login, name="portal-login"),
+    path("logout/", portal.logout, name="portal-logout"),
+    path("auth/", include("social_django.urls", namespace="social")),
+]
