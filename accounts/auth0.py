@@ -23,6 +23,7 @@ log = logging.getLogger("accounts.auth0")
 
 JWKS_CACHE_KEY = "auth0:jwks"
 REFETCH_GUARD_KEY = "auth0:jwks:refetched"
+FETCH_FAILED_KEY = "auth0:jwks:failed"
 MAX_TOKEN_BYTES = 8192
 _http = requests.Session()
 _http.trust_env = False
@@ -61,10 +62,14 @@ def _parse(raw: str) -> dict[str, jwt.PyJWK]:
 def _signing_key(kid: str) -> jwt.PyJWK:
     raw = cache.get(JWKS_CACHE_KEY)
     if raw is None:
+        unavailable = APIError(503, "upstream_unavailable", "Auth0 signing keys are unavailable.")
+        if cache.get(FETCH_FAILED_KEY):
+            raise unavailable
         try:
             raw = _fetch_jwks()
         except Exception:
-            raise APIError(503, "upstream_unavailable", "Auth0 signing keys are unavailable.") from None
+            cache.set(FETCH_FAILED_KEY, 1, settings.AUTH0_JWKS_FAILURE_BACKOFF_SECONDS)
+            raise unavailable from None
     key = _parse(raw).get(kid)
     if key is None and cache.add(REFETCH_GUARD_KEY, 1, settings.AUTH0_JWKS_REFETCH_SECONDS):
         try:

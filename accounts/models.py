@@ -51,3 +51,30 @@ class Account(models.Model):
     @property
     def effective_tier(self) -> str:
         return self.tier_override or self.tier
+
+
+class SessionToken(models.Model):
+    """A billing session token (`tp_sess_…`), issued by POST /api/v1/auth/login.
+
+    Only the SHA-256 of the token is stored; `prefix` lets operators tell tokens apart.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="session_tokens")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.account})"
+
+    @property
+    def is_active(self) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and self.expires_at > timezone.now()

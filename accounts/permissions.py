@@ -32,3 +32,15 @@ class IsStaff(BasePermission):
     def has_permission(self, request: Request, view: object) -> bool:
         user = getattr(request._request, "user", None)
         return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+class IsAuth0Caller(IsCaller):
+    """Only an Auth0 access token: login exchanges one for a session token, so a
+    session token or API key presented there is refused (403)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if getattr(request.auth, "kind", None) != "auth0":
+            raise APIError(403, "forbidden", "Log in with an Auth0 access token, not a session token or API key.")
+        return True

@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("login", views.login, name="auth-login"),
+    path("me", views.me, name="auth-me"),
+    path("logout", views.logout, name="auth-logout"),
+]

@@ -84,9 +84,11 @@ class Auth0(StandIn):
             self.published.append(key)
         return key
 
-    def login_as(self, sub: str, email: str = "", name: str = "") -> None:
-        """Who the next Universal Login completes as."""
-        self.next_login = {"sub": sub, "email": email or f"{sub.split('|')[-1]}@example.com", "name": name or sub}
+    def login_as(self, sub: str, email: str = "", name: str = "", **id_token_claims: Any) -> None:
+        """Who the next Universal Login completes as; `id_token_claims` override claims
+        of the id_token it issues (None leaves a claim out, e.g. `exp=None`)."""
+        self.next_login = {"sub": sub, "email": email or f"{sub.split('|')[-1]}@example.com", "name": name or sub,
+                           "id_token_claims": id_token_claims}
 
     # --- routes ---------------------------------------------------------------------
 
@@ -126,6 +128,7 @@ class Auth0(StandIn):
                      "nickname": login["name"], "picture": ""}
         if login.get("nonce"):
             id_claims["nonce"] = login["nonce"]
+        id_claims.update(login.get("id_token_claims") or {})
         return Reply(200, {
             "access_token": self.mint(login["sub"], email=login["email"], name=login["name"]),
             "id_token": self.mint(login["sub"], **id_claims),

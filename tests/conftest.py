@@ -49,6 +49,10 @@ def upstream_settings(standins: dict) -> dict:
 
     values = environment(standins)
     values["AUTH0_JWKS_URL"] = values["AUTH0_ISSUER"] + ".well-known/jwks.json"
+    # Portal sign-in (social-auth) reads its own names, derived from these in settings.py.
+    values["SOCIAL_AUTH_AUTH0_DOMAIN"] = values["AUTH0_DOMAIN"]
+    values["SOCIAL_AUTH_AUTH0_KEY"] = values["AUTH0_CLIENT_ID"]
+    values["SOCIAL_AUTH_AUTH0_SECRET"] = values["AUTH0_CLIENT_SECRET"]
     return values
 
 

@@ -334,6 +334,41 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.
 
 # --- accounts (identity issue) -----------------------------------------------------
 
+# Session tokens live this long after their last use (sliding, refreshed hourly).
+SESSION_TOKEN_TTL_DAYS = env.int("SESSION_TOKEN_TTL_DAYS", default=30)
+# A cold JWKS fetch that failed is not retried for this long (Auth0 down must not
+# turn every request into a connection attempt).
+AUTH0_JWKS_FAILURE_BACKOFF_SECONDS = env.int("AUTH0_JWKS_FAILURE_BACKOFF_SECONDS", default=5)
+
+# Portal sign-in: social-auth's Auth0 backend, pointed at AUTH0_ISSUER (accounts.backends).
+AUTHENTICATION_BACKENDS = ["accounts.backends.Auth0", "django.contrib.auth.backends.ModelBackend"]
+SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
+SOCIAL_AUTH_AUTH0_KEY = AUTH0_CLIENT_ID
+SOCIAL_AUTH_AUTH0_SECRET = AUTH0_CLIENT_SECRET
+SOCIAL_AUTH_AUTH0_SCOPE = ["openid", "profile", "email"]
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
+# No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
+# (an error URL of /portal/login/ would bounce straight back to Auth0).
+MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
+# Auth0 tokens are not kept in the database: the portal needs only who signed in.
+SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
+SOCIAL_AUTH_PIPELINE = [
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    # Before any Django user is made: the billing Account (Flash resolve on first sight).
+    "accounts.pipeline.resolve_account",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "accounts.pipeline.link_account",
+    "social_core.pipeline.user.user_details",
+]
+
 # --- apikeys (keys and limits issue) -------------------------------------------------
 
 # --- relay (relay issue) -----------------------------------------------------------

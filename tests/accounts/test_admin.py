@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import SessionToken
+from tests.conftest import bearer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_finds_accounts_by_email_sub_and_flash_id(admin_client, alice, bob):
+    for term in ("alice@example.com", "auth0|alice", alice.flash_user_id):
+        page = admin_client.get("/admin/accounts/account/", {"q": term})
+        assert page.status_code == 200
+        assert "alice@example.com" in page.content.decode()
+        assert "bob@example.com" not in page.content.decode()
+
+
+def test_it_filters_accounts_by_plan_and_tier(admin_client, alice, bob):
+    bob.plan, bob.tier = "api_pro", "pro"
+    bob.save()
+    page = admin_client.get("/admin/accounts/account/", {"plan__exact": "api_pro", "tier__exact": "pro"}).content
+    assert b"bob@example.com" in page and b"alice@example.com" not in page
+
+
+def test_it_lists_session_tokens_without_their_secret(admin_client, alice, alice_token):
+    token = Client().post("/api/v1/auth/login", headers=bearer(alice_token)).json()["session_token"]
+    record = SessionToken.objects.get()
+    for url in ("/admin/accounts/sessiontoken/", f"/admin/accounts/sessiontoken/{record.pk}/change/"):
+        page = admin_client.get(url).content.decode()
+        assert record.prefix in page
+        assert token not in page
+        assert record.token_hash not in page
+
+
+def test_it_revokes_session_tokens(admin_client, alice, alice_token):
+    token = Client().post("/api/v1/auth/login", headers=bearer(alice_token)).json()["session_token"]
+    record = SessionToken.objects.get()
+    response = admin_client.post("/admin/accounts/sessiontoken/", {
+        "action": "revoke", "_selected_action": [record.pk]}, follow=True)
+    assert b"Revoked 1 session token" in response.content
+    assert Client().get("/api/v1/auth/me", headers=bearer(token)).status_code == 401
+
+
+def test_it_keeps_non_staff_out(client, django_user_model):
+    django_user_model.objects.create_user("someone", password="pw-123456789")
+    client.login(username="someone", password="pw-123456789")
+    assert client.get("/admin/accounts/account/").status_code == 302

@@ -1,0 +1,36 @@
+"""API keys may not call /api/v1/auth/* (CONTRACT.md §5): 403."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+
+import pytest
+from django.test import Client
+
+import apikeys.authentication
+from apikeys.models import APIKey
+from tests.conftest import bearer
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif("Filled in by the keys issue" in (apikeys.authentication.__doc__ or ""),
+                       reason="API-key authentication comes with the keys issue; this runs once it is merged"),
+]
+
+
+@pytest.fixture
+def alice_key(alice) -> str:
+    key = "tp_live_" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
+    APIKey.objects.create(account=alice, key_hash=hashlib.sha256(key.encode()).hexdigest(), prefix=key[:16],
+                          name="ci", rate_limit=10)
+    return key
+
+
+@pytest.mark.parametrize(("method", "path"), [("post", "/api/v1/auth/login"), ("get", "/api/v1/auth/me"),
+                                              ("post", "/api/v1/auth/logout")])
+def test_it_refuses_api_keys(alice_key, method, path):
+    response = getattr(Client(), method)(path, headers=bearer(alice_key))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"

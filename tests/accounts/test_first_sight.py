@@ -1,0 +1,97 @@
+"""First sight of an Auth0 identity: one Account, one Flash resolve, nothing half-made."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from accounts.models import Account
+from tests.conftest import bearer
+
+
+def me(token: str):
+    return Client().get("/api/v1/auth/me", headers=bearer(token))
+
+
+def resolves(flash) -> int:
+    return len(flash.received(r"/api/v1/users/resolve$"))
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.django_db
+def test_it_links_a_new_identity_on_a_direct_api_call(auth0, flash):
+    response = me(auth0.mint("auth0|direct", email="direct@example.com"))
+    assert response.status_code == 200
+    account = Account.objects.get(external_id="auth0|direct")
+    assert account.flash_user_id == flash.users["auth0|direct"]
+    assert account.email == "direct@example.com"
+    assert account.last_seen_at is not None
+    assert resolves(flash) == 1
+
+    assert me(auth0.mint("auth0|direct")).status_code == 200
+    assert resolves(flash) == 1  # known now: Flash is not asked again
+
+
+@pytest.mark.django_db
+def test_it_answers_503_and_keeps_nothing_when_flash_is_down(auth0, flash, settings):
+    token = auth0.mint("auth0|unlucky")
+    flash_url = settings.FLASH_URL
+    settings.FLASH_URL = f"http://127.0.0.1:{closed_port()}"
+    response = me(token)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+    assert not Account.objects.filter(external_id="auth0|unlucky").exists()
+
+    settings.FLASH_URL = flash_url
+    response = me(token)
+    assert response.status_code == 200
+    assert Account.objects.filter(external_id="auth0|unlucky").count() == 1
+
+
+@pytest.mark.django_db
+def test_it_keeps_nothing_when_flash_answers_an_error(auth0, flash):
+    flash.fail(500, path=r"/users/resolve$")
+    response = me(auth0.mint("auth0|errored"))
+    assert response.status_code == 502
+    assert not Account.objects.filter(external_id="auth0|errored").exists()
+    assert me(auth0.mint("auth0|errored")).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_resolves_once_when_ten_first_requests_arrive_together(auth0, flash):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no real race to test")
+    # Flash takes a moment, so the other nine arrive while the first is still inside it.
+    flash.slow(0.3, path=r"/users/resolve$", times=None)
+    token = auth0.mint("auth0|crowd", email="crowd@example.com")
+    me(auth0.mint("auth0|warm-the-jwks-cache"))
+    flash.requests.clear()
+
+    start = threading.Barrier(10)
+    statuses: list[int] = []
+
+    def first_request() -> None:
+        try:
+            start.wait(timeout=10)
+            statuses.append(me(token).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first_request) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert statuses == [200] * 10
+    assert resolves(flash) == 1
+    assert Account.objects.filter(external_id="auth0|crowd").count() == 1
