@@ -96,6 +96,7 @@ class StandIn:
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self._routes = [
             getattr(self, name)._route + (getattr(self, name),)
@@ -124,6 +125,15 @@ class StandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # Kept-alive connections would otherwise go on being served: a service that
+        # is down answers nobody, pooled clients included.
+        with self.lock:
+            open_connections, self._connections = list(self._connections), set()
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def down(self) -> None:
         """Stop listening: connections are refused until `up()`."""
@@ -211,6 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        with self.standin.lock:
+            self.standin._connections.add(self.connection)
+        try:
+            super().handle()
+        finally:
+            with self.standin.lock:
+                self.standin._connections.discard(self.connection)
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)
