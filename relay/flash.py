@@ -186,6 +186,10 @@ def relay(
     query = django_request.META.get("QUERY_STRING", "")
     url = _url(path, base) + (f"?{query}" if query else "")
     body = django_request.body if method.upper() not in ("GET", "HEAD") else None
+    headers = upstream.outgoing_headers(request, _service_headers(flash_user_id))
+    if stream:
+        # A compressed stream could not be handed on event by event.
+        headers["Accept-Encoding"] = "identity"
     return upstream.send(
         _session,
         SERVICE,
@@ -194,7 +198,7 @@ def relay(
         timeout=_generation_timeout() if generation else _read_timeout(),
         stream=stream,
         data=body,
-        headers=upstream.outgoing_headers(request, _service_headers(flash_user_id)),
+        headers=headers,
     )
 
 
