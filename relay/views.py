@@ -200,6 +200,13 @@ class BrowseView(ClockchainRelayView):
     prefix = "/api/v1/browse"
 
 
+class BrowseRootView(BrowseView):
+    @extend_schema(operation_id="browse_root", responses={200: serializers.ClockchainAnswer, **_READ_ERRORS},
+                   tags=["clockchain"])
+    def get(self, request: Request, path: str | None = None) -> HttpResponse:
+        return super().get(request, path)
+
+
 class TodayView(ClockchainRelayView):
     prefix = "/api/v1/today"
 
