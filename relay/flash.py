@@ -1,11 +1,17 @@
 """The one place that talks to Flash. Every Flash shape the memos don't document
-lives here, read tolerantly (extra fields are ignored)."""
+lives here, read tolerantly (extra fields are ignored): balance `{"balance": int}`,
+costs `{"costs": {operation: int}}`, history `{"transactions": [...], "total": int}`,
+grant `{"user_id", "amount", "transaction_type", "description"}` with X-Admin-Key."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
+from urllib.parse import urlencode
 
+import requests
 from django.conf import settings
+from django.core.cache import cache
 
 from . import upstream
 
@@ -14,13 +20,46 @@ log = logging.getLogger("relay.flash")
 SERVICE = "Flash"
 _session = upstream.pooled_session()
 
+COSTS_CACHE_KEY = "relay:flash:costs"
+COSTS_CACHE_SECONDS = 300
+DEFAULT_PRESET = "balanced"
 
-def _url(path: str) -> str:
-    return settings.FLASH_URL.rstrip("/") + path
+GENERATE_PATH = "/api/v1/timepoints/generate/sync"
+GENERATE_STREAM_PATH = "/api/v1/timepoints/generate/stream"
+
+
+def _url(path: str, base: str | None = None) -> str:
+    return (base or settings.FLASH_URL).rstrip("/") + path
 
 
 def _read_timeout() -> tuple[float, float]:
     return (settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT)
+
+
+def _generation_timeout() -> tuple[float, float]:
+    return (settings.UPSTREAM_CONNECT_TIMEOUT, settings.GENERATION_TIMEOUT)
+
+
+def _service_headers(flash_user_id: str | None = None) -> dict[str, str]:
+    headers = {"X-Service-Key": settings.FLASH_SERVICE_KEY}
+    if flash_user_id:
+        headers["X-User-ID"] = flash_user_id
+    return headers
+
+
+def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    """A 2xx JSON object, or a 502 (Flash's body is logged, never shown)."""
+    if response.status_code >= 300:
+        upstream.log_error_body(SERVICE, response)
+        raise upstream.failed(SERVICE)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        log.error("Flash %s answered something other than a JSON object", what)
+        raise upstream.failed(SERVICE)
+    return body
 
 
 def resolve_user(external_id: str, email: str = "", display_name: str = "") -> str:
@@ -48,3 +87,121 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
         log.error("Flash users/resolve answered without a user_id")
         raise upstream.failed(SERVICE) from None
     return str(user_id)
+
+
+# --- credits -------------------------------------------------------------------------
+
+
+def get_balance(flash_user_id: str) -> int:
+    response = upstream.send(_session, SERVICE, "GET", _url("/api/v1/credits/balance"),
+                             timeout=_read_timeout(), headers=_service_headers(flash_user_id))
+    body = _json_object(response, "credits/balance")
+    balance = parse_balance(body)
+    if balance is None:
+        log.error("Flash credits/balance answered without an integer balance")
+        raise upstream.failed(SERVICE)
+    return balance
+
+
+def parse_balance(body: Any) -> int | None:
+    """The balance in a Flash balance answer, None when it has none."""
+    value = body.get("balance") if isinstance(body, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return int(value)
+
+
+def get_history(flash_user_id: str, query: dict[str, Any] | str | None = None) -> dict[str, Any]:
+    """`{"transactions": [...], "total": int}` (extra fields kept)."""
+    qs = query if isinstance(query, str) else urlencode(query or {}, doseq=True)
+    url = _url("/api/v1/credits/history") + (f"?{qs}" if qs else "")
+    response = upstream.send(_session, SERVICE, "GET", url, timeout=_read_timeout(),
+                             headers=_service_headers(flash_user_id))
+    body = _json_object(response, "credits/history")
+    body.setdefault("transactions", [])
+    body.setdefault("total", len(body["transactions"]) if isinstance(body["transactions"], list) else 0)
+    return body
+
+
+def get_costs() -> dict[str, int]:
+    """Flash's cost table, operation → credits, cached 5 minutes in the shared cache."""
+    costs = cache.get(COSTS_CACHE_KEY)
+    if costs is not None:
+        return costs
+    response = upstream.send(_session, SERVICE, "GET", _url("/api/v1/credits/costs"),
+                             timeout=_read_timeout(), headers=_service_headers())
+    body = _json_object(response, "credits/costs")
+    table = body.get("costs")
+    if not isinstance(table, dict):
+        log.error("Flash credits/costs answered without a cost table")
+        raise upstream.failed(SERVICE)
+    costs = {str(operation): int(cost) for operation, cost in table.items()
+             if isinstance(cost, (int, float)) and not isinstance(cost, bool)}
+    cache.set(COSTS_CACHE_KEY, costs, COSTS_CACHE_SECONDS)
+    return costs
+
+
+def cost_of(preset: str | None, costs: dict[str, int]) -> int | None:
+    """What a generation with `preset` costs: `generate_{preset}`, else `{preset}`,
+    else `generate`; None when the table names none of them."""
+    preset = preset or DEFAULT_PRESET
+    for operation in (f"generate_{preset}", preset, "generate"):
+        if operation in costs:
+            return costs[operation]
+    return None
+
+
+def grant(user_id: str, amount: int, transaction_type: str, description: str) -> dict[str, Any]:
+    """Add `amount` credits to a Flash user through the admin grant; Flash's parsed
+    answer, or UpstreamError (Flash unreachable, timed out, or refused)."""
+    response = upstream.send(
+        _session,
+        SERVICE,
+        "POST",
+        _url("/api/v1/credits/admin/grant"),
+        timeout=_read_timeout(),
+        json={"user_id": user_id, "amount": amount, "transaction_type": transaction_type,
+              "description": description},
+        headers={"X-Admin-Key": settings.FLASH_ADMIN_KEY},
+    )
+    return _json_object(response, "credits/admin/grant")
+
+
+# --- relaying a client's request ------------------------------------------------------
+
+
+def relay(
+    request: Any,
+    method: str,
+    path: str,
+    *,
+    flash_user_id: str,
+    base: str | None = None,
+    generation: bool = False,
+    stream: bool = False,
+) -> requests.Response:
+    """Send the client's request on to Flash `path` as the caller: the body and query
+    string unchanged, billing's service key and the caller's Flash user id."""
+    django_request = getattr(request, "_request", request)
+    query = django_request.META.get("QUERY_STRING", "")
+    url = _url(path, base) + (f"?{query}" if query else "")
+    body = django_request.body if method.upper() not in ("GET", "HEAD") else None
+    headers = upstream.outgoing_headers(request, _service_headers(flash_user_id))
+    if stream:
+        # A compressed stream could not be handed on event by event.
+        headers["Accept-Encoding"] = "identity"
+    return upstream.send(
+        _session,
+        SERVICE,
+        method,
+        url,
+        timeout=_generation_timeout() if generation else _read_timeout(),
+        stream=stream,
+        data=body,
+        headers=headers,
+    )
+
+
+# SSE event names after which a Flash stream is complete; a stream that ends
+# without one was broken off (the client then gets a final `event: error`).
+TERMINAL_EVENTS = (b"done", b"complete", b"completed", b"result", b"error")

@@ -1,6 +1,7 @@
 """The HTTP plumbing shared by the Flash and Clockchain clients: one pooled
-`requests.Session` per upstream, timeouts from settings, and the mapping of
-transport failures onto the contract's 502/503/504."""
+`requests.Session` per upstream, timeouts from settings, the headers that may cross
+the gateway in each direction, and the mapping of transport failures onto the
+contract's 502/503/504."""
 
 from __future__ import annotations
 
@@ -8,11 +9,39 @@ import logging
 from typing import Any
 
 import requests
+from django.http import HttpResponse
 from requests.adapters import HTTPAdapter
 
 from timepoint_billing.errors import APIError
 
 log = logging.getLogger("relay.upstream")
+
+# Client headers that reach an upstream. An allow-list rather than a deny-list:
+# credentials (Authorization, Cookie), internal keys (X-Service-Key, X-Admin-Key),
+# identities (X-User-ID), hop-by-hop and proxy headers can then never slip through
+# under a spelling nobody thought of.
+FORWARDED_REQUEST_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "Accept-Language",
+    "If-None-Match",
+    "If-Modified-Since",
+)
+
+# Upstream headers that reach the client; everything else (Server, Set-Cookie,
+# hop-by-hop, upstream internals) stays behind.
+FORWARDED_RESPONSE_HEADERS = (
+    "Cache-Control",
+    "ETag",
+    "Last-Modified",
+    "Expires",
+    "Content-Language",
+    "Retry-After",
+    "Vary",
+)
+
+# How much of an upstream error body goes to the log (never to the client).
+LOGGED_BODY_CHARS = 2000
 
 
 class UpstreamError(APIError):
@@ -53,16 +82,67 @@ def send(
 ) -> requests.Response:
     """One request; transport failures become UpstreamErrors (503 refused, 504 timeout).
 
-    The caller decides what an upstream status means; nothing here raises on 4xx/5xx.
+    An idempotent GET is tried once more when the connection failed (a pooled
+    connection the upstream had closed, a restart); nothing else is retried, since
+    a POST may have been acted on. The caller decides what an upstream status
+    means; nothing here raises on 4xx/5xx.
     """
     if not url.startswith(("http://", "https://")):
         log.error("%s is not configured (no base URL)", service)
         raise unavailable(service)
+    attempts = 2 if method.upper() == "GET" else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return session.request(method, url, timeout=timeout, stream=stream, allow_redirects=False, **kwargs)
+        except requests.Timeout:
+            log.warning("%s %s timed out", service, method)
+            raise timed_out(service) from None
+        except requests.ConnectionError as exc:
+            log.warning("%s %s failed (attempt %s): %s", service, method, attempt, exc.__class__.__name__)
+            if attempt == attempts:
+                raise unavailable(service) from None
+        except requests.RequestException as exc:
+            log.warning("%s %s failed: %s", service, method, exc.__class__.__name__)
+            raise unavailable(service) from None
+    raise unavailable(service)  # not reached: the loop returns or raises
+
+
+def outgoing_headers(request: Any, extra: dict[str, str]) -> dict[str, str]:
+    """The headers an upstream call carries: the allow-listed client headers, the
+    request id, then billing's own (service key, user id), which always win."""
+    django_request = getattr(request, "_request", request)
+    headers = {name: django_request.headers[name] for name in FORWARDED_REQUEST_HEADERS
+               if django_request.headers.get(name)}
+    request_id = getattr(django_request, "request_id", None)
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    headers.update(extra)
+    return headers
+
+
+def log_error_body(service: str, response: requests.Response) -> None:
     try:
-        return session.request(method, url, timeout=timeout, stream=stream, allow_redirects=False, **kwargs)
-    except requests.Timeout:
-        log.warning("%s %s timed out", service, method)
-        raise timed_out(service) from None
-    except requests.RequestException as exc:
-        log.warning("%s %s failed: %s", service, method, exc.__class__.__name__)
-        raise unavailable(service) from None
+        text = response.text[:LOGGED_BODY_CHARS]
+    except Exception:  # a body that cannot even be read is logged as such
+        text = "<unreadable>"
+    log.error("%s answered %s: %s", service, response.status_code, text)
+
+
+def relayed_response(service: str, response: requests.Response) -> HttpResponse:
+    """The upstream's answer as the client gets it: status, body, content type and
+    allow-listed headers. An upstream 5xx becomes 502 (its body is logged, not shown)."""
+    if response.status_code >= 500:
+        log_error_body(service, response)
+        response.close()
+        raise failed(service)
+    relayed = HttpResponse(
+        response.content,
+        status=response.status_code,
+        content_type=response.headers.get("Content-Type", "application/json"),
+    )
+    for name in FORWARDED_RESPONSE_HEADERS:
+        if name in response.headers:
+            relayed[name] = response.headers[name]
+    # APIEnvelopeMiddleware leaves relayed answers (4xx included) as they are.
+    relayed.relayed = True
+    return relayed

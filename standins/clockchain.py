@@ -13,6 +13,9 @@ class Clockchain(StandIn):
         self.service_key = service_key
         super().__init__(port)
 
+    def reset_state(self) -> None:
+        self.reply_headers: dict[str, str] = {}  # extra headers on every answer
+
     def _check(self, req: Recorded) -> Reply | None:
         if req.headers.get("x-service-key") != self.service_key:
             return Reply(401, {"detail": "Invalid or missing service key"})
@@ -25,7 +28,8 @@ class Clockchain(StandIn):
         if any(str(v).startswith("missing") for v in fields.values()):
             return Reply(404, {"detail": f"No {kind} here"})
         return Reply(200, {"kind": kind, "path": req.path, "query": req.raw_query, **fields,
-                           "items": [{"id": "m1", "title": "The fall of Constantinople", "year": 1453}]})
+                           "items": [{"id": "m1", "title": "The fall of Constantinople", "year": 1453}]},
+                     headers=dict(self.reply_headers))
 
     @route("GET", r"/api/v1/moments/(?P<path>.+)")
     def moments(self, req: Recorded, path: str) -> Reply:

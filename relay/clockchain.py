@@ -1,0 +1,30 @@
+"""The one place that talks to Clockchain: public browse/search reads relayed with
+billing's service key (Clockchain has no notion of billing's users)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from . import upstream
+
+SERVICE = "Clockchain"
+_session = upstream.pooled_session()
+
+
+def relay(request: Any, path: str) -> requests.Response:
+    """GET Clockchain `path` (already validated and quoted) with the client's query
+    string unchanged."""
+    django_request = getattr(request, "_request", request)
+    query = django_request.META.get("QUERY_STRING", "")
+    url = settings.CLOCKCHAIN_URL.rstrip("/") + path + (f"?{query}" if query else "")
+    return upstream.send(
+        _session,
+        SERVICE,
+        "GET",
+        url,
+        timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT),
+        headers=upstream.outgoing_headers(request, {"X-Service-Key": settings.CLOCKCHAIN_SERVICE_KEY}),
+    )

@@ -1,0 +1,105 @@
+"""POST /api/v1/generate → Flash POST /api/v1/timepoints/generate/sync."""
+
+import json
+
+from accounts.models import Account
+
+
+def post(client, body, **headers):
+    return client.post("/api/v1/generate", data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_it_relays_the_body_unchanged_as_the_caller(as_alice, alice, flash):
+    body = {"query": "Apollo 11 lands", "preset": "balanced", "callback_url": "https://example.com/hook",
+            "request_context": {"job": 7}, "extra": [1, 2]}
+    response = post(as_alice, body)
+    assert response.status_code == 200
+    assert response.json()["query"] == "Apollo 11 lands"
+    assert response.json()["request_context"] == {"job": 7}
+    (sent,) = flash.received("/api/v1/timepoints/generate/sync", "POST")
+    assert sent.json() == body
+    assert sent.headers["x-service-key"] == flash.service_key
+    assert sent.headers["x-user-id"] == alice.flash_user_id
+    assert flash.balance_of(alice.flash_user_id) == 95
+
+
+def test_it_keeps_the_query_string(as_alice, flash):
+    post_url = "/api/v1/generate?mode=fast&x=%20y"
+    as_alice.post(post_url, data=json.dumps({"query": "x"}), content_type="application/json")
+    (sent,) = flash.received("/api/v1/timepoints/generate/sync")
+    assert sent.raw_query == "mode=fast&x=%20y"
+
+
+def test_it_reports_preset_and_credits_to_metering(as_alice, flash):
+    response = post(as_alice, {"query": "x", "preset": "hyper"})
+    assert response.status_code == 200
+    facts = response.wsgi_request.metering
+    assert facts["preset"] == "hyper"
+    assert facts["credits_spent"] == 2
+    assert facts["upstream_status"] == 200
+    assert facts["balance"] == 100
+
+
+def test_it_reports_no_credits_when_flash_refuses(as_alice, flash):
+    response = post(as_alice, {"preset": "balanced"})  # no query: Flash answers 422
+    assert response.status_code == 422
+    assert response.json() == {"detail": "query is required"}
+    assert response.wsgi_request.metering["credits_spent"] == 0
+
+
+def test_it_refuses_with_402_before_flash_when_the_balance_cannot_pay(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 4
+    response = post(as_alice, {"query": "x"})
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "insufficient_credits"
+    assert flash.received("/api/v1/timepoints/generate/sync") == []
+
+
+def test_it_passes_flashs_own_402_through(as_alice, alice, flash):
+    flash.fail(402, body={"detail": "Insufficient credits", "required": 5}, path="generate/sync")
+    response = post(as_alice, {"query": "x"})
+    assert response.status_code == 402
+    assert response.json() == {"detail": "Insufficient credits", "required": 5}
+
+
+def test_it_uses_the_cost_table_fallbacks(as_alice, alice, flash):
+    flash.costs = {"generate": 7}  # neither generate_balanced nor balanced
+    flash.balances[alice.flash_user_id] = 6
+    response = post(as_alice, {"query": "x"})
+    assert response.status_code == 402
+    assert "7 credits" in response.json()["error"]["message"]
+
+
+def test_it_caches_the_cost_table(as_alice, flash):
+    post(as_alice, {"query": "a"})
+    post(as_alice, {"query": "b"})
+    assert len(flash.received("/api/v1/credits/costs")) == 1
+
+
+def test_it_refuses_hd_without_an_hd_tier_before_flash(as_alice, flash):
+    response = post(as_alice, {"query": "x", "preset": "hd"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+    assert flash.received("/api/v1/timepoints/generate/sync") == []
+
+
+def test_it_allows_hd_on_a_pro_tier(as_alice, alice, flash):
+    Account.objects.filter(pk=alice.pk).update(tier="pro")
+    response = post(as_alice, {"query": "x", "preset": "hd"})
+    assert response.status_code == 200
+    assert response.wsgi_request.metering["credits_spent"] == 10
+
+
+def test_it_refuses_a_body_that_is_not_a_json_object(as_alice, flash):
+    response = as_alice.post("/api/v1/generate", data="[1]", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    response = as_alice.post("/api/v1/generate", data="{nope", content_type="application/json")
+    assert response.status_code == 400
+    assert flash.received("/api/v1/timepoints/generate/sync") == []
+
+
+def test_it_needs_a_caller(client, flash):
+    response = client.post("/api/v1/generate", data="{}", content_type="application/json")
+    assert response.status_code == 401
+    assert flash.received() == []

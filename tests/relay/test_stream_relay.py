@@ -1,0 +1,51 @@
+"""The stream endpoint's checks, in-process (the gunicorn tests cover the wire)."""
+
+import json
+
+
+def stream(client, body):
+    return client.post("/api/v1/generate/stream", data=json.dumps(body), content_type="application/json")
+
+
+def test_it_streams_flashs_events_and_reports_credits(as_alice, alice, flash):
+    response = stream(as_alice, {"query": "x", "callback_url": "https://example.com/h", "request_context": {"a": 1}})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response.streaming_content)
+    assert body.count(b"event: progress") == 3
+    assert b"event: done" in body
+    assert b"event: error" not in body
+    (sent,) = flash.received("generate/stream")
+    assert sent.json()["request_context"] == {"a": 1}
+    assert sent.json()["callback_url"] == "https://example.com/h"
+    assert sent.headers["x-user-id"] == alice.flash_user_id
+    assert sent.headers.get("accept-encoding") == "identity"
+    assert response.wsgi_request.metering["credits_spent"] == 5
+    assert response.wsgi_request.metering["preset"] == "balanced"
+
+
+def test_it_refuses_hd_without_an_hd_tier(as_alice, flash):
+    response = stream(as_alice, {"query": "x", "preset": "hd"})
+    assert response.status_code == 403
+    assert flash.received("generate/stream") == []
+
+
+def test_it_refuses_402_when_the_balance_cannot_pay(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 1
+    response = stream(as_alice, {"query": "x"})
+    assert response.status_code == 402
+    assert response.json()["error"]["code"] == "insufficient_credits"
+    assert flash.received("generate/stream") == []
+
+
+def test_an_upstream_5xx_before_the_stream_is_502(as_alice, flash):
+    flash.fail(500, path="generate/stream")
+    response = stream(as_alice, {"query": "x"})
+    assert response.status_code == 502
+    assert response.wsgi_request.metering["credits_spent"] == 0
+
+
+def test_a_refused_connection_is_503(as_alice, flash):
+    flash.down()
+    response = stream(as_alice, {"query": "x"})
+    assert response.status_code == 503

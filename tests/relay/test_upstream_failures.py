@@ -1,0 +1,87 @@
+"""Upstream failures map onto the envelope: refused/DNS 503, timeout 504, 5xx 502."""
+
+import json
+import logging
+
+from django.test import override_settings
+
+
+def generate(client):
+    return client.post("/api/v1/generate", data=json.dumps({"query": "x"}), content_type="application/json")
+
+
+def test_a_refused_connection_is_503(client, clockchain):
+    clockchain.down()
+    response = client.get("/api/v1/today")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_an_unresolvable_host_is_503(client, clockchain):
+    with override_settings(CLOCKCHAIN_URL="http://clockchain.invalid"):
+        response = client.get("/api/v1/today")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_a_timeout_is_504(as_alice, flash):
+    flash.slow(1.0, path="credits/balance")
+    with override_settings(UPSTREAM_READ_TIMEOUT=0.2):
+        response = as_alice.get("/api/v1/credits/balance")
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_a_generation_uses_the_generation_timeout(as_alice, flash):
+    flash.slow(0.5, path="generate/sync")
+    with override_settings(UPSTREAM_READ_TIMEOUT=0.2, GENERATION_TIMEOUT=5):
+        assert generate(as_alice).status_code == 200
+    flash.slow(1.0, path="generate/sync")
+    with override_settings(GENERATION_TIMEOUT=0.2):
+        response = generate(as_alice)
+    assert response.status_code == 504
+
+
+def test_an_upstream_5xx_is_502_and_its_body_is_logged_not_shown(as_alice, flash, caplog):
+    flash.fail(500, body={"detail": "Traceback: secret internals"}, path="generate/sync")
+    with caplog.at_level(logging.ERROR, logger="relay.upstream"):
+        response = generate(as_alice)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"
+    assert "secret internals" not in response.content.decode()
+    assert "secret internals" in caplog.text
+
+
+def test_clockchain_5xx_is_502(client, clockchain):
+    clockchain.fail(503, body={"detail": "overloaded"})
+    response = client.get("/api/v1/today")
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"
+
+
+def test_a_get_is_retried_once_on_a_connection_error(client, clockchain):
+    clockchain.fail(None, drop=True)
+    response = client.get("/api/v1/today")
+    assert response.status_code == 200
+    assert len(clockchain.received()) == 2
+
+
+def test_a_get_is_retried_only_once(client, clockchain):
+    clockchain.fail(None, drop=True, times=2)
+    response = client.get("/api/v1/today")
+    assert response.status_code == 503
+    assert len(clockchain.received()) == 2
+
+
+def test_a_post_is_never_retried(as_alice, flash):
+    flash.fail(None, drop=True, path="generate/sync")
+    response = generate(as_alice)
+    assert response.status_code == 503
+    assert len(flash.received("generate/sync")) == 1
+
+
+def test_a_timed_out_get_is_not_retried(client, clockchain):
+    clockchain.slow(1.0)
+    with override_settings(UPSTREAM_READ_TIMEOUT=0.2):
+        assert client.get("/api/v1/today").status_code == 504
+    assert len(clockchain.received()) == 1
