@@ -52,6 +52,12 @@ def relative(value: Any, never: str = "never") -> str:
 
 
 @register.filter
+def code_label(value: Any) -> str:
+    """`stripe_purchase` → "Stripe purchase": Flash's transaction types as words."""
+    return str(value or "other").replace("_", " ").capitalize()
+
+
+@register.filter
 def as_datetime(value: Any) -> datetime | date | None:
     """Flash's ISO strings as datetimes, for Django's `date` filter."""
     return _as_datetime(value)
@@ -112,6 +118,7 @@ def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "r
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
         "baseline": CHART_HEIGHT - AXIS_HEIGHT,
+        "top": TOP_GAP,
         "label_y": CHART_HEIGHT - 6,
         "chart_id": f"chart-{abs(hash((title, tuple(rows)))) % 10**8}",
     }
