@@ -78,7 +78,8 @@ def test_it_refuses_bad_fields(as_alice, payload):
 
 
 def test_it_accepts_a_100_character_name(as_alice):
-    response = as_alice.post("/api/v1/keys", {"name": "x" * 100, "environment": "live"}, content_type="application/json")
+    payload = {"name": "x" * 100, "environment": "live"}
+    response = as_alice.post("/api/v1/keys", payload, content_type="application/json")
     assert response.status_code == 201
 
 

@@ -44,7 +44,8 @@ def until_refused(send, limit):
     answers = []
     for _ in range(3 * limit + 3):
         response = send()
-        if answers and response["X-RateLimit-Reset"] != answers[-1]["X-RateLimit-Reset"] and response.status_code != 429:
+        rolled_over = answers and response["X-RateLimit-Reset"] != answers[-1]["X-RateLimit-Reset"]
+        if rolled_over and response.status_code != 429:
             answers = []
         if response.status_code == 429:
             return answers, response
