@@ -44,7 +44,8 @@ def until_refused(send, limit):
     answers = []
     for _ in range(3 * limit + 3):
         response = send()
-        rolled_over = answers and response["X-RateLimit-Reset"] != answers[-1]["X-RateLimit-Reset"]
+        # The next window resets a minute later (a second's jitter is the clock ticking).
+        rolled_over = answers and abs(int(response["X-RateLimit-Reset"]) - int(answers[-1]["X-RateLimit-Reset"])) > 2
         if rolled_over and response.status_code != 429:
             answers = []
         if response.status_code == 429:
