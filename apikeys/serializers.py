@@ -16,7 +16,7 @@ class StrictCharField(serializers.CharField):
 
 class CreateKeySerializer(serializers.Serializer):
     name = StrictCharField(min_length=1, max_length=100, trim_whitespace=False)
-    environment = serializers.ChoiceField(choices=Environment.values)
+    environment = serializers.ChoiceField(choices=Environment.choices)
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
