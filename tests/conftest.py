@@ -139,9 +139,11 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     The server uses this test's database (committed data: hence transactional_db),
     the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
     local-memory cache are not shared between processes): skips otherwise. Servers
-    stop when the test ends; their output is in `<tmp_path>/gunicorn-<port>.log`.
+    stop when the test ends; their output, with an access log line `<pid> <request
+    line> <status>` per request, is in `gunicorn_server.logs[url]` (a Path).
     """
     import os
+    import re
     import subprocess
     import sys
     import time
@@ -175,25 +177,31 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
         log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", "gthread",
-             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2"],
+             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",
+             "--access-logfile", "-", "--access-logformat", "%(p)s %(r)s %(s)s"],
             cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
+        start.logs[url] = tmp_path / f"gunicorn-{port}.log"
+        # Ready when every worker has answered /health (the access log names the pid),
+        # so that tests about several workers really have several.
         deadline = time.monotonic() + 30
         while True:
+            log_text = start.logs[url].read_text(errors="replace")
             if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}: "
-                            + (tmp_path / f"gunicorn-{port}.log").read_text(errors="replace")[-2000:])
+                pytest.fail(f"gunicorn exited with {process.returncode}: {log_text[-2000:]}")
+            if len(set(re.findall(r"^<(\d+)> GET /health ", log_text, re.M))) >= workers:
+                return url
             try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    return url
+                requests.get(url + "/health", timeout=2)
             except requests.RequestException:  # not listening yet, or still importing
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("gunicorn did not answer /health within 30 s")
-            time.sleep(0.1)
+                pytest.fail(f"gunicorn's {workers} workers did not all answer /health within 30 s")
+            time.sleep(0.05)
 
+    start.logs = {}
     yield start
     for process in started:
         process.terminate()

@@ -141,7 +141,9 @@ def wait_for(predicate, seconds=5.0):
 
 
 @pytest.mark.urls(__name__)
-def test_a_slow_upstream_request_holds_the_slot(live_server, flash):
+def test_a_slow_upstream_request_holds_the_slot_and_a_failed_one_gives_it_back(live_server, flash):
+    """Through a real server and the Flash stand-in (one test: each live server test
+    costs a database flush)."""
     flash.slow(3, path="/credits/costs")
     url = live_server.url + "/api/v1/slow"
     first = {}
@@ -156,10 +158,6 @@ def test_a_slow_upstream_request_holds_the_slot(live_server, flash):
     assert first["response"].status_code == 200
     assert requests.get(url, timeout=10).status_code == 200
 
-
-@pytest.mark.urls(__name__)
-def test_a_failed_upstream_request_gives_its_slot_back(live_server, flash):
     flash.fail(500, path="/credits/costs")
-    url = live_server.url + "/api/v1/slow"
     assert requests.get(url, timeout=10).status_code == 502
     assert requests.get(url, timeout=10).status_code == 200
