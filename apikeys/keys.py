@@ -11,9 +11,12 @@ just before the revocation from caching it again.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,6 +27,9 @@ from accounts.models import Account
 from timepoint_billing.errors import APIError
 
 from .models import APIKey, Environment
+
+log = logging.getLogger("apikeys.keys")
+T = TypeVar("T")
 
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
@@ -37,6 +43,16 @@ def hash_key(plaintext: str) -> str:
 
 def generate_plaintext(environment: str) -> str:
     return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def quietly(operation: Callable[[], T], default: T) -> T:
+    """A cache operation that may fail (Redis down) without failing the request: keys
+    are then verified against the database and limits are not enforced."""
+    try:
+        return operation()
+    except Exception as exc:
+        log.warning("cache unavailable: %s", exc.__class__.__name__)
+        return default
 
 
 def cache_key(key_hash: str) -> str:
@@ -93,7 +109,7 @@ def revoke_key(key: APIKey) -> APIKey:
     """Deactivate the key everywhere at once. Revoking a revoked key changes nothing."""
     now = timezone.now()
     APIKey.objects.filter(pk=key.pk, is_active=True).update(is_active=False, revoked_at=now)
-    cache.set(cache_key(key.key_hash), REVOKED, settings.APIKEYS_CACHE_SECONDS * 2)
+    quietly(lambda: cache.set(cache_key(key.key_hash), REVOKED, settings.APIKEYS_CACHE_SECONDS * 2), None)
     key.refresh_from_db()
     return key
 
@@ -109,13 +125,13 @@ def sync_tier(account: Account) -> None:
 
 def invalidate_account(account: Account) -> None:
     hashes = APIKey.objects.filter(account_id=account.pk, is_active=True).values_list("key_hash", flat=True)
-    cache.delete_many([cache_key(h) for h in hashes])
+    quietly(lambda: cache.delete_many([cache_key(h) for h in hashes]), None)
 
 
 def lookup(plaintext: str) -> CachedKey | None:
     """The active key with this plaintext and its account, from the cache when it can."""
     key_hash = hash_key(plaintext)
-    entry = cache.get(cache_key(key_hash))
+    entry = quietly(lambda: cache.get(cache_key(key_hash)), None)
     if entry == REVOKED:
         return None
     if entry is None:
@@ -124,7 +140,7 @@ def lookup(plaintext: str) -> CachedKey | None:
             return None
         entry = CachedKey(key=key, account=key.account)
         # add, not set: never overwrite a tombstone written by a revocation meanwhile.
-        cache.add(cache_key(key_hash), entry, settings.APIKEYS_CACHE_SECONDS)
+        quietly(lambda: cache.add(cache_key(key_hash), entry, settings.APIKEYS_CACHE_SECONDS), False)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
@@ -135,7 +151,7 @@ def lookup(plaintext: str) -> CachedKey | None:
 def mark_used(key: APIKey) -> None:
     """Record last use at most once a minute per key, not a write per request."""
     resolution = settings.APIKEYS_LAST_USED_RESOLUTION_SECONDS
-    if cache.add(f"apikey:used:{key.pk}", 1, resolution):
+    if quietly(lambda: cache.add(f"apikey:used:{key.pk}", 1, resolution), False):
         now = timezone.now()
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now

@@ -24,6 +24,8 @@ from rest_framework.throttling import BaseThrottle
 
 from timepoint_billing.errors import APIError
 
+from .keys import quietly
+
 log = logging.getLogger("apikeys.limits")
 
 
@@ -114,10 +116,13 @@ class TierRateThrottle(BaseThrottle):
         else:
             limit = limits_for(request).requests_per_minute
         subject = caller_subject(request)
-        usage = get_usage(
-            _django(request), group="tpb.rpm", key=lambda group, req: subject, rate=f"{limit}/m", increment=True
+        usage = quietly(
+            lambda: get_usage(
+                _django(request), group="tpb.rpm", key=lambda group, req: subject, rate=f"{limit}/m", increment=True
+            ),
+            None,
         )
-        if usage is None:  # RATELIMIT_ENABLE = False
+        if usage is None:  # RATELIMIT_ENABLE = False, or the cache is down
             return True
         time_left = max(1, usage["time_left"])
         _django(request).tp_ratelimit = {
@@ -134,12 +139,15 @@ class TierRateThrottle(BaseThrottle):
 
 def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
     ip = client_ip(request)
-    return get_usage(
-        _django(request),
-        group="tpb.authfail",
-        key=lambda group, req: ip,
-        rate=f"{settings.AUTH_FAILURES_PER_MINUTE}/m",
-        increment=increment,
+    return quietly(
+        lambda: get_usage(
+            _django(request),
+            group="tpb.authfail",
+            key=lambda group, req: ip,
+            rate=f"{settings.AUTH_FAILURES_PER_MINUTE}/m",
+            increment=increment,
+        ),
+        None,
     )
 
 
@@ -172,7 +180,7 @@ class Slot:
 
     def refresh(self) -> None:
         if not self.released:
-            cache.touch(self.cache_key, settings.CONCURRENCY_SLOT_SECONDS)
+            quietly(lambda: cache.touch(self.cache_key, settings.CONCURRENCY_SLOT_SECONDS), False)
 
     def release(self) -> None:
         if self.released:
@@ -194,7 +202,10 @@ def acquire_slot(request: Request) -> Slot:
     token = uuid.uuid4().hex
     for index in range(allowed):
         key = f"slot:{subject}:{index}"
-        if cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS):
+        taken = quietly(lambda: cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS), None)  # noqa: B023
+        if taken is None:
+            return Slot()  # the cache is down: not enforced rather than refusing everyone
+        if taken:
             return Slot(key, token)
     raise APIError(
         429,
