@@ -31,9 +31,22 @@ class OpenView(APIView):
         return Response({"ok": True})
 
 
+class RelayedView(OpenView):
+    """As if defined in the relay app: anonymous callers counted without opting in."""
+
+
+RelayedView.__module__ = "relay.views"
+
+
+class WebhookLikeView(OpenView):
+    throttle_classes = []
+
+
 urlpatterns = [
     path("api/v1/browse-ish", PublicView.as_view()),
     path("api/v1/open", OpenView.as_view()),
+    path("api/v1/relayed", RelayedView.as_view()),
+    path("api/v1/hook", WebhookLikeView.as_view()),
     path("plain", lambda request: JsonResponse({})),
 ]
 
@@ -129,3 +142,17 @@ def test_health_and_schema_are_never_limited(client, db):
     for _ in range(12):
         assert client.get("/health").status_code == 200
     assert "X-RateLimit-Limit" not in client.get("/api/v1/schema/")
+
+
+@pytest.mark.urls(__name__)
+def test_anonymous_callers_of_relay_views_are_counted(client, db):
+    response = client.get("/api/v1/relayed")
+    assert (response["X-RateLimit-Limit"], response["X-RateLimit-Remaining"]) == ("10", "9")
+
+
+@pytest.mark.urls(__name__)
+def test_views_without_throttles_are_never_counted(as_alice):
+    for _ in range(12):
+        response = as_alice.get("/api/v1/hook")
+        assert response.status_code == 200
+    assert "X-RateLimit-Limit" not in response
