@@ -57,3 +57,14 @@ class CreatedKeySerializer(serializers.ModelSerializer):
         model = APIKey
         fields = ["id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at"]
         read_only_fields = fields
+
+
+class ErrorEnvelopeDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """The error envelope of CONTRACT.md §3, for the schema."""
+
+    error = ErrorEnvelopeDetailSerializer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +14,13 @@ from timepoint_billing.errors import APIError
 
 from . import keys
 from .models import APIKey
-from .serializers import CreatedKeySerializer, CreateKeySerializer, KeyListSerializer, KeySerializer
+from .serializers import CreatedKeySerializer, CreateKeySerializer, ErrorEnvelopeSerializer, KeyListSerializer, KeySerializer
+
+ERRORS = {
+    401: OpenApiResponse(ErrorEnvelopeSerializer, "unauthenticated"),
+    403: OpenApiResponse(ErrorEnvelopeSerializer, "forbidden: API keys cannot manage keys"),
+    429: OpenApiResponse(ErrorEnvelopeSerializer, "rate_limited, with Retry-After"),
+}
 
 
 class CountedFirst:
@@ -32,13 +38,20 @@ class CountedFirst:
 class KeysView(CountedFirst, APIView):
     permission_classes = [IsHuman]
 
-    @extend_schema(responses={200: KeyListSerializer}, tags=["keys"], summary="List your API keys")
+    @extend_schema(responses={200: KeyListSerializer, **ERRORS}, tags=["keys"], summary="List your API keys")
     def get(self, request: Request) -> Response:
         own = APIKey.objects.filter(account=request.user)
         return Response({"keys": KeySerializer(own, many=True).data})
 
     @extend_schema(
-        request=CreateKeySerializer, responses={201: CreatedKeySerializer}, tags=["keys"], summary="Create an API key"
+        request=CreateKeySerializer,
+        responses={
+            201: CreatedKeySerializer,
+            400: OpenApiResponse(ErrorEnvelopeSerializer, "invalid_request: bad name or environment, or too many active keys"),
+            **ERRORS,
+        },
+        tags=["keys"],
+        summary="Create an API key",
     )
     def post(self, request: Request) -> Response:
         if not isinstance(request.data, dict):
@@ -53,7 +66,11 @@ class KeysView(CountedFirst, APIView):
 class KeyView(CountedFirst, APIView):
     permission_classes = [IsHuman]
 
-    @extend_schema(responses={204: None}, tags=["keys"], summary="Revoke an API key")
+    @extend_schema(
+        responses={204: None, 404: OpenApiResponse(ErrorEnvelopeSerializer, "not_found: no such key of yours"), **ERRORS},
+        tags=["keys"],
+        summary="Revoke an API key",
+    )
     def delete(self, request: Request, key_id: UUID) -> Response:
         key = APIKey.objects.filter(pk=key_id, account=request.user).first()
         if key is None:
