@@ -14,7 +14,13 @@ from timepoint_billing.errors import APIError
 
 from . import keys
 from .models import APIKey
-from .serializers import CreatedKeySerializer, CreateKeySerializer, ErrorEnvelopeSerializer, KeyListSerializer, KeySerializer
+from .serializers import (
+    CreatedKeySerializer,
+    CreateKeySerializer,
+    ErrorEnvelopeSerializer,
+    KeyListSerializer,
+    KeySerializer,
+)
 
 ERRORS = {
     401: OpenApiResponse(ErrorEnvelopeSerializer, "unauthenticated"),
