@@ -22,10 +22,14 @@ from .serializers import (
     KeySerializer,
 )
 
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorEnvelopeSerializer, description)
+
+
 ERRORS = {
-    401: OpenApiResponse(ErrorEnvelopeSerializer, "unauthenticated"),
-    403: OpenApiResponse(ErrorEnvelopeSerializer, "forbidden: API keys cannot manage keys"),
-    429: OpenApiResponse(ErrorEnvelopeSerializer, "rate_limited, with Retry-After"),
+    401: error("unauthenticated"),
+    403: error("forbidden: API keys cannot manage keys"),
+    429: error("rate_limited, with Retry-After"),
 }
 
 
@@ -53,7 +57,7 @@ class KeysView(CountedFirst, APIView):
         request=CreateKeySerializer,
         responses={
             201: CreatedKeySerializer,
-            400: OpenApiResponse(ErrorEnvelopeSerializer, "invalid_request: bad name or environment, or too many active keys"),
+            400: error("invalid_request: bad name or environment, or too many active keys"),
             **ERRORS,
         },
         tags=["keys"],
@@ -73,7 +77,7 @@ class KeyView(CountedFirst, APIView):
     permission_classes = [IsHuman]
 
     @extend_schema(
-        responses={204: None, 404: OpenApiResponse(ErrorEnvelopeSerializer, "not_found: no such key of yours"), **ERRORS},
+        responses={204: None, 404: error("not_found: no such key of yours"), **ERRORS},
         tags=["keys"],
         summary="Revoke an API key",
     )
