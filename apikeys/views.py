@@ -22,6 +22,7 @@ from .serializers import (
     KeySerializer,
 )
 
+
 def error(description: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorEnvelopeSerializer, description)
 
