@@ -122,7 +122,7 @@ class TierRateThrottle(BaseThrottle):
             ),
             None,
         )
-        if usage is None:  # RATELIMIT_ENABLE = False, or the cache is down
+        if usage is None or usage["limit"] == 0:  # RATELIMIT_ENABLE = False, or the cache failed
             return True
         time_left = max(1, usage["time_left"])
         _django(request).tp_ratelimit = {
