@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apikeys.middleware.RateLimitHeadersMiddleware",
     "metering.middleware.UsageMiddleware",
 ]
 
@@ -370,6 +371,15 @@ SOCIAL_AUTH_PIPELINE = [
 ]
 
 # --- apikeys (keys and limits issue) -------------------------------------------------
+
+APIKEYS_MAX_ACTIVE_PER_ACCOUNT = env.int("APIKEYS_MAX_ACTIVE_PER_ACCOUNT", default=25)
+# How long a worker trusts a cached key record; revocation overwrites it at once.
+APIKEYS_CACHE_SECONDS = env.int("APIKEYS_CACHE_SECONDS", default=30)
+APIKEYS_LAST_USED_RESOLUTION_SECONDS = 60
+# Failed authentications allowed per client IP and minute before 429 (key guessing).
+AUTH_FAILURES_PER_MINUTE = env.int("AUTH_FAILURES_PER_MINUTE", default=100)
+# A concurrency slot outlives a dead worker by at most this long; live streams refresh it.
+CONCURRENCY_SLOT_SECONDS = env.int("CONCURRENCY_SLOT_SECONDS", default=int(GENERATION_TIMEOUT) + 30)
 
 # --- relay (relay issue) -----------------------------------------------------------
 
