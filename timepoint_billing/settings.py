@@ -341,3 +341,7 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.
 # --- payments (payments issue) ---------------------------------------------------------
 
 # --- metering (metering issue) ---------------------------------------------------------
+# A relayed call that shows a Flash balance below this sends one low-credit email.
+LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
+# Raw usage records older than this are purged, once their day is rolled up.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
