@@ -30,3 +30,10 @@ def make_record():
         return UsageRecord.objects.create(created_at=when, **values)
 
     return make
+
+
+@pytest.fixture
+def staff_client(db, client, django_user_model):
+    user = django_user_model.objects.create_superuser("ops", "ops@example.com", "pw")
+    client.force_login(user)
+    return client
