@@ -46,7 +46,10 @@ def main() -> None:
                                                                           "email": f"b{i}@example.com"})[0]
         for i in range(100)
     ]
-    recording_cost(args.requests, accounts[0])
+    settings.USAGE_SYNCHRONOUS_COMMIT = True
+    recording_cost(args.requests, accounts[0], "synchronous commit")
+    settings.USAGE_SYNCHRONOUS_COMMIT = False
+    recording_cost(args.requests, accounts[0], "asynchronous commit (default)")
     throughput(args.threads, args.requests, accounts)
     UsageRecord.objects.all()._raw_delete(connection.alias)
     generate(args.records)
@@ -76,7 +79,7 @@ def _request(rf, account):
     return request
 
 
-def recording_cost(n: int, account) -> None:
+def recording_cost(n: int, account, label: str) -> None:
     from django.test import RequestFactory
 
     rf = RequestFactory()
@@ -91,7 +94,7 @@ def recording_cost(n: int, account) -> None:
         middleware(request)
         samples_with.append(time.perf_counter() - t0)
     cost = [w - wo for w, wo in zip(samples_with, samples_without, strict=True)]
-    print(f"recording cost per request: mean {statistics.mean(cost) * 1e3:.3f} ms, "
+    print(f"recording cost per request, {label}: mean {statistics.mean(cost) * 1e3:.3f} ms, "
           f"p50 {statistics.median(cost) * 1e3:.3f} ms, "
           f"p95 {statistics.quantiles(cost, n=20)[18] * 1e3:.3f} ms (n={n}, one INSERT each)")
 
@@ -139,13 +142,13 @@ def generate(n: int) -> None:
                 WITH a AS (SELECT array_agg(id) AS ids FROM accounts_account)
                 INSERT INTO metering_usagerecord (account_id, endpoint, method, status_code, credits_spent,
                     response_time_ms, preset, created_at, request_id, is_test)
-                SELECT a.ids[1 + (i % array_length(a.ids, 1))],
+                SELECT a.ids[1 + (i %% array_length(a.ids, 1))],
                        (ARRAY['/api/v1/generate','/api/v1/timepoints/<id>','/api/v1/credits/balance',
-                              '/api/v1/browse/<path>','/api/v1/search'])[1 + (i % 5)],
-                       CASE WHEN i % 5 = 0 THEN 'POST' ELSE 'GET' END,
-                       (ARRAY[200,200,200,200,200,200,402,429,404,502])[1 + (i % 10)],
-                       CASE WHEN i % 5 = 0 THEN 5 ELSE 0 END,
-                       (i * 7919) % 2000,
+                              '/api/v1/browse/<path>','/api/v1/search'])[1 + (i %% 5)],
+                       CASE WHEN i %% 5 = 0 THEN 'POST' ELSE 'GET' END,
+                       (ARRAY[200,200,200,200,200,200,402,429,404,502])[1 + (i %% 10)],
+                       CASE WHEN i %% 5 = 0 THEN 5 ELSE 0 END,
+                       (i::bigint * 7919) %% 2000,
                        NULL,
                        now() - make_interval(secs => (i::float8 / %s) * 60 * 86400),
                        'gen-' || i,

@@ -345,3 +345,5 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.
 LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
 # Raw usage records older than this are purged, once their day is rolled up.
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
+# True: every usage INSERT waits for PostgreSQL's WAL flush (see docs/metering.md).
+USAGE_SYNCHRONOUS_COMMIT = env.bool("USAGE_SYNCHRONOUS_COMMIT", default=False)
