@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +16,12 @@ from . import serializers, usage
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
+
+ERRORS = {
+    400: OpenApiResponse(description="invalid_request: bad date or granularity, from after to, range too long"),
+    401: OpenApiResponse(description="unauthenticated"),
+    403: OpenApiResponse(description="forbidden: API keys cannot read usage"),
+}
 
 RANGE_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, description="first day (UTC), default 29 days before `to`"),
@@ -42,7 +48,7 @@ class KeyUsageView(APIView):
     @extend_schema(
         summary="Usage of one of your API keys",
         parameters=RANGE_PARAMETERS,
-        responses={200: serializers.KeyUsage},
+        responses={200: serializers.KeyUsage, **ERRORS, 404: OpenApiResponse(description="not_found")},
     )
     def get(self, request: Request, key_id) -> Response:
         date_from, date_to, _ = _range(request)
@@ -61,7 +67,7 @@ class AccountUsageView(APIView):
             *RANGE_PARAMETERS,
             OpenApiParameter("granularity", str, enum=["day", "month"], description="series per day or month"),
         ],
-        responses={200: serializers.AccountUsage},
+        responses={200: serializers.AccountUsage, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         date_from, date_to, granularity = _range(request)
