@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=2000, help="requests timed for the recording cost")
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--admin-only", action="store_true", help="reuse the records of the last run")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timepoint_billing.settings")
@@ -40,12 +41,15 @@ def main() -> None:
     from accounts.models import Account
     from metering.models import UsageRecord
 
-    UsageRecord.objects.all()._raw_delete(connection.alias)
     accounts = [
         Account.objects.get_or_create(external_id=f"bench|{i}", defaults={"flash_user_id": f"bench-{i}",
                                                                           "email": f"b{i}@example.com"})[0]
         for i in range(100)
     ]
+    if args.admin_only:
+        admin_pages(accounts[0])
+        return
+    UsageRecord.objects.all()._raw_delete(connection.alias)
     settings.USAGE_SYNCHRONOUS_COMMIT = True
     recording_cost(args.requests, accounts[0], "synchronous commit")
     settings.USAGE_SYNCHRONOUS_COMMIT = False
@@ -202,9 +206,9 @@ def admin_pages(account) -> None:
             t0 = time.perf_counter()
             response = client.get(url)
             elapsed = time.perf_counter() - t0
-        slowest = max((float(q["time"]) for q in queries.captured_queries), default=0.0)
+        slowest = max(queries.captured_queries, key=lambda q: float(q["time"]), default={"time": 0, "sql": ""})
         print(f"admin {label}: HTTP {response.status_code}, {len(queries)} queries, {elapsed * 1e3:.0f} ms "
-              f"(slowest query {slowest * 1e3:.0f} ms)")
+              f"(slowest query {float(slowest['time']) * 1e3:.0f} ms: {slowest['sql'][:90]}…)")
     from django.core.management import call_command
 
     t0 = time.perf_counter()
