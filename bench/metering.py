@@ -39,7 +39,7 @@ def main() -> None:
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
 
     from accounts.models import Account
-    from metering.models import UsageRecord
+    from metering.models import RolledDay, UsageRecord, UsageRollup
 
     accounts = [
         Account.objects.get_or_create(external_id=f"bench|{i}", defaults={"flash_user_id": f"bench-{i}",
@@ -49,7 +49,8 @@ def main() -> None:
     if args.admin_only:
         admin_pages(accounts[0])
         return
-    UsageRecord.objects.all()._raw_delete(connection.alias)
+    for model in (UsageRecord, UsageRollup, RolledDay):
+        model.objects.all()._raw_delete(connection.alias)
     settings.USAGE_SYNCHRONOUS_COMMIT = True
     recording_cost(args.requests, accounts[0], "synchronous commit")
     settings.USAGE_SYNCHRONOUS_COMMIT = False
@@ -186,6 +187,10 @@ def admin_pages(account) -> None:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
+    from metering.models import RolledDay, UsageRollup
+
+    for model in (UsageRollup, RolledDay):  # the dashboard first reads raw records only
+        model.objects.all()._raw_delete(connection.alias)
     user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_staff": True,
                                                                                         "is_superuser": True})
     client = Client()

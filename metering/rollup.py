@@ -75,16 +75,18 @@ def _write(period: str, start: dt.date, rows: list[dict]) -> int:
     return len(rows)
 
 
-def roll_up_day(day: dt.date) -> int | None:
-    """(Re)compute one day's roll-up and its month's. Idempotent: the day's rows are
-    replaced, never added to. A purged day is left as it is (returns None)."""
+def roll_up_day(day: dt.date, with_month: bool = True) -> int | None:
+    """(Re)compute one day's roll-up and (unless told otherwise, when the caller does
+    the months once at the end) its month's. Idempotent: the day's rows are replaced,
+    never added to. A purged day is left as it is (returns None)."""
     with transaction.atomic():
         marker = RolledDay.objects.select_for_update().filter(day=day).first()
         if marker is not None and marker.purged_at is not None:
             return None
         count = _write(Period.DAY, day, _rows_from_raw(*day_bounds(day)))
         RolledDay.objects.update_or_create(day=day, defaults={"rolled_up_at": timezone.now()})
-        roll_up_month(day.replace(day=1))
+        if with_month:
+            roll_up_month(day.replace(day=1))
     return count
 
 
@@ -92,6 +94,7 @@ def _month_end(first: dt.date) -> dt.date:
     return (first + dt.timedelta(days=32)).replace(day=1)
 
 
+@transaction.atomic
 def roll_up_month(first: dt.date) -> None:
     """Counts are the sums of the month's day rows; percentiles come from the raw
     records. Once any day of the month is purged the month row is final and kept."""

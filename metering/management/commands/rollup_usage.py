@@ -47,12 +47,16 @@ class Command(BaseCommand):
 
     def _run(self, days: list[dt.date] | None, purge: bool) -> None:
         today = timezone.now().astimezone(dt.UTC).date()
+        months = set()
         for day in days if days is not None else rollup.days_to_roll_up(today):
-            rows = rollup.roll_up_day(day)
+            rows = rollup.roll_up_day(day, with_month=False)
             if rows is None:
                 self.stdout.write(f"{day}: raw records already purged, roll-up kept")
             else:
+                months.add(day.replace(day=1))
                 self.stdout.write(f"{day}: {rows} roll-up rows")
+        for month in sorted(months):  # once per month, not once per day of it
+            rollup.roll_up_month(month)
         if purge:
             deleted = rollup.purge(today, settings.USAGE_RETENTION_DAYS)
             self.stdout.write(f"purged {deleted} raw records older than {settings.USAGE_RETENTION_DAYS} days")
