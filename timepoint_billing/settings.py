@@ -386,3 +386,9 @@ CONCURRENCY_SLOT_SECONDS = env.int("CONCURRENCY_SLOT_SECONDS", default=int(GENER
 # --- payments (payments issue) ---------------------------------------------------------
 
 # --- metering (metering issue) ---------------------------------------------------------
+# A relayed call that shows a Flash balance below this sends one low-credit email.
+LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
+# Raw usage records older than this are purged, once their day is rolled up.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
+# True: every usage INSERT waits for PostgreSQL's WAL flush (see docs/metering.md).
+USAGE_SYNCHRONOUS_COMMIT = env.bool("USAGE_SYNCHRONOUS_COMMIT", default=False)
