@@ -56,7 +56,11 @@ if PRODUCTION:
 # it is opt-in for a developer's own machine, never a default.
 DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+# Production answers its own name, Railway's domain for the service and the platform's
+# health probe; anything else is set through ALLOWED_HOSTS.
+_PRODUCTION_HOSTS = ["api.timepointai.com", "healthcheck.railway.app", "localhost", "127.0.0.1"]
+_PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] if h]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
