@@ -4,6 +4,7 @@ With no variable set the service runs on embedded defaults (SQLite file, local-m
 cache, development settings) so that a newcomer's first run needs nothing.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -319,6 +320,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Outside production static files come from the finders; an absent STATIC_ROOT
+    # (no collectstatic yet) is expected, not worth a warning on every start.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
