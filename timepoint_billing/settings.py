@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,6 +203,8 @@ CORS_ALLOWED_ORIGINS, CORS_ALLOWED_ORIGIN_REGEXES = _split_origins(
     )
 )
 CORS_ALLOW_CREDENTIALS = True
+# The SPA may send its own request id to trace a call end to end.
+CORS_ALLOW_HEADERS = (*default_cors_headers, "x-request-id")
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
     "X-RateLimit-Limit",

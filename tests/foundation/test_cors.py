@@ -20,12 +20,13 @@ def test_it_answers_a_preflight_for_an_allowed_origin(client, db):
     response = client.options("/api/v1/keys", headers={
         "Origin": "http://localhost:5173",
         "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type",
+        "Access-Control-Request-Headers": "authorization, content-type, x-request-id",
     })
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "http://localhost:5173"
     assert response["Access-Control-Allow-Credentials"] == "true"
-    assert "authorization" in response["Access-Control-Allow-Headers"]
+    allowed_headers = response["Access-Control-Allow-Headers"]
+    assert "authorization" in allowed_headers and "x-request-id" in allowed_headers
     assert "POST" in response["Access-Control-Allow-Methods"]
 
 

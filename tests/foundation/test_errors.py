@@ -28,6 +28,12 @@ def test_it_answers_404_of_a_drf_view_with_the_envelope(client, db):
     assert_envelope(client.get("/api/v1/test/drf-missing"), 404, "not_found")
 
 
+def test_it_answers_django_ratelimits_in_drf_views_with_429(client, db):
+    response = client.get("/api/v1/test/drf-ratelimited")
+    assert_envelope(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) > 0
+
+
 def test_it_keeps_html_404_outside_api(client, db):
     response = client.get("/no-such-page")
     assert response.status_code == 404

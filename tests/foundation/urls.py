@@ -3,6 +3,7 @@ must cover (a DRF view with one method, views that raise, a view that needs a ca
 
 from django.http import Http404, HttpResponse
 from django.urls import include, path
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.response import Response
 
@@ -34,6 +35,14 @@ def drf_missing(request):
 
 
 @api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+@throttle_classes([])
+def drf_ratelimited(request):
+    raise Ratelimited()
+
+
+@api_view(["GET"])
 def needs_caller(request):
     return Response({"ok": True})
 
@@ -50,6 +59,7 @@ test_api = [
     path("echo", echo),
     path("drf-boom", drf_boom),
     path("drf-missing", drf_missing),
+    path("drf-ratelimited", drf_ratelimited),
     path("needs-caller", needs_caller),
     path("plain-boom", plain_boom),
 ]
