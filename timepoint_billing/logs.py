@@ -22,7 +22,34 @@ _SECRET_PATTERNS = [
 ]
 
 
+# Configured secrets without a recognisable shape (service and admin keys, shared
+# secrets) are masked by value.
+_SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "FLASH_SERVICE_KEY",
+    "FLASH_ADMIN_KEY",
+    "CLOCKCHAIN_SERVICE_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "APPLE_SHARED_SECRET",
+    "AUTH0_CLIENT_SECRET",
+)
+
+
+def _configured_secrets() -> list[str]:
+    from django.conf import settings
+
+    if not settings.configured:
+        return []
+    values = (getattr(settings, name, "") for name in _SECRET_SETTINGS)
+    # Short values would mask ordinary words; real keys are long.
+    return sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len, reverse=True)
+
+
 def redact(text: str) -> str:
+    for secret in _configured_secrets():
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub("[redacted]", text)
     return text

@@ -47,6 +47,16 @@ def test_it_masks_bearer_values_and_tracebacks():
     assert "ValueError" in json.loads(text)["message"]
 
 
+def test_it_masks_configured_secrets_that_have_no_shape(settings):
+    settings.FLASH_ADMIN_KEY = "plain-admin-key-value"
+    settings.CLOCKCHAIN_SERVICE_KEY = "another plain value"
+    record = _record("headers %s", {"X-Admin-Key": "plain-admin-key-value", "X-Service-Key": "another plain value"})
+    RedactSecretsFilter().filter(record)
+    assert "plain-admin-key-value" not in record.getMessage()
+    assert "another plain value" not in record.getMessage()
+    assert record.getMessage().count("[redacted]") == 2
+
+
 def test_it_leaves_ordinary_messages_alone():
     record = _record("granted %d credits to %s", 100, "user-1")
     RedactSecretsFilter().filter(record)
