@@ -116,3 +116,9 @@ def test_it_keeps_html_500_outside_api(db):
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
     assert b"kaboom" not in response.content
+
+
+def test_it_answers_a_disallowed_host_under_api_with_the_envelope(client, db, settings):
+    settings.ALLOWED_HOSTS = ["api.timepointai.com"]
+    response = client.get("/api/v1/no-such-endpoint", headers={"Host": "evil.example"})
+    assert_envelope(response, 400, "invalid_request")
