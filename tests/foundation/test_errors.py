@@ -46,6 +46,12 @@ def test_it_answers_405_with_the_envelope_and_allow(client, db):
     assert "POST" in response["Allow"]
 
 
+def test_it_answers_405_of_a_plain_django_view_with_the_envelope(client, db):
+    response = client.post("/api/v1/test/plain-get")
+    assert_envelope(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET"
+
+
 def test_it_answers_400_invalid_request_for_bad_json(client, db):
     response = client.post("/api/v1/test/echo", data=b'{"name": ', content_type="application/json")
     body = assert_envelope(response, 400, "invalid_request")

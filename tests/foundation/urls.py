@@ -3,6 +3,7 @@ must cover (a DRF view with one method, views that raise, a view that needs a ca
 
 from django.http import Http404, HttpResponse
 from django.urls import include, path
+from django.views.decorators.http import require_GET
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.response import Response
@@ -51,6 +52,11 @@ def plain_boom(request):
     raise RuntimeError("kaboom: the secret internals")
 
 
+@require_GET
+def plain_get(request):
+    return HttpResponse("ok")
+
+
 def plain_page(request):
     return HttpResponse("<p>hi</p>")
 
@@ -62,6 +68,7 @@ test_api = [
     path("drf-ratelimited", drf_ratelimited),
     path("needs-caller", needs_caller),
     path("plain-boom", plain_boom),
+    path("plain-get", plain_get),
 ]
 
 urlpatterns = [
