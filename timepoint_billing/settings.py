@@ -4,9 +4,11 @@ With no variable set the service runs on embedded defaults (SQLite file, local-m
 cache, development settings) so that a newcomer's first run needs nothing.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,7 +58,11 @@ if PRODUCTION:
 # it is opt-in for a developer's own machine, never a default.
 DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+# Production answers its own name, Railway's domain for the service and the platform's
+# health probe; anything else is set through ALLOWED_HOSTS.
+_PRODUCTION_HOSTS = ["api.timepointai.com", "healthcheck.railway.app", "localhost", "127.0.0.1"]
+_PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] if h]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -198,6 +204,8 @@ CORS_ALLOWED_ORIGINS, CORS_ALLOWED_ORIGIN_REGEXES = _split_origins(
     )
 )
 CORS_ALLOW_CREDENTIALS = True
+# The SPA may send its own request id to trace a call end to end.
+CORS_ALLOW_HEADERS = (*default_cors_headers, "x-request-id")
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
     "X-RateLimit-Limit",
@@ -316,6 +324,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Outside production static files come from the finders; an absent STATIC_ROOT
+    # (no collectstatic yet) is expected, not worth a warning on every start.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
