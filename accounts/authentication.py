@@ -8,6 +8,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
 from apikeys import limits
+from metering.recording import identified
 
 from . import auth0, identity, sessions
 from .credentials import AUTH0, Credential
@@ -40,14 +41,14 @@ class BearerAuthentication(BaseAuthentication):
             if token.startswith(API_KEY_PREFIXES):
                 from apikeys.authentication import authenticate_key
 
-                return authenticate_key(token)
+                return identified(request, authenticate_key(token))
             if token.startswith(SESSION_PREFIX):
-                return sessions.authenticate_session(token)
+                return identified(request, sessions.authenticate_session(token))
             try:
                 claims = auth0.verify(token)
             except auth0.InvalidToken as exc:
                 raise exceptions.AuthenticationFailed(str(exc)) from None
-            return identity.account_for_claims(claims), Credential(AUTH0, claims=claims)
+            return identified(request, (identity.account_for_claims(claims), Credential(AUTH0, claims=claims)))
         except exceptions.AuthenticationFailed:
             request._tp_invalid_token = True
             limits.record_auth_failure(request)

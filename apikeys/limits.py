@@ -1,15 +1,32 @@
-"""Tiers and the limits they set (CONTRACT.md §5). The keys-and-limits issue fills
-in the counting; the seams the other apps call are fixed here."""
+"""Tiers and the limits they set (CONTRACT.md §5): requests per minute, concurrent
+requests, HD access, and the per-IP limit on failed authentications.
+
+Everything is counted in the shared cache (Redis in production) so that all workers
+and instances count together. Requests per minute use django-ratelimit's fixed
+windows; concurrency uses one cache entry per slot, taken with an atomic `add`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django_ratelimit.core import get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from timepoint_billing.errors import APIError
+
+from .keys import quietly
+
+log = logging.getLogger("apikeys.limits")
 
 
 @dataclass(frozen=True)
@@ -48,32 +65,154 @@ def may_use_hd(request: Request) -> bool:
     return limits_for(request).hd or (account is not None and plan_has_hd(account.plan))
 
 
+def client_ip(request: HttpRequest | Request) -> str:
+    """REMOTE_ADDR, or the configured trusted proxy header. Of a list
+    (X-Forwarded-For) the last entry is the one the trusted proxy appended; the
+    ones before it are whatever the client claimed."""
+    meta = request.META
+    header = settings.TRUSTED_PROXY_IP_HEADER
+    if header and meta.get(header):
+        return meta[header].split(",")[-1].strip()
+    return meta.get("REMOTE_ADDR", "") or "unknown"
+
+
+def caller_subject(request: Request) -> str:
+    """Whose limits these are: the key, the account, or the client IP."""
+    credential = getattr(request, "auth", None)
+    if getattr(credential, "is_api_key", False):
+        return f"key:{credential.api_key.pk}"
+    account = getattr(request, "user", None)
+    if account is not None and getattr(account, "is_authenticated", False):
+        return f"account:{account.pk}"
+    return f"ip:{client_ip(request)}"
+
+
+def _counted_anonymously(view: object) -> bool:
+    """Anonymous callers are limited on the public relay (Clockchain browse) only:
+    plans, webhooks, health and docs stay open. A view may say otherwise with
+    `throttle_anonymous`."""
+    explicit = getattr(view, "throttle_anonymous", None)
+    if explicit is not None:
+        return bool(explicit)
+    return type(view).__module__.startswith("relay.")
+
+
+def _django(request: HttpRequest | Request) -> HttpRequest:
+    return getattr(request, "_request", request)
+
+
 class TierRateThrottle(BaseThrottle):
-    """Requests per minute per key / account / client IP. Seam: allows all for now."""
+    """Requests per minute per key / account / client IP, counted in the shared
+    cache. Leaves X-RateLimit-* values on the request for
+    `apikeys.middleware.RateLimitHeadersMiddleware`."""
 
     def allow_request(self, request: Request, view: object) -> bool:
-        return True
+        account = getattr(request, "user", None)
+        if account is None and not _counted_anonymously(view):
+            return True
+        credential = getattr(request, "auth", None)
+        if getattr(credential, "is_api_key", False):
+            limit = credential.api_key.rate_limit
+        else:
+            limit = limits_for(request).requests_per_minute
+        subject = caller_subject(request)
+        usage = quietly(
+            lambda: get_usage(
+                _django(request), group="tpb.rpm", key=lambda group, req: subject, rate=f"{limit}/m", increment=True
+            ),
+            None,
+        )
+        if usage is None or usage["limit"] == 0:  # RATELIMIT_ENABLE = False, or the cache failed
+            return True
+        time_left = max(1, usage["time_left"])
+        _django(request).tp_ratelimit = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - usage["count"])),
+            "X-RateLimit-Reset": str(int(time.time()) + time_left),
+        }
+        self._wait = time_left
+        return not usage["should_limit"]
+
+    def wait(self) -> float | None:
+        return getattr(self, "_wait", None)
+
+
+def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
+    ip = client_ip(request)
+    return quietly(
+        lambda: get_usage(
+            _django(request),
+            group="tpb.authfail",
+            key=lambda group, req: ip,
+            rate=f"{settings.AUTH_FAILURES_PER_MINUTE}/m",
+            increment=increment,
+        ),
+        None,
+    )
 
 
 def check_auth_failures(request: Request) -> None:
-    """Raise 429 when this client IP has failed authentication too often. Seam."""
+    """Raise 429 when this client IP has failed authentication too often this minute."""
+    usage = _auth_failure_usage(request, increment=False)
+    if usage is not None and usage["count"] >= usage["limit"]:
+        raise APIError(
+            429,
+            "rate_limited",
+            "Too many failed authentications from this address; retry after the time in Retry-After.",
+            headers={"Retry-After": str(max(1, usage["time_left"]))},
+        )
 
 
 def record_auth_failure(request: Request) -> None:
-    """Count a failed authentication against the client IP. Seam."""
+    """Count a failed authentication against the client IP."""
+    _auth_failure_usage(request, increment=True)
 
 
 class Slot:
-    """One held concurrency slot; `release()` is idempotent."""
+    """One held concurrency slot; `release()` is idempotent. A slot not released
+    (its worker died) expires after CONCURRENCY_SLOT_SECONDS; `refresh()` keeps a
+    long stream's slot alive."""
+
+    def __init__(self, cache_key: str | None = None, token: str = "") -> None:
+        self.cache_key = cache_key
+        self.token = token
+        self.released = cache_key is None
+
+    def refresh(self) -> None:
+        if not self.released:
+            quietly(lambda: cache.touch(self.cache_key, settings.CONCURRENCY_SLOT_SECONDS), False)
 
     def release(self) -> None:
-        pass
+        if self.released:
+            return
+        self.released = True
+        try:
+            # Only our own entry: after an expiry someone else may hold this slot.
+            if cache.get(self.cache_key) == self.token:
+                cache.delete(self.cache_key)
+        except Exception:  # the slot expires by itself; a release must never fail a response
+            log.warning("could not release concurrency slot %s", self.cache_key, exc_info=True)
 
 
 def acquire_slot(request: Request) -> Slot:
     """Take one of the caller's concurrent-request slots, or raise 429
-    `concurrency_limited`. Streams hold it until the stream ends. Seam."""
-    return Slot()
+    `concurrency_limited`. Streams hold it until the stream ends."""
+    subject = caller_subject(request)
+    allowed = limits_for(request).concurrent
+    token = uuid.uuid4().hex
+    for index in range(allowed):
+        key = f"slot:{subject}:{index}"
+        taken = quietly(lambda: cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS), None)  # noqa: B023
+        if taken is None:
+            return Slot()  # the cache is down: not enforced rather than refusing everyone
+        if taken:
+            return Slot(key, token)
+    raise APIError(
+        429,
+        "concurrency_limited",
+        f"At most {allowed} concurrent requests on this tier; retry when one finishes.",
+        headers={"Retry-After": "1"},
+    )
 
 
 @contextlib.contextmanager
@@ -84,6 +223,14 @@ def concurrency_slot(request: Request) -> Iterator[Slot]:
         yield slot
     finally:
         slot.release()
+
+
+def release_when_closed(response: HttpResponseBase, slot: Slot) -> HttpResponseBase:
+    """Hold the slot until the server closes the response: after the last byte of a
+    stream, or when the client disconnects (WSGI servers close the iterable then),
+    even if the stream never started."""
+    response._resource_closers.append(slot.release)
+    return response
 
 
 def ratelimited_view(request: HttpRequest, exception: Exception) -> HttpResponse:

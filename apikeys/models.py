@@ -34,3 +34,22 @@ class APIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class TierChange(models.Model):
+    """An operator's tier setting for an account, and who made it. The newest one
+    is the account's `tier_override` (blank: back to the plan's tier)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tier_changes")
+    tier_override = models.CharField(
+        max_length=20, choices=Tier.choices, blank=True, help_text="blank: the tier of the account's plan"
+    )
+    note = models.CharField(max_length=255, help_text="why the tier was changed")
+    changed_by = models.CharField(max_length=150, editable=False)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.account} → {self.tier_override or 'plan tier'}"

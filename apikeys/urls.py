@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("keys", views.KeysView.as_view(), name="keys"),
+    path("keys/<uuid:key_id>", views.KeyView.as_view(), name="key"),
+]

@@ -1,10 +1,44 @@
-"""The seam other apps use to tell metering what a request cost."""
+"""The seam other apps use to tell metering what a request cost, and the one
+function that turns a served request into a usage record."""
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import time
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
+
+log = logging.getLogger("metering")
+
+# Paths under /api/v1/ that are not metered: the docs and the webhooks (health lives
+# outside /api/v1/ altogether).
+API_PREFIX = "/api/v1/"
+UNMETERED_PREFIXES = ("/api/v1/schema", "/api/v1/docs", "/api/v1/billing/webhooks/")
+UNMATCHED = "(unmatched)"
+
+_CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
+
+
+class _FailureCounter:
+    """Recording failures since the process started (logged too, each one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def increment(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+failures = _FailureCounter()
 
 
 def annotate(request: HttpRequest, **fields: Any) -> None:
@@ -19,3 +53,87 @@ def annotate(request: HttpRequest, **fields: Any) -> None:
         facts = {}
         django_request.metering = facts
     facts.update(fields)
+
+
+def identified(request: HttpRequest, result: tuple[Any, Any]) -> tuple[Any, Any]:
+    """Called by the DRF authentication on success: remember who the caller is, since
+    DRF resolves it inside the view where the middleware cannot see it."""
+    account, credential = result
+    annotate(request, account=account, api_key=getattr(credential, "api_key", None))
+    return result
+
+
+def is_metered(path: str) -> bool:
+    return path.startswith(API_PREFIX) and not path.startswith(UNMETERED_PREFIXES)
+
+
+def endpoint_of(request: HttpRequest) -> str:
+    """The route pattern (`/api/v1/keys/<key_id>/usage`), never the raw path: raw
+    paths carry ids and would make per-endpoint figures meaningless."""
+    match = getattr(request, "resolver_match", None)
+    route = getattr(match, "route", None)
+    if not route:
+        return UNMATCHED
+    route = route.lstrip("^").replace("$", "").replace("\\Z", "")
+    return "/" + _CONVERTER.sub(r"<\1>", route)
+
+
+def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed_s: float) -> None:
+    """Write the usage record of one request: one INSERT. Never raises: a failure is
+    logged and counted, the request it describes has already been answered."""
+    if status_code == 401:  # unauthenticated callers are not metered (CONTRACT §7)
+        return
+    facts: dict[str, Any] = getattr(request, "metering", None) or {}
+    try:
+        from .models import UsageRecord
+
+        api_key = facts.get("api_key")
+        usage = UsageRecord(
+            account=facts.get("account"),
+            api_key=api_key,
+            endpoint=endpoint_of(request)[:200],
+            method=request.method or "",
+            status_code=status_code,
+            credits_spent=facts.get("credits_spent") or 0,
+            response_time_ms=max(0, round(elapsed_s * 1000)),
+            preset=facts.get("preset"),
+            created_at=started_at,
+            request_id=(getattr(request, "request_id", "") or "")[:128],
+            is_test=getattr(api_key, "environment", "live") == "test",
+        )
+        if connection.in_atomic_block:
+            # Inside a transaction (tests, ATOMIC_REQUESTS) a failed INSERT must not
+            # poison the caller's transaction, nor may we change how it commits.
+            with transaction.atomic():
+                usage.save(force_insert=True)
+        elif connection.vendor == "postgresql" and not settings.USAGE_SYNCHRONOUS_COMMIT:
+            # Our own one-statement transaction commits without waiting for the WAL
+            # flush: the record is durable a fraction of a second later, and only a
+            # crash of PostgreSQL itself in that window could lose it (docs/metering.md).
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                usage.save(force_insert=True)
+        else:
+            usage.save(force_insert=True)
+    except Exception:
+        failures.increment()
+        log.exception("could not record usage of %s %s", request.method, endpoint_of(request))
+        return
+    balance = facts.get("balance")
+    if balance is not None and usage.account_id is not None:
+        from .alerts import balance_seen
+
+        balance_seen(usage.account, balance)
+
+
+class Stopwatch:
+    """Start time for created_at, monotonic clock for the duration."""
+
+    def __init__(self) -> None:
+        self.started_at = timezone.now()
+        self._t0 = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("keys/<uuid:key_id>/usage", views.KeyUsageView.as_view(), name="key-usage"),
+    path("usage", views.AccountUsageView.as_view(), name="account-usage"),
+]

@@ -4,14 +4,18 @@ pointed at them, on embedded defaults for everything else."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
-from .__main__ import environment, start_all
+from .__main__ import PORTS, environment, start_all
 
 
 def main() -> None:
-    started = start_all()
+    try:
+        started = start_all()
+    except OSError as exc:
+        sys.exit(f"make run: a stand-in port is taken ({exc}); ports {sorted(PORTS.values())} and 8000 must be free")
     env = {**os.environ, **environment(started)}
     token = started["auth0"].mint("auth0|newcomer", expires_in=7 * 86400)
     print(
@@ -36,11 +40,18 @@ def main() -> None:
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
         [sys.executable, "manage.py", "runserver", "127.0.0.1:8000", "--noreload"], env=env
     )
+
+    def stop(*_: object) -> None:
+        server.terminate()
+
+    # `kill` of this process (not only Ctrl-C) must not leave the gateway behind.
+    signal.signal(signal.SIGTERM, stop)
     try:
-        sys.exit(server.wait())
+        code = server.wait()
     except KeyboardInterrupt:
         server.terminate()
-        server.wait()
+        code = server.wait()
+    sys.exit(0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,93 @@ def alice_token(alice: Account, auth0: Auth0) -> str:
 def as_alice(alice_token: str) -> Client:
     """A client that sends alice's Auth0 token with every request."""
     return Client(headers=bearer(alice_token))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, standins: dict, tmp_path):
+    """Factory: `gunicorn_server(workers=2, env={...}, threads=4)` starts the gateway
+    under gunicorn (gthread) on a free port and returns its base URL.
+
+    The server uses this test's database (committed data: hence transactional_db),
+    the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
+    local-memory cache are not shared between processes): skips otherwise. Servers
+    stop when the test ends; their output, with an access log line `<pid> <request
+    line> <status>` per request, is in `gunicorn_server.logs[url]` (a Path).
+    """
+    import os
+    import re
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from urllib.parse import urlsplit, urlunsplit
+
+    import requests
+    from django.conf import settings
+    from django.db import connection
+
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if connection.vendor != "postgresql" or not redis_url.startswith("redis"):
+        pytest.skip("gunicorn tests need DATABASE_URL=postgres://… and REDIS_URL=redis://… shared between processes")
+    parts = urlsplit(database_url)
+    test_database_url = urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+    root = Path(settings.BASE_DIR)
+    started: list[subprocess.Popen] = []
+
+    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4) -> str:
+        port = _free_port()
+        environment = {
+            **os.environ,
+            **upstream_settings(standins),
+            "ENVIRONMENT": "test",
+            "DEBUG": "false",
+            "DATABASE_URL": test_database_url,
+            "REDIS_URL": redis_url,
+            **(env or {}),
+        }
+        log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", "gthread",
+             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",
+             "--access-logfile", "-", "--access-logformat", "%(p)s %(r)s %(s)s"],
+            cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        start.logs[url] = tmp_path / f"gunicorn-{port}.log"
+        # Ready when every worker has answered /health (the access log names the pid),
+        # so that tests about several workers really have several.
+        deadline = time.monotonic() + 30
+        while True:
+            log_text = start.logs[url].read_text(errors="replace")
+            if process.poll() is not None:
+                pytest.fail(f"gunicorn exited with {process.returncode}: {log_text[-2000:]}")
+            if len(set(re.findall(r"^<(\d+)> GET /health ", log_text, re.M))) >= workers:
+                return url
+            try:
+                requests.get(url + "/health", timeout=2)
+            except requests.RequestException:  # not listening yet, or still importing
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gunicorn's {workers} workers did not all answer /health within 30 s")
+            time.sleep(0.05)
+
+    start.logs = {}
+    yield start
+    for process in started:
+        process.terminate()
+    for process in started:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.http import JsonResponse
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, JsonResponse
+from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -80,9 +82,27 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
+def _from_django(exc: Exception) -> Exception:
+    """Django's own exceptions raised inside a DRF view, as the errors they mean
+    (DRF's default handler does this for 404 and 403; ours answers everything)."""
+    if isinstance(exc, Ratelimited):  # a PermissionDenied subclass: check it first
+        return APIError(429, "rate_limited", "Too many requests; retry after the time in Retry-After.",
+                        headers={"Retry-After": str(getattr(exc, "retry_after", 60))})
+    if isinstance(exc, Http404):
+        return APIError(404, "not_found", "Not found.")
+    if isinstance(exc, PermissionDenied):
+        return APIError(403, "forbidden", "You may not do that.")
+    if isinstance(exc, RequestDataTooBig):
+        return APIError(413, "request_too_large", "The request body is too large.")
+    if isinstance(exc, SuspiciousOperation):
+        return APIError(400, "invalid_request", "The request could not be understood.")
+    return exc
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
     request = context.get("request")
     headers: dict[str, str] = {}
+    exc = _from_django(exc)
     if isinstance(exc, APIError):
         status, code, message = exc.status_code, exc.code, exc.message
         headers.update(exc.headers)

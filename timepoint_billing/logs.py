@@ -22,7 +22,34 @@ _SECRET_PATTERNS = [
 ]
 
 
+# Configured secrets without a recognisable shape (service and admin keys, shared
+# secrets) are masked by value.
+_SECRET_SETTINGS = (
+    "SECRET_KEY",
+    "FLASH_SERVICE_KEY",
+    "FLASH_ADMIN_KEY",
+    "CLOCKCHAIN_SERVICE_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "APPLE_SHARED_SECRET",
+    "AUTH0_CLIENT_SECRET",
+)
+
+
+def _configured_secrets() -> list[str]:
+    from django.conf import settings
+
+    if not settings.configured:
+        return []
+    values = (getattr(settings, name, "") for name in _SECRET_SETTINGS)
+    # Short values would mask ordinary words; real keys are long.
+    return sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len, reverse=True)
+
+
 def redact(text: str) -> str:
+    for secret in _configured_secrets():
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub("[redacted]", text)
     return text
@@ -30,8 +57,28 @@ def redact(text: str) -> str:
 
 class RequestIDFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
         return True
+
+
+def _install_record_factory() -> None:
+    """Stamp the request id on each record when it is made, so that every handler
+    (not only ours: test capture, error trackers) sees it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_stamps_request_id", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    factory._stamps_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_factory()
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, HttpResponse
 
 from .errors import DEFAULT_CODES, error_response
@@ -30,13 +31,21 @@ class RequestIDMiddleware:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if _WELL_FORMED_ID.match(given) else uuid.uuid4().hex
         request.request_id = request_id
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Not reset on the way out: Django logs a failed response ("Internal Server
+        # Error: …") after the middleware returns, and a streamed response logs while it
+        # is being sent. `request_finished` (the response closed) forgets it.
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+def _forget_request_id(**kwargs: object) -> None:
+    request_id_var.set("-")
+
+
+request_started.connect(_forget_request_id, dispatch_uid="timepoint_billing.request_id.started")
+request_finished.connect(_forget_request_id, dispatch_uid="timepoint_billing.request_id.finished")
 
 
 class APIEnvelopeMiddleware:

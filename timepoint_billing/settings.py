@@ -4,9 +4,11 @@ With no variable set the service runs on embedded defaults (SQLite file, local-m
 cache, development settings) so that a newcomer's first run needs nothing.
 """
 
+import warnings
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,7 +58,11 @@ if PRODUCTION:
 # it is opt-in for a developer's own machine, never a default.
 DEBUG = env.bool("DEBUG", default=False) and not PRODUCTION
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production-0123456789")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+# Production answers its own name, Railway's domain for the service and the platform's
+# health probe; anything else is set through ALLOWED_HOSTS.
+_PRODUCTION_HOSTS = ["api.timepointai.com", "healthcheck.railway.app", "localhost", "127.0.0.1"]
+_PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] if h]
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -91,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apikeys.middleware.RateLimitHeadersMiddleware",
     "metering.middleware.UsageMiddleware",
 ]
 
@@ -197,6 +204,8 @@ CORS_ALLOWED_ORIGINS, CORS_ALLOWED_ORIGIN_REGEXES = _split_origins(
     )
 )
 CORS_ALLOW_CREDENTIALS = True
+# The SPA may send its own request id to trace a call end to end.
+CORS_ALLOW_HEADERS = (*default_cors_headers, "x-request-id")
 CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
     "X-RateLimit-Limit",
@@ -315,6 +324,10 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # Outside production static files come from the finders; an absent STATIC_ROOT
+    # (no collectstatic yet) is expected, not worth a warning on every start.
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -371,8 +384,23 @@ SOCIAL_AUTH_PIPELINE = [
 
 # --- apikeys (keys and limits issue) -------------------------------------------------
 
+APIKEYS_MAX_ACTIVE_PER_ACCOUNT = env.int("APIKEYS_MAX_ACTIVE_PER_ACCOUNT", default=25)
+# How long a worker trusts a cached key record; revocation overwrites it at once.
+APIKEYS_CACHE_SECONDS = env.int("APIKEYS_CACHE_SECONDS", default=30)
+APIKEYS_LAST_USED_RESOLUTION_SECONDS = 60
+# Failed authentications allowed per client IP and minute before 429 (key guessing).
+AUTH_FAILURES_PER_MINUTE = env.int("AUTH_FAILURES_PER_MINUTE", default=100)
+# A concurrency slot outlives a dead worker by at most this long; live streams refresh it.
+CONCURRENCY_SLOT_SECONDS = env.int("CONCURRENCY_SLOT_SECONDS", default=int(GENERATION_TIMEOUT) + 30)
+
 # --- relay (relay issue) -----------------------------------------------------------
 
 # --- payments (payments issue) ---------------------------------------------------------
 
 # --- metering (metering issue) ---------------------------------------------------------
+# A relayed call that shows a Flash balance below this sends one low-credit email.
+LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
+# Raw usage records older than this are purged, once their day is rolled up.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
+# True: every usage INSERT waits for PostgreSQL's WAL flush (see docs/metering.md).
+USAGE_SYNCHRONOUS_COMMIT = env.bool("USAGE_SYNCHRONOUS_COMMIT", default=False)

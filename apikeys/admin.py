@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .keys import revoke_key, sync_tier
+from .models import APIKey, TierChange
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "name", "account", "environment", "tier", "rate_limit", "is_active", "last_used_at")
+    list_filter = ("is_active", "environment", "tier")
+    search_fields = ("prefix", "name", "account__email", "account__external_id")
+    list_select_related = ("account",)
+    # The hash is never shown: it identifies the key as well as the key itself.
+    fields = ("id", "account", "prefix", "name", "environment", "tier", "rate_limit", "is_active",
+              "created_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are made by their owners, who see the plaintext once
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        count = 0
+        for key in queryset.filter(is_active=True):
+            revoke_key(key)
+            count += 1
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(admin.ModelAdmin):
+    """Operators set an account's tier here (e.g. enterprise); every change is kept
+    with its note and author."""
+
+    list_display = ("account", "tier_override", "note", "changed_by", "changed_at")
+    list_filter = ("tier_override",)
+    search_fields = ("account__email", "account__external_id", "note", "changed_by")
+    autocomplete_fields = ("account",)
+    readonly_fields = ("changed_by", "changed_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: TierChange | None = None) -> bool:
+        return False  # an audit trail: changes are new entries
+
+    def has_delete_permission(self, request: HttpRequest, obj: TierChange | None = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: TierChange, form: object, change: bool) -> None:
+        with transaction.atomic():
+            obj.changed_by = request.user.get_username()
+            obj.save()
+            account = obj.account
+            account.tier_override = obj.tier_override
+            account.save(update_fields=["tier_override"])
+        sync_tier(account)

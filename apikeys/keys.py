@@ -1,0 +1,157 @@
+"""Making, finding, revoking developer keys, and keeping their tier in step with
+their account's (CONTRACT.md §5).
+
+A key's record and its account are cached by hash for a short time so that
+verifying a key costs no database query. Revocation overwrites the cache entry
+with a tombstone, so every worker refuses the key on its next request; the
+tombstone (instead of a plain delete) also stops a request that read the row
+just before the revocation from caching it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from timepoint_billing.errors import APIError
+
+from .models import APIKey, Environment
+
+log = logging.getLogger("apikeys.keys")
+T = TypeVar("T")
+
+ALPHABET = string.ascii_lowercase + string.digits
+SECRET_LENGTH = 32
+PREFIX_LENGTH = 16
+REVOKED = "revoked"
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def generate_plaintext(environment: str) -> str:
+    return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
+
+
+def quietly(operation: Callable[[], T], default: T) -> T:
+    """A cache operation that may fail (Redis down) without failing the request: keys
+    are then verified against the database and limits are not enforced."""
+    try:
+        return operation()
+    except Exception as exc:
+        log.warning("cache unavailable: %s", exc.__class__.__name__)
+        return default
+
+
+def cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+@dataclass
+class CachedKey:
+    """What a worker needs to serve a key's request: the key and its account."""
+
+    key: APIKey
+    account: Account
+
+
+def max_active_keys() -> int:
+    return settings.APIKEYS_MAX_ACTIVE_PER_ACCOUNT
+
+
+def rate_limit_of(tier: str) -> int:
+    from .limits import TIERS
+
+    return TIERS.get(tier, TIERS["free"]).requests_per_minute
+
+
+def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
+    """A new key for the account and its plaintext, which is never stored.
+
+    Raises APIError 400 when the account already has the maximum of active keys.
+    """
+    if environment not in Environment.values:
+        raise APIError(400, "invalid_request", "environment must be 'live' or 'test'.")
+    with transaction.atomic():
+        # The account row serialises concurrent creations, so the cap holds under races.
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        active = APIKey.objects.filter(account=locked, is_active=True).count()
+        if active >= max_active_keys():
+            message = f"An account may have at most {max_active_keys()} active keys; revoke one first."
+            raise APIError(400, "invalid_request", message)
+        tier = locked.effective_tier
+        plaintext = generate_plaintext(environment)
+        key = APIKey.objects.create(
+            account=locked,
+            key_hash=hash_key(plaintext),
+            prefix=plaintext[:PREFIX_LENGTH],
+            name=name,
+            environment=environment,
+            tier=tier,
+            rate_limit=rate_limit_of(tier),
+        )
+    return key, plaintext
+
+
+def revoke_key(key: APIKey) -> APIKey:
+    """Deactivate the key everywhere at once. Revoking a revoked key changes nothing."""
+    now = timezone.now()
+    APIKey.objects.filter(pk=key.pk, is_active=True).update(is_active=False, revoked_at=now)
+    quietly(lambda: cache.set(cache_key(key.key_hash), REVOKED, settings.APIKEYS_CACHE_SECONDS * 2), None)
+    key.refresh_from_db()
+    return key
+
+
+def sync_tier(account: Account) -> None:
+    """Give the account's keys its effective tier and drop their cached records (which
+    carry the account's plan and tier). Call after changing plan, tier or override
+    with `.update()`; a `save()` of the account does it through a signal."""
+    tier = account.effective_tier
+    APIKey.objects.filter(account_id=account.pk).exclude(tier=tier).update(tier=tier, rate_limit=rate_limit_of(tier))
+    invalidate_account(account)
+
+
+def invalidate_account(account: Account) -> None:
+    hashes = APIKey.objects.filter(account_id=account.pk, is_active=True).values_list("key_hash", flat=True)
+    quietly(lambda: cache.delete_many([cache_key(h) for h in hashes]), None)
+
+
+def lookup(plaintext: str) -> CachedKey | None:
+    """The active key with this plaintext and its account, from the cache when it can."""
+    key_hash = hash_key(plaintext)
+    entry = quietly(lambda: cache.get(cache_key(key_hash)), None)
+    if entry == REVOKED:
+        return None
+    if entry is None:
+        key = APIKey.objects.select_related("account").filter(key_hash=key_hash, is_active=True).first()
+        if key is None:
+            return None
+        entry = CachedKey(key=key, account=key.account)
+        # add, not set: never overwrite a tombstone written by a revocation meanwhile.
+        quietly(lambda: cache.add(cache_key(key_hash), entry, settings.APIKEYS_CACHE_SECONDS), False)
+    # The lookup was by hash; comparing again in constant time keeps it so whatever
+    # the cache or the database did with the string.
+    if not secrets.compare_digest(entry.key.key_hash, key_hash):
+        return None
+    return entry
+
+
+def mark_used(key: APIKey) -> None:
+    """Record last use at most once a minute per key, not a write per request."""
+    resolution = settings.APIKEYS_LAST_USED_RESOLUTION_SECONDS
+    if quietly(lambda: cache.add(f"apikey:used:{key.pk}", 1, resolution), False):
+        now = timezone.now()
+        APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now

@@ -1,0 +1,119 @@
+"""Figures for the admin usage dashboard: whole-platform totals grouped in the
+database (roll-ups for closed days, raw records for the open ones)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from django.apps import apps
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+
+from .models import Period, UsageRecord, UsageRollup
+from .usage import _closed_rolled_days, _intervals, today
+
+GROUPS = {
+    "day": ("start", TruncDate("created_at", tzinfo=dt.UTC)),
+    "account": ("account_id", F("account_id")),
+    "endpoint": ("endpoint", F("endpoint")),
+}
+
+
+def grouped(date_from: dt.date, date_to: dt.date, by: str) -> dict:
+    """{group value: {"requests", "errors", "credits_spent"}} over the range."""
+    rolled = _closed_rolled_days(date_from, date_to)
+    rollup_field, raw_expression = GROUPS[by]
+    figures: dict = defaultdict(lambda: {"requests": 0, "errors": 0, "credits_spent": 0})
+    if rolled:
+        for row in (
+            UsageRollup.objects.filter(period=Period.DAY, start__in=rolled)
+            .values(rollup_field)
+            .order_by()
+            .annotate(r=Sum("requests"), e=Sum("errors"), c=Sum("credits_spent"))
+        ):
+            bucket = figures[row[rollup_field]]
+            bucket["requests"] += row["r"] or 0
+            bucket["errors"] += row["e"] or 0
+            bucket["credits_spent"] += row["c"] or 0
+    days = [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
+    raw_days = [d for d in days if d not in rolled and d <= today()]
+    if raw_days:
+        window = Q()
+        for start, end in _intervals(raw_days):
+            window |= Q(created_at__gte=start, created_at__lt=end)
+        for row in (
+            UsageRecord.objects.filter(window)
+            .annotate(g=raw_expression)
+            .values("g")
+            .order_by()
+            .annotate(r=Count("id"), e=Count("id", filter=Q(status_code__gte=400)), c=Sum("credits_spent"))
+        ):
+            bucket = figures[row["g"]]
+            bucket["requests"] += row["r"]
+            bucket["errors"] += row["e"]
+            bucket["credits_spent"] += row["c"] or 0
+    return dict(figures)
+
+
+def per_day(date_from: dt.date, date_to: dt.date) -> list[dict]:
+    figures = grouped(date_from, date_to, "day")
+    out = []
+    for n in range((date_to - date_from).days + 1):
+        day = date_from + dt.timedelta(days=n)
+        row = figures.get(day, {"requests": 0, "errors": 0, "credits_spent": 0})
+        rate = row["errors"] / row["requests"] if row["requests"] else 0.0
+        out.append({"date": day, **row, "error_rate": rate})
+    return out
+
+
+def top(date_from: dt.date, date_to: dt.date, by: str, limit: int = 10) -> list[dict]:
+    figures = grouped(date_from, date_to, by)
+    ranked = sorted(figures.items(), key=lambda item: -item[1]["requests"])[:limit]
+    rows = [{"key": key, **values} for key, values in ranked]
+    if by == "account":
+        Account = apps.get_model("accounts", "Account")
+        names = {a.pk: str(a) for a in Account.objects.filter(pk__in=[r["key"] for r in rows if r["key"]])}
+        for row in rows:
+            row["label"] = names.get(row["key"], "(anonymous)") if row["key"] else "(anonymous)"
+    else:
+        for row in rows:
+            row["label"] = row["key"]
+    return rows
+
+
+# Money and date fields a grant model may carry; the payments app decides which.
+_AMOUNT_FIELDS = ("amount_total", "amount_paid", "amount_cents", "price_cents", "amount")
+_DATE_FIELDS = ("created_at", "granted_at")
+
+
+def revenue_per_day(date_from: dt.date, date_to: dt.date) -> list[dict] | None:
+    """Revenue of the grants per day, or None while there is no grant model."""
+    if not apps.is_installed("payments"):
+        return None
+    try:
+        grant = apps.get_model("payments", "CreditGrant")
+    except LookupError:
+        return None
+    names = {f.name for f in grant._meta.get_fields()}
+    amount = next((f for f in _AMOUNT_FIELDS if f in names), None)
+    when = next((f for f in _DATE_FIELDS if f in names), None)
+    if amount is None or when is None:
+        return None
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+    totals = {
+        row["day"]: row["total"] or 0
+        for row in grant.objects.filter(**{f"{when}__gte": start, f"{when}__lt": end})
+        .annotate(day=TruncDate(when, tzinfo=dt.UTC))
+        .values("day")
+        .order_by()
+        .annotate(total=Sum(amount))
+    }
+    divisor = 100 if amount.endswith("cents") or amount in ("amount_total", "amount_paid") else 1
+    return [
+        {"date": date_from + dt.timedelta(days=n),
+         "revenue": Decimal(totals.get(date_from + dt.timedelta(days=n), 0)) / divisor}
+        for n in range((date_to - date_from).days + 1)
+    ]

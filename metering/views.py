@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsHuman
+from apikeys.models import APIKey
+from timepoint_billing.errors import APIError
+
+from . import serializers, usage
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 731
+
+ERRORS = {
+    400: OpenApiResponse(description="invalid_request: bad date or granularity, from after to, range too long"),
+    401: OpenApiResponse(description="unauthenticated"),
+    403: OpenApiResponse(description="forbidden: API keys cannot read usage"),
+}
+
+RANGE_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.DATE, description="first day (UTC), default 29 days before `to`"),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="last day (UTC), default today"),
+]
+
+
+def _range(request: Request) -> tuple[dt.date, dt.date, str]:
+    query = serializers.UsageRangeQuery(data=request.query_params)
+    if not query.is_valid():
+        raise APIError(400, "invalid_request", "from and to are YYYY-MM-DD dates; granularity is day or month.")
+    date_to = query.validated_data.get("to") or usage.today()
+    date_from = query.validated_data.get("from") or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if date_from > date_to:
+        raise APIError(400, "invalid_request", "from is after to.")
+    if (date_to - date_from).days >= MAX_DAYS:
+        raise APIError(400, "invalid_request", f"A range covers at most {MAX_DAYS} days.")
+    return date_from, date_to, query.validated_data["granularity"]
+
+
+class KeyUsageView(APIView):
+    permission_classes = [IsHuman]
+
+    @extend_schema(
+        summary="Usage of one of your API keys",
+        parameters=RANGE_PARAMETERS,
+        responses={200: serializers.KeyUsage, **ERRORS, 404: OpenApiResponse(description="not_found")},
+    )
+    def get(self, request: Request, key_id) -> Response:
+        date_from, date_to, _ = _range(request)
+        key = APIKey.objects.filter(pk=key_id, account=request.user).first()
+        if key is None:
+            raise APIError(404, "not_found", "No such API key.")
+        return Response(usage.key_usage(key, date_from, date_to))
+
+
+class AccountUsageView(APIView):
+    permission_classes = [IsHuman]
+
+    @extend_schema(
+        summary="Your account's usage over every key and session",
+        parameters=[
+            *RANGE_PARAMETERS,
+            OpenApiParameter("granularity", str, enum=["day", "month"], description="series per day or month"),
+        ],
+        responses={200: serializers.AccountUsage, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        date_from, date_to, granularity = _range(request)
+        return Response(usage.account_usage(request.user, date_from, date_to, granularity))

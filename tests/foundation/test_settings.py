@@ -1,0 +1,107 @@
+"""Settings come from the environment only (CONTRACT.md §1); production refuses to
+start on development defaults. Each case is a fresh interpreter, as a deploy is."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONTRACT_VARS = {
+    "ENVIRONMENT", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DATABASE_URL", "REDIS_URL", "AUTH0_DOMAIN",
+    "AUTH0_AUDIENCE", "AUTH0_ISSUER", "AUTH0_JWKS_URL", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET",
+    "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "FLASH_URL", "FLASH_SERVICE_KEY",
+    "FLASH_ADMIN_KEY", "CLOCKCHAIN_URL", "CLOCKCHAIN_SERVICE_KEY", "APPLE_VERIFY_URL", "APPLE_SHARED_SECRET",
+    "CORS_ALLOWED_ORIGINS", "LOG_FORMAT", "LOG_LEVEL", "RAILWAY_PUBLIC_DOMAIN",
+}
+
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "SECRET_KEY": "k3y-for-the-deploy-check-" + "x9Qz7" * 10,
+    "DATABASE_URL": "postgres://billing:pw@db.internal:5432/billing",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "AUTH0_DOMAIN": "timepoint.us.auth0.com",
+    "FLASH_URL": "https://flash.internal",
+    "FLASH_SERVICE_KEY": "flash-service",
+    "FLASH_ADMIN_KEY": "flash-admin",
+    "CLOCKCHAIN_URL": "https://clockchain.internal",
+    "CLOCKCHAIN_SERVICE_KEY": "clockchain-service",
+    "STRIPE_SECRET_KEY": "sk_test_" + "a" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "b" * 24,
+}
+
+SHOW = (
+    "import json, django; django.setup(); from django.conf import settings as s; "
+    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'cache': s.CACHES['default']['BACKEND'], "
+    "'debug': s.DEBUG, 'hsts': getattr(s, 'SECURE_HSTS_SECONDS', 0), 'ssl': s.SECURE_SSL_REDIRECT, "
+    "'formatter': s.LOGGING['handlers']['console']['formatter'], 'hosts': s.ALLOWED_HOSTS}))"
+)
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARS}
+    clean["DJANGO_SETTINGS_MODULE"] = "timepoint_billing.settings"
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**clean, **env}, capture_output=True,
+                          text=True, timeout=60)
+
+
+def show(**env: str) -> dict:
+    result = run(["-c", SHOW], **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_it_runs_on_embedded_defaults_with_nothing_set():
+    values = show()
+    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert values["debug"] is False
+    assert values["formatter"] == "text"
+
+
+def test_it_uses_redis_when_redis_url_is_set():
+    assert show(REDIS_URL="redis://127.0.0.1:6379/7")["cache"] == "django_redis.cache.RedisCache"
+
+
+def test_it_refuses_production_naming_what_is_missing():
+    result = run(["manage.py", "check"], ENVIRONMENT="production", FLASH_URL="https://flash.internal")
+    assert result.returncode != 0
+    message = result.stderr
+    assert "ENVIRONMENT=production refuses to start without" in message
+    for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "AUTH0_DOMAIN", "FLASH_SERVICE_KEY",
+                 "FLASH_ADMIN_KEY", "CLOCKCHAIN_URL", "CLOCKCHAIN_SERVICE_KEY", "STRIPE_SECRET_KEY"):
+        assert name in message
+    assert "FLASH_URL," not in message and not message.rstrip().endswith("FLASH_URL")
+
+
+def test_it_refuses_production_without_postgresql():
+    result = run(["manage.py", "check"], **{**PRODUCTION, "DATABASE_URL": "sqlite:///prod.sqlite3"})
+    assert result.returncode != 0
+    assert "PostgreSQL DATABASE_URL" in result.stderr
+
+
+def test_it_refuses_an_unknown_environment():
+    result = run(["manage.py", "check"], ENVIRONMENT="staging")
+    assert result.returncode != 0
+    assert "ENVIRONMENT must be development, test or production" in result.stderr
+
+
+def test_it_passes_the_deploy_check_in_production():
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_it_hardens_production():
+    values = show(**PRODUCTION)
+    assert values["engine"] == "django.db.backends.postgresql"
+    assert values["cache"] == "django_redis.cache.RedisCache"
+    assert values["debug"] is False
+    assert values["ssl"] is True and values["hsts"] >= 31536000
+    assert values["formatter"] == "json"
+    assert "*" not in values["hosts"] and "api.timepointai.com" in values["hosts"]
+
+
+def test_it_never_debugs_in_production():
+    assert show(**PRODUCTION, DEBUG="true")["debug"] is False

@@ -1,0 +1,50 @@
+"""Test-only routes that behave like the relay and the refusals it makes, so the
+recording is exercised through the real middleware without other apps' endpoints."""
+
+from django.http import StreamingHttpResponse
+from django.urls import include, path
+from rest_framework.decorators import api_view
+from rest_framework.response import Response
+
+from metering.recording import annotate
+from timepoint_billing.errors import APIError
+from timepoint_billing.urls import urlpatterns as real_urlpatterns
+
+
+@api_view(["POST"])
+def relayed(request, item_id):
+    facts = dict(request.data)
+    annotate(request, **facts)
+    return Response({"ok": True})
+
+
+@api_view(["GET"])
+def refused(request, status):
+    raise APIError(status)
+
+
+@api_view(["GET"])
+def crashed(request):
+    raise RuntimeError("boom")
+
+
+def streamed(request):
+    gate = request.GET.get("credits", "0")
+
+    def events():
+        yield b"event: progress\n\n"
+        # The relay learns the cost when generation ends, i.e. during the stream.
+        annotate(request, credits_spent=int(gate), preset="hd")
+        yield b"event: done\n\n"
+
+    return StreamingHttpResponse(events(), content_type="text/event-stream")
+
+
+fake = [
+    path("relayed/<int:item_id>", relayed),
+    path("refused/<int:status>", refused),
+    path("crashed", crashed),
+    path("streamed", streamed),
+]
+
+urlpatterns = [path("api/v1/fake/", include(fake)), *real_urlpatterns]
