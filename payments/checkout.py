@@ -16,13 +16,19 @@ from .plans import PACKAGES, PLANS, price_id
 log = logging.getLogger("payments.checkout")
 
 
+def configure_stripe() -> None:
+    """Point module-level stripe calls (ours and dj-stripe's) at STRIPE_API_BASE;
+    read per call because settings may change after startup (tests)."""
+    if settings.STRIPE_API_BASE:
+        stripe.api_base = settings.STRIPE_API_BASE
+
+
 def _stripe_call(fn: Any, **params: Any) -> Any:
     """A Stripe API call whose failures become the contract's 502/503, never a 500."""
     if not settings.STRIPE_SECRET_KEY:
         log.error("STRIPE_SECRET_KEY is not configured")
         raise APIError(503, "upstream_unavailable", "Payments are not available right now.")
-    if settings.STRIPE_API_BASE:
-        stripe.api_base = settings.STRIPE_API_BASE  # settings may change after startup (tests)
+    configure_stripe()
     try:
         return fn(api_key=settings.STRIPE_SECRET_KEY, **params)
     except stripe.APIConnectionError:

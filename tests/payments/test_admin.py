@@ -70,3 +70,8 @@ def test_it_shows_stripe_events_with_their_result_and_secrets_nowhere(operator, 
     grant_page = operator.get(f"{GRANTS}{CreditGrant.objects.get().pk}/change/").content.decode()
     for secret in (stripe_api.secret_key, stripe_api.webhook_secret, "flash-admin-key"):
         assert secret not in page and secret not in grant_page
+
+
+def test_it_shows_the_stripe_objects_dj_stripe_mirrors(operator):
+    for model in ("product", "price", "customer", "subscription", "event"):
+        assert operator.get(f"/admin/djstripe/{model}/").status_code == 200, model

@@ -23,6 +23,10 @@ class Command(BaseCommand):
     def handle(self, *args, limit: int = 100, **options) -> None:
         from djstripe.models import Event
 
+        from payments.checkout import configure_stripe
+
+        configure_stripe()
+
         mirrored = failed = 0
         for row in StripeEvent.objects.filter(mirrored_at__isnull=True).order_by("received_at")[:limit]:
             try:
