@@ -43,6 +43,7 @@ class CreditGrantAdmin(admin.ModelAdmin):
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
                      "account__email", "flash_user_id")
     list_select_related = ("account",)
+    autocomplete_fields = ["account"]
     actions = ["retry_grants", "reconcile_grants"]
     date_hierarchy = "created_at"
 

@@ -55,6 +55,9 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         if item is None or item.price_setting is None:
             raise APIError(400, "invalid_request",
                            f"Unknown plan; choose one of {sorted(p for p in PLANS if PLANS[p].price_setting)}.")
+        if account.plan != "free":
+            # A second subscription would bill twice; plan changes go through the portal.
+            raise APIError(400, "invalid_request", "Already subscribed: change plan in the billing portal.")
         metadata = {"account_id": str(account.pk), "plan": item.id, "credits": str(item.credits_per_month)}
         mode = "subscription"
     price = price_id(item.price_setting)

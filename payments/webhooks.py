@@ -69,7 +69,8 @@ def _link_customer(account: Account, customer: str) -> None:
 
 
 def checkout_completed(event: StripeEvent, session: dict) -> str:
-    if session.get("payment_status") not in ("paid", "no_payment_required"):
+    # Absent only in API versions before payment_status existed, when completed meant paid.
+    if session.get("payment_status", "paid") not in ("paid", "no_payment_required"):
         return "payment not settled yet (an async_payment_succeeded event will follow)"
     metadata = session.get("metadata") or {}
     account = _account(metadata, reference=session.get("client_reference_id") or "",

@@ -31,6 +31,15 @@ def test_it_creates_a_subscription_session_with_metadata_on_the_subscription(as_
     assert params["metadata"] == expected and params["subscription_data"]["metadata"] == expected
 
 
+def test_it_sends_a_subscriber_to_the_portal_instead_of_a_second_subscription(as_alice, alice, stripe_api):
+    alice.plan = "explorer"
+    alice.save()
+    response = as_alice.post(URL, {"plan": "historian"}, content_type="application/json")
+    assert response.status_code == 400 and "portal" in response.json()["error"]["message"]
+    assert stripe_api.received("/v1/checkout/sessions") == []
+    assert as_alice.post(URL, {"package": "100_credits"}, content_type="application/json").status_code == 200
+
+
 def test_it_refuses_unknown_or_ambiguous_choices(as_alice, stripe_api):
     for body in ({"package": "1_credit"}, {"plan": "free"}, {}, {"package": "100_credits", "plan": "explorer"}):
         response = as_alice.post(URL, body, content_type="application/json")
