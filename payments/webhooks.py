@@ -135,6 +135,15 @@ def _line_price(line: dict) -> str:
             or _id(_get(line, "plan")))
 
 
+def _invoice_payment_intent(invoice: dict) -> str:
+    """Where a refund's charge will point: `payment_intent` in older API versions,
+    `payments.data[].payment.payment_intent` in newer ones."""
+    found = _id(invoice.get("payment_intent"))
+    for payment in _get(invoice, "payments", "data") or []:
+        found = found or _id(_get(payment, "payment", "payment_intent"))
+    return found
+
+
 def invoice_paid(event: StripeEvent, invoice: dict) -> str:
     subscription, metadata = _invoice_subscription(invoice)
     if not subscription:
@@ -165,7 +174,7 @@ def invoice_paid(event: StripeEvent, invoice: dict) -> str:
         stripe_event_id=event.stripe_id,
         stripe_object_id=invoice["id"],
         stripe_customer_id=customer,
-        stripe_payment_intent_id=_id(invoice.get("payment_intent")),
+        stripe_payment_intent_id=_invoice_payment_intent(invoice),
         stripe_price_ids=[p for p in (_line_price(line) for line in _get(invoice, "lines", "data") or []) if p],
     )
     done = "recorded" if created else "already recorded"

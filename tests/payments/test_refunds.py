@@ -31,3 +31,17 @@ def test_it_reverses_partial_refunds_in_proportion_once(alice, stripe_api, post_
     post_event(stripe_api.event("charge.refunded", _charge(500)))  # a second event, same refund
     post_event(stripe_api.event("charge.refunded", _charge(999)))
     assert sorted(g.amount for g in CreditGrant.objects.filter(amount__lt=0)) == [-50, -50]
+
+
+def test_it_finds_the_subscription_grant_a_refunded_charge_paid_for(alice, stripe_api, post_event):
+    from .conftest import price
+
+    invoice = {"id": "in_r", "object": "invoice", "customer": "cus_alice", "amount_paid": 1499, "currency": "usd",
+               "parent": {"subscription_details": {"subscription": "sub_r", "metadata": {"account_id": str(alice.pk)}}},
+               "payments": {"data": [{"payment": {"type": "payment_intent", "payment_intent": "pi_invoice"}}]},
+               "lines": {"data": [{"pricing": {"price_details": {"price": price("STRIPE_PRICE_EXPLORER")}}}]}}
+    post_event(stripe_api.event("invoice.paid", invoice))
+    charge = {"id": "ch_r", "object": "charge", "payment_intent": "pi_invoice", "amount": 1499,
+              "amount_refunded": 1499, "currency": "usd"}
+    post_event(stripe_api.event("charge.refunded", charge))
+    assert CreditGrant.objects.get(amount__lt=0).amount == -50
