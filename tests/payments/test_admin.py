@@ -1,21 +1,18 @@
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.test import Client
 
 from payments import grants
 from payments.models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent
 from relay import flash as flash_client
 
-from .conftest import completed_session
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import committed, completed_session
 
 GRANTS = "/admin/payments/creditgrant/"
 
 
 @pytest.fixture
-def operator() -> Client:
+def operator(db) -> Client:
     user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123")
     client = Client()
     client.force_login(user)
@@ -23,8 +20,9 @@ def operator() -> Client:
 
 
 def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, flash):
-    response = operator.post(GRANTS + "add/", {"account": str(alice.pk), "amount": "25",
-                                               "transaction_type": "admin_grant", "reason": "support ticket 42"})
+    with committed():
+        response = operator.post(GRANTS + "add/", {"account": str(alice.pk), "amount": "25",
+                                                   "transaction_type": "admin_grant", "reason": "support ticket 42"})
     assert response.status_code == 302, response.content[:2000]
     grant = CreditGrant.objects.get()
     assert (grant.source, grant.amount, grant.reason) == (GrantSource.MANUAL, 25, "support ticket 42")
@@ -36,7 +34,7 @@ def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, fla
 def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, settings):
     settings.PAYMENTS_GRANT_MAX_ATTEMPTS = 1
     flash.fail(503, path="admin/grant")
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:admin", source=GrantSource.MANUAL, account=alice, amount=4,
                                  transaction_type="admin_grant")
     grant.refresh_from_db()
@@ -44,19 +42,21 @@ def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, s
     listing = operator.get(GRANTS + "?state__exact=failed")
     assert listing.status_code == 200 and str(grant.id)[:8] in listing.content.decode()
     assert str(grant.id)[:8] not in operator.get(GRANTS + "?state__exact=applied").content.decode()
-    operator.post(GRANTS, {"action": "retry_grants", "_selected_action": [str(grant.id)]})
+    with committed():
+        operator.post(GRANTS, {"action": "retry_grants", "_selected_action": [str(grant.id)]})
     grant.refresh_from_db()
     assert grant.state == GrantState.APPLIED
     assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [4]
 
 
 def test_it_reconciles_a_grant_found_in_flash(operator, alice, flash):
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:rec", deliver_after_commit=False, source=GrantSource.MANUAL,
                                  account=alice, amount=6, transaction_type="admin_grant", state=GrantState.FAILED)
     # What a lost attempt had sent and Flash had applied:
     flash_client.grant(alice.flash_user_id, 6, "admin_grant", f"Manual {grant.marker}")
-    operator.post(GRANTS, {"action": "reconcile_grants", "_selected_action": [str(grant.id)]})
+    with committed():
+        operator.post(GRANTS, {"action": "reconcile_grants", "_selected_action": [str(grant.id)]})
     grant.refresh_from_db()
     assert grant.state == GrantState.APPLIED
 

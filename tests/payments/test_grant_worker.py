@@ -1,14 +1,10 @@
-import pytest
 from django.core.management import call_command
-from django.db import transaction
 from django.utils import timezone
 
 from payments import grants
 from payments.models import CreditGrant, GrantSource, GrantState
 
-from .conftest import completed_session
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import committed, completed_session
 
 
 def _work() -> None:
@@ -31,7 +27,7 @@ def test_it_applies_exactly_one_grant_after_flash_fails_three_times(alice, flash
 def test_it_waits_with_backoff_between_attempts(alice, flash, settings):
     settings.PAYMENTS_GRANT_BACKOFF_BASE = 60
     flash.fail(500, path="admin/grant")
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:backoff", source=GrantSource.MANUAL, account=alice, amount=5,
                                  transaction_type="admin_grant")
     grant.refresh_from_db()
@@ -44,7 +40,7 @@ def test_it_waits_with_backoff_between_attempts(alice, flash, settings):
 def test_it_marks_a_grant_failed_after_the_last_attempt_and_retries_it_on_request(alice, flash, settings):
     settings.PAYMENTS_GRANT_MAX_ATTEMPTS = 2
     flash.fail(503, times=2, path="admin/grant")
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:max", source=GrantSource.MANUAL, account=alice, amount=7,
                                  transaction_type="admin_grant")
     _work()
@@ -62,7 +58,7 @@ def test_it_marks_a_grant_failed_after_the_last_attempt_and_retries_it_on_reques
 def test_it_fails_at_once_when_flash_refuses_the_grant(alice, flash):
     alice.flash_user_id = "not-a-flash-user"
     alice.save()
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:refused", source=GrantSource.MANUAL, account=alice, amount=3,
                                  transaction_type="admin_grant")
     grant.refresh_from_db()

@@ -1,11 +1,8 @@
-import pytest
 from django.core.management import call_command
 
 from payments.models import CreditGrant, GrantState, StripeEvent
 
 from .conftest import completed_session
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_it_keeps_the_grant_when_mirroring_through_the_stripe_api_fails(alice, flash, stripe_api, post_event):

@@ -1,15 +1,11 @@
-import pytest
 from django.core.management import call_command
-from django.db import transaction
 from django.utils import timezone
 
 from payments import grants
 from payments.models import CreditGrant, GrantSource, GrantState
 from relay import flash as flash_client
 
-from .conftest import completed_session, wait_for
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import committed, completed_session, wait_for
 
 
 def _work() -> None:
@@ -39,7 +35,7 @@ def test_it_sends_again_when_the_lost_attempt_never_reached_flash(alice, flash, 
 
 
 def test_it_recovers_the_grant_of_a_worker_killed_mid_attempt(alice, flash):
-    with transaction.atomic():
+    with committed():
         grant, _ = grants.record("test:killed", deliver_after_commit=False, source=GrantSource.MANUAL,
                                  account=alice, amount=9, transaction_type="admin_grant", description="Manual")
     # What a worker does before dying: claim the row, reach Flash, never write back.

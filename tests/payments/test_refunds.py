@@ -1,11 +1,7 @@
-import pytest
 
 from payments.models import CreditGrant, GrantState, StripeEvent
 
 from .conftest import completed_session
-
-# Grants are delivered after commit: the tests need real transactions.
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _charge(refunded: int, amount: int = 999) -> dict:

@@ -1,11 +1,7 @@
-import pytest
 
 from payments.models import CreditGrant, GrantState
 
 from .conftest import price
-
-# Grants are delivered after commit: the tests need real transactions.
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _invoice(account, plan_price: str, invoice_id: str = "in_1", extra_lines: list | None = None) -> dict:

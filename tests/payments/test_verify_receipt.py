@@ -6,8 +6,7 @@ from django.test import Client
 from payments.models import CreditGrant, GrantState
 
 from .apple_certs import AppleChain
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import committed
 
 URL = "/api/v1/billing/verify-receipt"
 
@@ -27,7 +26,8 @@ def _apple_roots(settings, chain, tmp_path_factory) -> None:
 
 
 def _post(client: Client, body: dict):
-    return client.post(URL, body, content_type="application/json")
+    with committed():
+        return client.post(URL, body, content_type="application/json")
 
 
 def test_it_grants_a_storekit2_transaction_once(as_alice, alice, flash, chain):

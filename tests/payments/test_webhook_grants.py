@@ -1,11 +1,7 @@
-import pytest
 
 from payments.models import CreditGrant, EventState, GrantState, StripeEvent
 
 from .conftest import completed_session, price
-
-# Grants are delivered after commit: the tests need real transactions.
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_it_grants_a_paid_checkout_once_in_flash(alice, flash, stripe_api, post_event):
