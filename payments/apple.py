@@ -17,11 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 
+from relay.upstream import pooled_session
 from timepoint_billing.errors import APIError
 
 from .plans import APPLE_PRODUCTS
 
 log = logging.getLogger("payments.apple")
+_session = pooled_session(pool_size=10)
 
 SANDBOX_RECEIPT = 21007
 # verifyReceipt statuses that mean "Apple could not answer now", not "bad receipt".
@@ -105,7 +107,8 @@ def _post(url: str, receipt: str) -> dict:
     if settings.APPLE_SHARED_SECRET:
         body["password"] = settings.APPLE_SHARED_SECRET
     try:
-        response = requests.post(url, json=body, timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.APPLE_TIMEOUT))
+        response = _session.post(url, json=body, allow_redirects=False,
+                                 timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.APPLE_TIMEOUT))
     except requests.RequestException as exc:
         log.warning("verifyReceipt failed: %s", exc.__class__.__name__)
         raise apple_unavailable() from None

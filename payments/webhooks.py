@@ -24,6 +24,8 @@ from .subscriptions import set_plan
 log = logging.getLogger("payments.webhooks")
 
 ENDED_STATUSES = {"canceled", "unpaid", "incomplete_expired"}
+# Statuses in which the subscriber has the plan (past_due: Stripe is still retrying).
+LIVE_STATUSES = {"active", "trialing", "past_due"}
 
 
 class Unprocessable(Exception):
@@ -190,6 +192,8 @@ def subscription_changed(event: StripeEvent, subscription: dict) -> str:
     if event.type == "customer.subscription.deleted" or status in ENDED_STATUSES:
         set_plan(account, "free")
         return f"subscription {status or 'deleted'}: account back on free"
+    if status not in LIVE_STATUSES:
+        return f"subscription {status}: plan unchanged until it is paid"
     for item in _get(subscription, "items", "data") or []:
         plan = plan_for_price(_id(item.get("price")) or _id(item.get("plan")))
         if plan is not None:

@@ -63,3 +63,12 @@ def test_it_ignores_an_invoice_that_is_not_a_subscription(alice, flash, stripe_a
     invoice = {"id": "in_9", "object": "invoice", "customer": "cus_alice", "lines": {"data": []}}
     assert post_event(stripe_api.event("invoice.paid", invoice)).status_code == 200
     assert not CreditGrant.objects.exists()
+
+
+def test_it_does_not_give_the_plan_before_the_subscription_is_paid(alice, stripe_api, post_event):
+    alice.stripe_customer_id = "cus_alice"
+    alice.save()
+    incomplete = _subscription("incomplete", price("STRIPE_PRICE_API_PRO"))
+    assert post_event(stripe_api.event("customer.subscription.created", incomplete)).status_code == 200
+    alice.refresh_from_db()
+    assert (alice.plan, alice.tier) == ("free", "free")
