@@ -75,3 +75,18 @@ def test_it_shows_stripe_events_with_their_result_and_secrets_nowhere(operator, 
 def test_it_shows_the_stripe_objects_dj_stripe_mirrors(operator):
     for model in ("product", "price", "customer", "subscription", "event"):
         assert operator.get(f"/admin/djstripe/{model}/").status_code == 200, model
+
+
+def test_it_reprocesses_a_failed_event_once_the_account_exists(operator, db, flash, stripe_api, post_event):
+    from accounts.models import Account
+
+    late = Account(external_id="auth0|late", email="late@example.com", flash_user_id=flash.add_user("auth0|late"))
+    post_event(stripe_api.event("checkout.session.completed", completed_session(late, customer="cus_late")))
+    event = StripeEvent.objects.get()
+    assert event.state == EventState.FAILED and not CreditGrant.objects.exists()
+    late.save()  # e.g. restored by an operator
+    with committed():
+        operator.post("/admin/payments/stripeevent/", {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.state == EventState.SUCCEEDED
+    assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
