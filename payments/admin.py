@@ -76,13 +76,13 @@ class CreditGrantAdmin(admin.ModelAdmin):
         obj.idempotency_key = f"manual:{uuid.uuid4()}"
         obj.description = f"Manual grant by {request.user.get_username()}: {obj.reason}"[:255]
         obj.save()
-        transaction.on_commit(lambda: grants.deliver(obj.id, timeout=grants._inline_timeout()))
+        transaction.on_commit(lambda: grants.deliver_quietly(obj.id))
 
     @admin.action(description="Retry delivery to Flash (failed or held grants)")
     def retry_grants(self, request: HttpRequest, queryset: QuerySet) -> None:
         retried = [g for g in queryset if grants.retry(g)]
         for grant in retried:
-            grants.deliver(grant.id, timeout=grants._inline_timeout())
+            grants.deliver_quietly(grant.id)
         self.message_user(request, f"{len(retried)} grant(s) sent again; the worker retries any still pending.")
 
     @admin.action(description="Reconcile with Flash's history")

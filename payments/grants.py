@@ -42,10 +42,19 @@ def record(idempotency_key: str, *, deliver_after_commit: bool = True, **fields:
     except IntegrityError:
         return CreditGrant.objects.get(idempotency_key=idempotency_key), False
     if deliver_after_commit and grant.state == GrantState.PENDING:
-        transaction.on_commit(lambda: deliver(grant.id, timeout=_inline_timeout()))
+        transaction.on_commit(lambda: deliver_quietly(grant.id))
     log.info("grant %s recorded: %s credits (%s) for account %s", grant.id, grant.amount,
              grant.transaction_type, account.pk)
     return grant, True
+
+
+def deliver_quietly(grant_id: uuid.UUID) -> None:
+    """The first attempt, made while a caller waits: whatever goes wrong is the
+    worker's to retry (after the lease), never the caller's error."""
+    try:
+        deliver(grant_id, timeout=_inline_timeout())
+    except Exception:
+        log.exception("first delivery attempt of grant %s failed; the worker will retry", grant_id)
 
 
 def _inline_timeout() -> tuple[float, float]:
