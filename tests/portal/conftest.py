@@ -24,33 +24,43 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+HERE = Path(__file__).resolve().parent
+ARTIFACTS = HERE.parent / "artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.fixture(scope="session")
-def browser(django_db_setup) -> Iterator:
-    # After the test database exists: its creation runs ORM code, which Django
-    # refuses beside Playwright's event loop.
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    # Playwright's sync API keeps an event loop in the tests' thread for as long as
-    # it runs, and Django refuses ORM calls from a thread with a running loop. The
-    # tests touch the database strictly in turn with the browser, never concurrently.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Playwright's sync API keeps an event loop in the tests' thread while the browser
+    is open, and Django refuses ORM calls from a thread with a running loop. The
+    browser tests touch the database strictly in turn with the browser, so they (and
+    only they: the variable fails `check --deploy`) run with async safety off."""
+    if not Path(item.path).is_relative_to(HERE):  # pytest calls this hook for every test
+        yield
+        return
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
-        with sync_api.sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
+        yield
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="package")
+def browser(django_db_setup) -> Iterator:
+    """One Chromium for the portal's tests, closed after the last of them (its event
+    loop must not outlive them). Started after the test database exists."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture
@@ -102,3 +112,26 @@ def alice_page(context, page, live_server, alice: Account):
     """A page signed in as alice."""
     sign_in_with_session(context, live_server, alice)
     return page
+
+
+def sign_in_through_auth0(page, auth0, sub: str, email: str, name: str = "") -> None:
+    """The real round trip: the portal's sign-in, the Auth0 stand-in's Universal
+    Login (which completes as `sub`), and back to the dashboard."""
+    auth0.login_as(sub, email, name)
+    page.goto("/portal/login/")
+    page.get_by_role("button", name="Sign in with Auth0").click()
+    page.wait_for_url("**/portal/")
+
+
+@pytest.fixture
+def stripe_api(standins: dict):
+    if "stripe" not in standins:
+        pytest.skip("the Stripe stand-in (standins/stripe.py) is not on this branch yet")
+    return standins["stripe"]
+
+
+def csrf_post(page, path: str, form: dict | None = None):
+    """A POST as the page's own forms send it (session cookie and CSRF token), for
+    what a form on screen would not offer."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == settings.CSRF_COOKIE_NAME)
+    return page.request.post(path, form=form or {}, headers={"X-CSRFToken": token}, max_redirects=0)

@@ -27,3 +27,19 @@ def test_it_answers_500_with_a_page_that_needs_no_context(db):
     body = response.content.decode()
     assert "Something went wrong on our side" in body
     assert "portal.css" in body  # still the portal's look, without a signed-in user
+
+
+@pytest.mark.browser
+def test_it_says_balance_unavailable_when_flash_is_down(alice_page, flash):
+    flash.down()
+    page = alice_page
+
+    response = page.goto("/portal/")
+
+    assert response.status == 200
+    assert "Balance unavailable" in page.locator(".balance-unknown").inner_text()
+    screenshot(page, "dashboard-flash-down")
+    response = page.goto("/portal/credits/")
+    assert response.status == 200
+    assert "Balance unavailable" in page.locator("main").inner_text()
+    assert "Transaction history unavailable" in page.locator("main").inner_text()
