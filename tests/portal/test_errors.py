@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from timepoint_billing.views import server_error
 
-from .conftest import screenshot
+from .conftest import screenshot, signed_in_user
 
 
 @pytest.mark.browser
@@ -43,3 +43,23 @@ def test_it_says_balance_unavailable_when_flash_is_down(alice_page, flash):
     assert response.status == 200
     assert "Balance unavailable" in page.locator("main").inner_text()
     assert "Transaction history unavailable" in page.locator("main").inner_text()
+
+
+def test_it_tells_a_signed_in_user_without_an_account_instead_of_failing(client, django_user_model):
+    operator = django_user_model.objects.create_user("operator", "op@example.com")
+    client.force_login(operator)
+
+    response = client.get("/portal/keys/")
+
+    assert response.status_code == 403
+    assert b"No developer account" in response.content
+
+
+def test_it_explains_a_refused_form_in_the_portal_s_look(alice):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(signed_in_user(alice))
+
+    response = strict.post("/portal/keys/new/", {"name": "forged", "environment": "live"})
+
+    assert response.status_code == 403
+    assert b"This form has expired" in response.content and b"portal.css" in response.content
