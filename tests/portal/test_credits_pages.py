@@ -4,6 +4,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from relay import flash as flash_client
 
@@ -41,9 +42,9 @@ def test_it_colours_a_low_balance_red_and_pages_the_history_by_20(alice_page, al
 
     history.get_by_role("link", name="Older").click()
 
-    assert history.locator("tbody tr").count() == 5
-    assert "Page 2 of 2" in history.inner_text()
-    assert history.get_by_role("link", name="Newer").is_visible()
+    expect(history.get_by_text("Page 2 of 2")).to_be_visible()
+    expect(history.locator("tbody tr")).to_have_count(5)
+    expect(history.get_by_role("link", name="Newer")).to_be_visible()
 
 
 def test_it_starts_a_purchase_at_stripe_checkout_and_shows_the_grant_until_flash_has_it(

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from apikeys.models import APIKey
 from tests.conftest import bearer
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.browser
 def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(page, auth0, flash, live_server):
     sign_in_through_auth0(page, auth0, "auth0|dev-1", "dev1@example.com", "Dev One")
     page.get_by_role("navigation", name="Portal").get_by_role("link", name="API keys").click()
-    assert page.get_by_text("No keys yet").is_visible()
+    expect(page.get_by_text("No keys yet")).to_be_visible()
     screenshot(page, "keys-empty")
 
     page.get_by_label("Name").fill("ci runner")
@@ -25,11 +26,11 @@ def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(pa
 
     plaintext = page.locator("#new-key").inner_text().strip()
     assert re.fullmatch(r"tp_test_[a-z0-9]{32}", plaintext)
-    assert page.get_by_text("It will not be shown again").is_visible()
+    expect(page.get_by_text("It will not be shown again")).to_be_visible()
     screenshot(page, "key-created")
     page.reload()
     assert plaintext not in page.content()
-    assert page.get_by_text("cannot be shown again").is_visible()
+    expect(page.get_by_text("cannot be shown again")).to_be_visible()
 
     answer = requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext), timeout=10)
     assert answer.status_code == 200, answer.text
@@ -43,18 +44,18 @@ def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(pa
     screenshot(page, "keys-list")
 
     row.get_by_role("link", name="Usage").click()
-    assert page.get_by_role("heading", name=re.compile("ci runner")).is_visible()
+    expect(page.get_by_role("heading", name=re.compile("ci runner"))).to_be_visible()
     endpoints = page.get_by_role("region", name="By endpoint")
     assert "/api/v1/credits/balance" in endpoints.inner_text()
     assert page.locator("svg[role=img]").count() == 1
     screenshot(page, "key-usage")
 
     page.get_by_role("link", name="Revoke").click()
-    assert page.get_by_role("heading", name="Revoke “ci runner”?").is_visible()
+    expect(page.get_by_role("heading", name="Revoke “ci runner”?")).to_be_visible()
     screenshot(page, "key-revoke-confirm")
     page.get_by_role("button", name="Revoke key").click()
 
-    assert page.get_by_text("is revoked").is_visible()
+    expect(page.get_by_text("is revoked")).to_be_visible()
     assert "Revoked" in page.get_by_role("row", name=re.compile("ci runner")).inner_text()
     answer = requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext), timeout=10)
     assert answer.status_code == 401
@@ -83,9 +84,8 @@ def test_it_explains_a_missing_name_next_to_the_field(alice_page, alice):
 
     page.get_by_role("button", name="Create key").click()
 
-    name = page.get_by_label("Name")
-    assert name.get_attribute("aria-invalid") == "true"
-    assert page.get_by_text("This field is required.").is_visible()
+    expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text("This field is required.")).to_be_visible()
     assert not APIKey.objects.filter(account=alice).exists()
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Account
 
@@ -22,7 +23,7 @@ def test_it_signs_in_through_auth0_and_out_again(page, auth0, flash):
 
     page.get_by_role("button", name="Sign out").click()
 
-    assert page.get_by_text("You are signed out").is_visible()
+    expect(page.get_by_text("You are signed out")).to_be_visible()
     response = page.request.get("/portal/", max_redirects=0)
     assert response.status == 302
     assert response.headers["location"].startswith("/portal/login/")
@@ -37,5 +38,5 @@ def test_it_brings_a_signed_out_visitor_back_to_the_page_after_sign_in(page, aut
     page.get_by_role("button", name="Sign in with Auth0").click()
 
     page.wait_for_url("**/portal/docs/")
-    assert page.get_by_role("heading", name="Using the API").is_visible()
+    expect(page.get_by_role("heading", name="Using the API")).to_be_visible()
     assert auth0.received("/authorize")
