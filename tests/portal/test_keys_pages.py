@@ -14,7 +14,8 @@ from .conftest import PHONE, csrf_post, screenshot, sign_in_through_auth0
 pytestmark = pytest.mark.browser
 
 
-def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(page, auth0, flash, live_server):
+def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(page, context, auth0, flash,
+                                                                            live_server):
     sign_in_through_auth0(page, auth0, "auth0|dev-1", "dev1@example.com", "Dev One")
     page.get_by_role("navigation", name="Portal").get_by_role("link", name="API keys").click()
     expect(page.get_by_text("No keys yet")).to_be_visible()
@@ -28,6 +29,10 @@ def test_it_creates_a_key_shown_once_that_works_is_metered_and_can_be_revoked(pa
     assert re.fullmatch(r"tp_test_[a-z0-9]{32}", plaintext)
     expect(page.get_by_text("It will not be shown again")).to_be_visible()
     screenshot(page, "key-created")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status").filter(has_text="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == plaintext
     page.reload()
     assert plaintext not in page.content()
     expect(page.get_by_text("cannot be shown again")).to_be_visible()
