@@ -1,4 +1,4 @@
-"""Browser fixtures: one Debian Chromium per session driven by Playwright, a fresh
+"""Browser fixtures: one Debian Chromium for the portal tests driven by Playwright, a fresh
 context (cookies) per test, the gateway on pytest-django's live server, and helpers
 to sign in and to keep a screenshot of each page in tests/artifacts/."""
 
@@ -76,11 +76,11 @@ def page(context) -> Iterator:
     yield context.new_page()
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
     """Keep what the page looks like now as tests/artifacts/<name>.png (git ignores it)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -26,6 +26,7 @@ def test_it_shows_how_to_authenticate_limits_errors_and_a_curl_per_endpoint(alic
     assert f"export API={live_server.url}" in body
     assert page.get_by_role("link", name="API reference").first.get_attribute("href") == "/api/v1/docs/"
     screenshot(page, "docs")
+    screenshot(page, "docs-first-screen", full_page=False)
 
 
 def test_it_needs_a_signed_in_account(page):
