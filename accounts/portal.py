@@ -79,6 +79,8 @@ def home(request: HttpRequest) -> HttpResponse:
     account = request.account
     today = usage.today()
     month = usage.account_usage(account, today.replace(day=1), today)
+    names = {str(key.pk): key for key in APIKey.objects.filter(account=account)}
+    by_key = [{**row, "key": names.get(row["key_id"])} for row in month["by_key"][:5]]
     return render(request, "portal/dashboard.html", {
         "section": "dashboard",
         "account": account,
@@ -89,7 +91,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "month": month,
         "month_start": today.replace(day=1),
         "points": [(day_label(row["date"]), row["requests"]) for row in month["series"]],
-        "active_keys": APIKey.objects.filter(account=account, is_active=True).count(),
+        "active_keys": sum(1 for key in names.values() if key.is_active),
+        "by_key": by_key,
     })
 
 

@@ -100,3 +100,14 @@ def test_it_says_a_cancelled_checkout_charged_nothing(alice_page):
 
     assert "Nothing was charged" in alice_page.locator("main").inner_text()
     screenshot(alice_page, "credits-cancel")
+
+
+def test_it_says_so_when_stripe_cannot_start_a_checkout(alice_page, stripe_api):
+    page = alice_page
+    page.goto("/portal/credits/")
+    stripe_api.down()
+
+    page.get_by_role("button", name="Buy 500 credits").click()
+
+    expect(page.get_by_role("status").filter(has_text="Checkout could not start")).to_be_visible()
+    assert page.url.endswith("/portal/credits/")

@@ -30,6 +30,11 @@ def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, 
     chart = page.locator("svg[role=img]")
     assert "3 requests" in chart.locator("desc").text_content()
     assert page.get_by_role("link", name="Create a key").is_visible()
+    by_key = page.get_by_role("row", name="server")
+    assert "3" in by_key.inner_text()
+    by_key.get_by_role("link", name="server").click()
+    page.wait_for_url("**/portal/keys/*/")
+    page.go_back()
     screenshot(page, "dashboard")
 
     page.set_viewport_size(PHONE)
