@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -139,6 +139,7 @@ def _stop(process: subprocess.Popen | None) -> None:
 class StandIns:
     flash: str
     clockchain: str
+    pid: int = 0
 
     def environment(self) -> dict[str, str]:
         return {"FLASH_URL": self.flash, "FLASH_SERVICE_KEY": FLASH_SERVICE_KEY, "FLASH_ADMIN_KEY": FLASH_ADMIN_KEY,
@@ -163,7 +164,7 @@ def standins() -> Iterator[StandIns]:
         [sys.executable, "-c", _STANDINS, str(flash_port), str(clockchain_port), FLASH_SERVICE_KEY,
          FLASH_ADMIN_KEY, CLOCKCHAIN_SERVICE_KEY], cwd=ROOT)
     try:
-        started = StandIns(f"http://127.0.0.1:{flash_port}", f"http://127.0.0.1:{clockchain_port}")
+        started = StandIns(f"http://127.0.0.1:{flash_port}", f"http://127.0.0.1:{clockchain_port}", process.pid)
         wait_until_up(started.flash + "/")
         wait_until_up(started.clockchain + "/")
         yield started
@@ -171,9 +172,32 @@ def standins() -> Iterator[StandIns]:
         _stop(process)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live children (gunicorn's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for each in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+@dataclass
+class Gateway:
+    url: str
+    pid: int
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+
 @contextlib.contextmanager
-def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str) -> Iterator[str]:
-    """The gateway under gunicorn with gunicorn.conf.py; yields its base URL."""
+def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str) -> Iterator[Gateway]:
+    """The gateway under gunicorn with gunicorn.conf.py."""
     prepare_database()
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
@@ -185,7 +209,7 @@ def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url + "/health")
-        yield url
+        yield Gateway(url, process.pid)
     finally:
         _stop(process)
 
@@ -198,6 +222,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)  # seconds
     statuses: dict[int, int] = field(default_factory=dict)
     elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # process → CPU ms per request
 
     @property
     def count(self) -> int:
@@ -220,12 +245,23 @@ class Result:
         return self.count / self.elapsed if self.elapsed else 0.0
 
 
+def measured(processes: dict[str, int], run: Callable[[], Result]) -> Result:
+    """`run()`, with the CPU each named process spent on it, per answered request."""
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    result = run()
+    for name, pid in processes.items():
+        result.cpu[name] = (cpu_seconds(pid) - before[name]) * 1000 / max(1, result.count)
+    return result
+
+
 def load(url: str, total: int, connections: int, headers: dict[str, str] | None = None,
          time_cap: float = 20.0, headers_for: list[dict[str, str]] | None = None,
-         method: str = "GET", body: bytes | None = None) -> Result:
+         method: str = "GET", payload: Callable[[], tuple[bytes, dict[str, str]]] | None = None) -> Result:
     """A closed loop: `connections` threads, each on one kept-alive connection, send
     requests until `total` are answered or `time_cap` seconds have passed.
-    `headers_for[i % len]` gives connection i its own headers (e.g. its own key)."""
+    `headers_for[i % len]` gives connection i its own headers (e.g. its own key);
+    `payload()` gives each request its own body and extra headers (made before the
+    clock starts)."""
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     result = Result()
@@ -244,8 +280,9 @@ def load(url: str, total: int, connections: int, headers: dict[str, str] | None 
                     if remaining[0] == 0:
                         break
                     remaining[0] -= 1
+                body, extra = payload() if payload is not None else (None, {})
                 started = time.perf_counter()
-                conn.request(method, target, body=body, headers=sent)
+                conn.request(method, target, body=body, headers={**sent, **extra})
                 response = conn.getresponse()
                 response.read()
                 mine.append(time.perf_counter() - started)
@@ -276,10 +313,12 @@ def print_table(title: str, rows: list[tuple[str, Result]], baseline: str | None
     """p50, p99, requests/s and statuses per row; with a baseline, each row's ratio
     to it (latency: row / baseline, throughput: row / baseline)."""
     print(f"\n{title}")
-    print(f"  {'':28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}  statuses")
+    print(f"  {'':28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}  statuses; CPU ms per request")
     for name, row in rows:
         statuses = dict(sorted(row.statuses.items()))
-        print(f"  {name:28} {row.count:6d} {row.p50:8.2f} {row.p99:8.2f} {row.rps:8.0f}  {statuses}")
+        cpu = ", ".join(f"{who} {ms:.2f}" for who, ms in row.cpu.items())
+        print(f"  {name:28} {row.count:6d} {row.p50:8.2f} {row.p99:8.2f} {row.rps:8.0f}  {statuses}"
+              + (f"; {cpu}" if cpu else ""))
     if baseline is not None:
         base = dict(rows)[baseline]
         for name, row in rows:

@@ -27,7 +27,9 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
     with harness.standins() as upstreams:
         plaintexts = harness.bench_keys(upstreams, "relay", count=max(1, math.ceil(max(connections) / 20)))
         flash_user = upstreams.flash_user("bench|relay")
-        with harness.gateway(upstreams) as url:
+        with harness.gateway(upstreams) as gateway:
+            url = gateway.url
+            processes = {"gunicorn": gateway.pid, "stand-in": upstreams.pid}
             direct = (f"{upstreams.flash}/api/v1/credits/balance",
                       {"X-Service-Key": harness.FLASH_SERVICE_KEY, "X-User-ID": flash_user}, None)
             bare = (f"{url}/bench/bare", {}, None)
@@ -39,7 +41,8 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
             for n in connections:
                 total = requests_per_level if n > 1 else max(300, requests_per_level // 4)
                 results[n] = {
-                    name: harness.load(target, total, n, headers, time_cap=time_cap, headers_for=per_connection)
+                    name: harness.measured(processes, lambda t=target, h=headers, p=per_connection: harness.load(
+                        t, total, n, h, time_cap=time_cap, headers_for=p))  # noqa: B023
                     for name, (target, headers, per_connection) in targets.items()
                 }
     return results

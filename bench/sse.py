@@ -51,7 +51,8 @@ def run(streams: int) -> dict[str, harness.Result]:
     with harness.standins() as upstreams:
         plaintext = harness.bench_keys(upstreams, "sse", balance=10 * streams + 1000)[0]
         flash_user = upstreams.flash_user("bench|sse")
-        with harness.gateway(upstreams) as url:
+        with harness.gateway(upstreams) as gateway:
+            url = gateway.url
             targets = {
                 "stand-in direct": (f"{upstreams.flash}/api/v1/timepoints/generate/stream",
                                     {"X-Service-Key": harness.FLASH_SERVICE_KEY, "X-User-ID": flash_user}),
