@@ -188,10 +188,26 @@ class Slot:
         self.released = True
         try:
             # Only our own entry: after an expiry someone else may hold this slot.
-            if cache.get(self.cache_key) == self.token:
-                cache.delete(self.cache_key)
+            _delete_if_holding(self.cache_key, self.token)
         except Exception:  # the slot expires by itself; a release must never fail a response
             log.warning("could not release concurrency slot %s", self.cache_key, exc_info=True)
+
+
+# Compare and delete in one round trip (Redis runs a script atomically).
+_DELETE_IF_HOLDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_scripts: dict[int, object] = {}
+
+
+def _delete_if_holding(cache_key: str, token: str) -> None:
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):  # django-redis
+        redis = client.get_client(write=True)
+        script = _scripts.get(id(redis))
+        if script is None:
+            script = _scripts[id(redis)] = redis.register_script(_DELETE_IF_HOLDING)
+        script(keys=[client.make_key(cache_key)], args=[client.encode(token)], client=redis)
+    elif cache.get(cache_key) == token:
+        cache.delete(cache_key)
 
 
 def acquire_slot(request: Request) -> Slot:
