@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import ALL, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -137,23 +137,48 @@ class TierRateThrottle(BaseThrottle):
         return getattr(self, "_wait", None)
 
 
+AUTH_FAILURE_GROUP = "tpb.authfail"
+
+
+def _auth_failure_rate() -> str:
+    return f"{settings.AUTH_FAILURES_PER_MINUTE}/m"
+
+
 def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
     ip = client_ip(request)
     return quietly(
         lambda: get_usage(
             _django(request),
-            group="tpb.authfail",
+            group=AUTH_FAILURE_GROUP,
             key=lambda group, req: ip,
-            rate=f"{settings.AUTH_FAILURES_PER_MINUTE}/m",
+            rate=_auth_failure_rate(),
             increment=increment,
         ),
         None,
     )
 
 
+def _auth_failures_so_far(request: Request) -> dict | None:
+    """This minute's failures of the client IP, read with one GET of the counter that
+    django-ratelimit keeps (its own window and key functions). get_usage without
+    increment would first ADD a zero counter, then GET it: two round trips on every
+    authenticated request instead of one."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    ip = client_ip(request)
+    rate = _auth_failure_rate()
+    limit, period = _split_rate(rate)
+    window = _get_window(ip, period)
+    cache_key = _make_cache_key(AUTH_FAILURE_GROUP, window, rate, ip, ALL)
+    count = quietly(lambda: caches[settings.RATELIMIT_USE_CACHE].get(cache_key, 0), None)
+    if count is None:
+        return None
+    return {"count": count, "limit": limit, "time_left": window - int(time.time())}
+
+
 def check_auth_failures(request: Request) -> None:
     """Raise 429 when this client IP has failed authentication too often this minute."""
-    usage = _auth_failure_usage(request, increment=False)
+    usage = _auth_failures_so_far(request)
     if usage is not None and usage["count"] >= usage["limit"]:
         raise APIError(
             429,
