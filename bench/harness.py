@@ -84,7 +84,11 @@ def prepare_database() -> None:
 
     parts = urlsplit(database_url())
     server = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"The benches need PostgreSQL (BENCH_DATABASE_URL or DATABASE_URL): {exc}") from None
+    with conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [parts.path[1:]]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{parts.path[1:]}"')
