@@ -14,6 +14,7 @@ import hashlib
 import logging
 import secrets
 import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -148,9 +149,22 @@ def lookup(plaintext: str) -> CachedKey | None:
     return entry
 
 
+# Key id → when this process last claimed the minute's last-use write (monotonic).
+_marked: dict[object, float] = {}
+
+
 def mark_used(key: APIKey) -> None:
-    """Record last use at most once a minute per key, not a write per request."""
+    """Record last use at most once a minute per key, not a write per request.
+
+    The shared cache decides which worker writes; a worker that asked within the last
+    minute already knows the answer for this minute, so it skips the round trip."""
     resolution = settings.APIKEYS_LAST_USED_RESOLUTION_SECONDS
+    now = time.monotonic()
+    if now - _marked.get(key.pk, -resolution) < resolution:
+        return
+    if len(_marked) > 10_000:  # keys come and go; the memo must not grow without bound
+        _marked.clear()
+    _marked[key.pk] = now
     if quietly(lambda: cache.add(f"apikey:used:{key.pk}", 1, resolution), False):
         now = timezone.now()
         APIKey.objects.filter(pk=key.pk).update(last_used_at=now)

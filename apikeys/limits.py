@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import ALL, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -137,23 +137,48 @@ class TierRateThrottle(BaseThrottle):
         return getattr(self, "_wait", None)
 
 
+AUTH_FAILURE_GROUP = "tpb.authfail"
+
+
+def _auth_failure_rate() -> str:
+    return f"{settings.AUTH_FAILURES_PER_MINUTE}/m"
+
+
 def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
     ip = client_ip(request)
     return quietly(
         lambda: get_usage(
             _django(request),
-            group="tpb.authfail",
+            group=AUTH_FAILURE_GROUP,
             key=lambda group, req: ip,
-            rate=f"{settings.AUTH_FAILURES_PER_MINUTE}/m",
+            rate=_auth_failure_rate(),
             increment=increment,
         ),
         None,
     )
 
 
+def _auth_failures_so_far(request: Request) -> dict | None:
+    """This minute's failures of the client IP, read with one GET of the counter that
+    django-ratelimit keeps (its own window and key functions). get_usage without
+    increment would first ADD a zero counter, then GET it: two round trips on every
+    authenticated request instead of one."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    ip = client_ip(request)
+    rate = _auth_failure_rate()
+    limit, period = _split_rate(rate)
+    window = _get_window(ip, period)
+    cache_key = _make_cache_key(AUTH_FAILURE_GROUP, window, rate, ip, ALL)
+    count = quietly(lambda: caches[settings.RATELIMIT_USE_CACHE].get(cache_key, 0), None)
+    if count is None:
+        return None
+    return {"count": count, "limit": limit, "time_left": window - int(time.time())}
+
+
 def check_auth_failures(request: Request) -> None:
     """Raise 429 when this client IP has failed authentication too often this minute."""
-    usage = _auth_failure_usage(request, increment=False)
+    usage = _auth_failures_so_far(request)
     if usage is not None and usage["count"] >= usage["limit"]:
         raise APIError(
             429,
@@ -188,10 +213,26 @@ class Slot:
         self.released = True
         try:
             # Only our own entry: after an expiry someone else may hold this slot.
-            if cache.get(self.cache_key) == self.token:
-                cache.delete(self.cache_key)
+            _delete_if_holding(self.cache_key, self.token)
         except Exception:  # the slot expires by itself; a release must never fail a response
             log.warning("could not release concurrency slot %s", self.cache_key, exc_info=True)
+
+
+# Compare and delete in one round trip (Redis runs a script atomically).
+_DELETE_IF_HOLDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_scripts: dict[int, object] = {}
+
+
+def _delete_if_holding(cache_key: str, token: str) -> None:
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):  # django-redis
+        redis = client.get_client(write=True)
+        script = _scripts.get(id(redis))
+        if script is None:
+            script = _scripts[id(redis)] = redis.register_script(_DELETE_IF_HOLDING)
+        script(keys=[client.make_key(cache_key)], args=[client.encode(token)], client=redis)
+    elif cache.get(cache_key) == token:
+        cache.delete(cache_key)
 
 
 def acquire_slot(request: Request) -> Slot:

@@ -1,10 +1,10 @@
 """Metering benchmark: the recording cost per request, the records/s sustained by
 concurrent writers, and the admin list page at 1,000,000 records.
 
-    DATABASE_URL=postgres://… python -m bench.metering [--records 1000000]
+    python -m bench.metering [--records 1000000]
 
-Runs in its own database (`bench_<name>`, kept between runs: the first run pays for
-the migrations), so it never touches real data or the test database.
+Runs in the bench database (bench/harness.py: `bench_tpb`, kept between runs; its usage
+records are replaced on every run), so it never touches real data or the test database.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import statistics
 import threading
 import time
 
+from . import harness
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -23,20 +25,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--admin-only", action="store_true", help="reuse the records of the last run")
     args = parser.parse_args()
+    run(args.records, args.requests, args.threads, args.admin_only)
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timepoint_billing.settings")
-    os.environ.setdefault("ENVIRONMENT", "test")
-    import django
+
+def run(records: int, requests: int, threads: int, admin_only: bool = False) -> None:
+    harness.setup_django()
     from django.conf import settings
-
-    django.setup()
     from django.db import connection
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = "bench_" + os.path.basename(str(db["NAME"])).replace(".", "_")
-    settings.ALLOWED_HOSTS = ["*"]
-    connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
+    print(f"\nMetering, in process; database: {connection.vendor} {connection.settings_dict['NAME']}")
 
     from accounts.models import Account
     from metering.models import RolledDay, UsageRecord, UsageRollup
@@ -46,18 +43,18 @@ def main() -> None:
                                                                           "email": f"b{i}@example.com"})[0]
         for i in range(100)
     ]
-    if args.admin_only:
+    if admin_only:
         admin_pages(accounts[0])
         return
     for model in (UsageRecord, UsageRollup, RolledDay):
         model.objects.all()._raw_delete(connection.alias)
     settings.USAGE_SYNCHRONOUS_COMMIT = True
-    recording_cost(args.requests, accounts[0], "synchronous commit")
+    recording_cost(requests, accounts[0], "synchronous commit")
     settings.USAGE_SYNCHRONOUS_COMMIT = False
-    recording_cost(args.requests, accounts[0], "asynchronous commit (default)")
-    throughput(args.threads, args.requests, accounts)
+    recording_cost(requests, accounts[0], "asynchronous commit (default)")
+    throughput(threads, requests, accounts)
     UsageRecord.objects.all()._raw_delete(connection.alias)
-    generate(args.records)
+    generate(records)
     admin_pages(accounts[0])
 
 

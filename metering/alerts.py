@@ -27,7 +27,11 @@ def balance_seen(account, balance: int) -> bool:
     try:
         balance = int(balance)
         if balance >= threshold():
-            LowCreditAlert.objects.filter(account=account).delete()
+            # One DELETE statement: this runs on every balance read, and QuerySet.delete()
+            # would wrap it in a transaction of its own (three round trips instead of
+            # one). Nothing cascades from an alert row, nor listens for its deletion.
+            alerts = LowCreditAlert.objects.filter(account=account)
+            alerts._raw_delete(alerts.db)
             return False
         try:
             with transaction.atomic():

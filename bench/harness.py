@@ -1,0 +1,368 @@
+"""What every bench needs: the bench database, the stand-ins in their own process, the
+gateway under gunicorn with the production config, a bounded closed-loop load
+generator on loopback, and the tables.
+
+The gateway runs `gunicorn -c gunicorn.conf.py` (gthread workers) with
+DJANGO_SETTINGS_MODULE=bench.settings: the real settings plus one bench-only URL,
+`/bench/bare`, a plain Django view behind the same middleware (the floor of this stack).
+PostgreSQL and Redis come from BENCH_DATABASE_URL / BENCH_REDIS_URL, by default the
+database `bench_tpb` on 127.0.0.1 (created and migrated on first use, reused later) and
+Redis db 10 on 127.0.0.1. Nothing here leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DATABASE = "bench_tpb"
+FLASH_SERVICE_KEY = "bench-flash-key"
+FLASH_ADMIN_KEY = "bench-flash-admin"
+CLOCKCHAIN_SERVICE_KEY = "bench-clockchain-key"
+
+_STANDINS = """
+import sys, threading
+from standins import Clockchain, Flash
+Flash(int(sys.argv[1]), service_key=sys.argv[3], admin_key=sys.argv[4]).start()
+Clockchain(int(sys.argv[2]), service_key=sys.argv[5]).start()
+threading.Event().wait()
+"""
+
+
+def database_url() -> str:
+    """The bench database: BENCH_DATABASE_URL, else DATABASE_URL's server (when it is
+    PostgreSQL) with the database `bench_tpb`, else PostgreSQL on 127.0.0.1."""
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return explicit
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        base = "postgres://postgres@127.0.0.1:5432/postgres"
+    return urlunsplit(urlsplit(base)._replace(path="/" + BENCH_DATABASE))
+
+
+def redis_url() -> str:
+    return os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/10"
+
+
+def base_environment(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "DEBUG": "false",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url(),
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+_prepared = False
+
+
+def prepare_database() -> None:
+    """Create the bench database once and bring its schema up to date (quick when it is)."""
+    global _prepared
+    if _prepared:
+        return
+    import psycopg
+
+    parts = urlsplit(database_url())
+    server = urlunsplit(parts._replace(path="/postgres"))
+    try:
+        conn = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise SystemExit(f"The benches need PostgreSQL (BENCH_DATABASE_URL or DATABASE_URL): {exc}") from None
+    with conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [parts.path[1:]]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{parts.path[1:]}"')
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                   env=base_environment(), check=True)
+    _prepared = True
+
+
+def setup_django() -> None:
+    """This process on the bench database and Redis, for in-process benches."""
+    prepare_database()
+    for name, value in base_environment().items():
+        if name in ("ENVIRONMENT", "DEBUG", "DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL"):
+            os.environ[name] = value
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.ALLOWED_HOSTS = ["*"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up within {deadline_s:.0f} s")
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class StandIns:
+    flash: str
+    clockchain: str
+    pid: int = 0
+
+    def environment(self) -> dict[str, str]:
+        return {"FLASH_URL": self.flash, "FLASH_SERVICE_KEY": FLASH_SERVICE_KEY, "FLASH_ADMIN_KEY": FLASH_ADMIN_KEY,
+                "CLOCKCHAIN_URL": self.clockchain, "CLOCKCHAIN_SERVICE_KEY": CLOCKCHAIN_SERVICE_KEY}
+
+    def flash_user(self, external_id: str, balance: int = 0) -> str:
+        """A Flash user (made by the stand-in's resolve) with at least `balance` credits."""
+        user_id = requests.post(f"{self.flash}/api/v1/users/resolve", json={"external_id": external_id},
+                                headers={"X-Service-Key": FLASH_SERVICE_KEY}, timeout=5).json()["user_id"]
+        if balance:
+            requests.post(f"{self.flash}/api/v1/credits/admin/grant", json={"user_id": user_id, "amount": balance},
+                          headers={"X-Admin-Key": FLASH_ADMIN_KEY}, timeout=5).raise_for_status()
+        return user_id
+
+
+@contextlib.contextmanager
+def standins() -> Iterator[StandIns]:
+    """Flash and Clockchain stand-ins in a process of their own (not sharing the load
+    generator's interpreter lock)."""
+    flash_port, clockchain_port = free_port(), free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", _STANDINS, str(flash_port), str(clockchain_port), FLASH_SERVICE_KEY,
+         FLASH_ADMIN_KEY, CLOCKCHAIN_SERVICE_KEY], cwd=ROOT)
+    try:
+        started = StandIns(f"http://127.0.0.1:{flash_port}", f"http://127.0.0.1:{clockchain_port}", process.pid)
+        wait_until_up(started.flash + "/")
+        wait_until_up(started.clockchain + "/")
+        yield started
+    finally:
+        _stop(process)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live children (gunicorn's workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for each in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+@dataclass
+class Gateway:
+    url: str
+    pid: int
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+@contextlib.contextmanager
+def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str) -> Iterator[Gateway]:
+    """The gateway under gunicorn with gunicorn.conf.py."""
+    prepare_database()
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--access-logfile", "/dev/null",
+         "--log-level", "warning", "timepoint_billing.wsgi:application"],
+        cwd=ROOT, env=base_environment(**upstreams.environment(), **env),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url + "/health")
+        yield Gateway(url, process.pid)
+    finally:
+        _stop(process)
+
+
+# --- load -------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)  # seconds
+    statuses: dict[int, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # process → CPU ms per request
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else float("nan")
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
+
+    @property
+    def rps(self) -> float:
+        return self.count / self.elapsed if self.elapsed else 0.0
+
+
+def measured(processes: dict[str, int], run: Callable[[], Result]) -> Result:
+    """`run()`, with the CPU each named process spent on it, per answered request."""
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    result = run()
+    for name, pid in processes.items():
+        result.cpu[name] = (cpu_seconds(pid) - before[name]) * 1000 / max(1, result.count)
+    return result
+
+
+def load(url: str, total: int, connections: int, headers: dict[str, str] | None = None,
+         time_cap: float = 20.0, headers_for: list[dict[str, str]] | None = None,
+         method: str = "GET", payload: Callable[[], tuple[bytes, dict[str, str]]] | None = None) -> Result:
+    """A closed loop: `connections` threads, each on one kept-alive connection, send
+    requests until `total` are answered or `time_cap` seconds have passed.
+    `headers_for[i % len]` gives connection i its own headers (e.g. its own key);
+    `payload()` gives each request its own body and extra headers (made before the
+    clock starts)."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    result = Result()
+    lock = threading.Lock()
+    remaining = [total]
+    deadline = time.monotonic() + time_cap
+
+    def worker(index: int) -> None:
+        mine: list[float] = []
+        seen: dict[int, int] = {}
+        sent = {**(headers or {}), **(headers_for[index % len(headers_for)] if headers_for else {})}
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] == 0:
+                        break
+                    remaining[0] -= 1
+                body, extra = payload() if payload is not None else (None, {})
+                started = time.perf_counter()
+                conn.request(method, target, body=body, headers={**sent, **extra})
+                response = conn.getresponse()
+                response.read()
+                mine.append(time.perf_counter() - started)
+                seen[response.status] = seen.get(response.status, 0) + 1
+                if response.will_close:
+                    conn.close()
+        finally:
+            conn.close()
+            with lock:
+                result.latencies.extend(mine)
+                for status, count in seen.items():
+                    result.statuses[status] = result.statuses.get(status, 0) + count
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+# --- tables -----------------------------------------------------------------------
+
+
+def print_table(title: str, rows: list[tuple[str, Result]], baseline: str | None = None) -> None:
+    """p50, p99, requests/s and statuses per row; with a baseline, each row's ratio
+    to it (latency: row / baseline, throughput: row / baseline)."""
+    print(f"\n{title}")
+    print(f"  {'':28} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}  statuses; CPU ms per request")
+    for name, row in rows:
+        statuses = dict(sorted(row.statuses.items()))
+        cpu = ", ".join(f"{who} {ms:.2f}" for who, ms in row.cpu.items())
+        print(f"  {name:28} {row.count:6d} {row.p50:8.2f} {row.p99:8.2f} {row.rps:8.0f}  {statuses}"
+              + (f"; {cpu}" if cpu else ""))
+    if baseline is not None:
+        base = dict(rows)[baseline]
+        for name, row in rows:
+            if name == baseline or not row.count or not base.count:
+                continue
+            print(f"  {name + ' / ' + baseline:40} p50 +{row.p50 - base.p50:6.2f} ms, "
+                  f"req/s ratio {row.rps / base.rps:5.2f}")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        memory = f", {kib / 1024 / 1024:.1f} GiB"
+    load_avg = ", load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({cpu}){memory}{load_avg}"
+
+
+def bench_keys(upstreams: StandIns, name: str, count: int = 1, balance: int = 0) -> list[str]:
+    """`count` fresh live keys of an enterprise-tier bench account whose Flash user
+    lives in these stand-ins; per-minute limits raised so that only the work is
+    measured (concurrency stays the tier's: 20 per key). Needs setup_django()."""
+    from accounts.models import Account
+    from apikeys import keys
+    from apikeys.models import APIKey
+
+    flash_user_id = upstreams.flash_user(f"bench|{name}", balance)
+    account, _ = Account.objects.update_or_create(
+        external_id=f"bench|{name}",
+        defaults={"flash_user_id": flash_user_id, "email": f"{name}@bench.invalid", "tier_override": "enterprise"},
+    )
+    for old in APIKey.objects.filter(account=account, is_active=True):
+        keys.revoke_key(old)
+    keys.sync_tier(account)
+    made = [keys.create_key(account, f"bench {i}")[1] for i in range(count)]
+    APIKey.objects.filter(account=account, is_active=True).update(rate_limit=10**9)
+    return made
