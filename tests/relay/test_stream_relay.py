@@ -67,3 +67,17 @@ def test_an_open_stream_holds_its_concurrency_slot_until_it_ends(as_alice, flash
         assert stream(as_alice, {"query": "z"}).status_code == 200
     finally:
         flash.stream_gate.set()
+
+
+def test_it_streams_to_a_client_that_accepts_only_event_streams(as_alice, flash):
+    response = as_alice.post("/api/v1/generate/stream", data=json.dumps({"query": "x"}),
+                             content_type="application/json", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 200
+    assert b"event: done" in b"".join(response.streaming_content)
+
+
+def test_its_refusals_stay_json_for_an_event_stream_client(as_alice, flash):
+    response = as_alice.post("/api/v1/generate/stream", data=json.dumps({"query": "x", "preset": "hd"}),
+                             content_type="application/json", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
