@@ -180,32 +180,28 @@ class Flash(StandIn):
             self.timepoints[timepoint["id"]] = timepoint
         return timepoint
 
-    @route("POST", r"/api/v1/timepoints/generate/sync")
-    def generate_sync(self, req: Recorded) -> Reply | tuple[int, dict]:
+    def _generation(self, req: Recorded) -> tuple[str | None, dict, Reply | tuple[int, dict] | None]:
+        """The caller, body and, when Flash would refuse, the refusal: both generation
+        endpoints check and spend alike."""
         user_id, refusal = self._caller(req)
         if refusal:
-            return refusal
+            return None, {}, refusal
         body = req.json() or {}
         if not isinstance(body, dict) or not body.get("query"):
-            return 422, {"detail": "query is required"}
+            return None, {}, (422, {"detail": "query is required"})
         _cost, refusal = self._spend(user_id, body.get("preset", "balanced"))
-        if refusal:
-            return refusal
-        return 200, self._timepoint(user_id, body)
+        return user_id, body, refusal
+
+    @route("POST", r"/api/v1/timepoints/generate/sync")
+    def generate_sync(self, req: Recorded) -> Reply | tuple[int, dict]:
+        user_id, body, refusal = self._generation(req)
+        return refusal or (200, self._timepoint(user_id, body))
 
     @route("POST", r"/api/v1/timepoints/generate/stream")
     def generate_stream(self, req: Recorded) -> Reply | tuple[int, dict]:
-        user_id, refusal = self._caller(req)
-        if refusal:
-            return refusal
-        body = req.json() or {}
-        if not isinstance(body, dict) or not body.get("query"):
-            return 422, {"detail": "query is required"}
-        _cost, refusal = self._spend(user_id, body.get("preset", "balanced"))
-        if refusal:
-            return refusal
-        return Reply(200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
-                     stream=self._events(user_id, body))
+        user_id, body, refusal = self._generation(req)
+        return refusal or Reply(200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"},
+                                stream=self._events(user_id, body))
 
     def _events(self, user_id: str, body: dict) -> Iterator[bytes]:
         with self.lock:
