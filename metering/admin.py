@@ -279,8 +279,8 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             "revenue_chart": charts.bar_chart(
                 [(d["date"].isoformat(), float(d["revenue"])) for d in revenue], "Revenue",
                 fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a",
-            ) if revenue is not None else None,
-            "revenue_total": sum(d["revenue"] for d in revenue) if revenue is not None else None,
+            ),
+            "revenue_total": sum(d["revenue"] for d in revenue),
             "top_accounts": dashboard.top(date_from, date_to, "account"),
             "top_endpoints": dashboard.top(date_from, date_to, "endpoint"),
         }

@@ -84,36 +84,24 @@ def top(date_from: dt.date, date_to: dt.date, by: str, limit: int = 10) -> list[
 
 
 # Money and date fields a grant model may carry; the payments app decides which.
-_AMOUNT_FIELDS = ("amount_total", "amount_paid", "amount_cents", "price_cents", "amount")
-_DATE_FIELDS = ("created_at", "granted_at")
+def revenue_per_day(date_from: dt.date, date_to: dt.date) -> list[dict]:
+    """Money taken per day from the grant ledger: purchases in, refunds (negative
+    money amounts) out. Amounts are in the currency's minor unit; all plans and
+    packages are sold in one currency (payments.plans.CURRENCY)."""
+    from payments.models import CreditGrant
 
-
-def revenue_per_day(date_from: dt.date, date_to: dt.date) -> list[dict] | None:
-    """Revenue of the grants per day, or None while there is no grant model."""
-    if not apps.is_installed("payments"):
-        return None
-    try:
-        grant = apps.get_model("payments", "CreditGrant")
-    except LookupError:
-        return None
-    names = {f.name for f in grant._meta.get_fields()}
-    amount = next((f for f in _AMOUNT_FIELDS if f in names), None)
-    when = next((f for f in _DATE_FIELDS if f in names), None)
-    if amount is None or when is None:
-        return None
     start = dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC)
     end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     totals = {
         row["day"]: row["total"] or 0
-        for row in grant.objects.filter(**{f"{when}__gte": start, f"{when}__lt": end})
-        .annotate(day=TruncDate(when, tzinfo=dt.UTC))
+        for row in CreditGrant.objects.filter(created_at__gte=start, created_at__lt=end, money_amount__isnull=False)
+        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
         .values("day")
         .order_by()
-        .annotate(total=Sum(amount))
+        .annotate(total=Sum("money_amount"))
     }
-    divisor = 100 if amount.endswith("cents") or amount in ("amount_total", "amount_paid") else 1
     return [
         {"date": date_from + dt.timedelta(days=n),
-         "revenue": Decimal(totals.get(date_from + dt.timedelta(days=n), 0)) / divisor}
+         "revenue": Decimal(totals.get(date_from + dt.timedelta(days=n), 0)) / 100}
         for n in range((date_to - date_from).days + 1)
     ]

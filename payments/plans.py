@@ -42,3 +42,26 @@ PACKAGES: dict[str, Package] = {
 def plan_has_hd(plan_id: str) -> bool:
     plan = PLANS.get(plan_id)
     return bool(plan and plan.hd)
+
+
+# Apple in-app product ids and the credits each buys (consumables).
+APPLE_PRODUCTS: dict[str, int] = {
+    "com.timepointai.credits.100": 100,
+    "com.timepointai.credits.500": 500,
+}
+
+
+def price_id(setting_name: str | None) -> str:
+    """The configured Stripe Price id behind a settings name ('' when unset)."""
+    from django.conf import settings
+
+    return getattr(settings, setting_name, "") if setting_name else ""
+
+
+def package_for_price(stripe_price_id: str) -> Package | None:
+    matches = (p for p in PACKAGES.values() if stripe_price_id and price_id(p.price_setting) == stripe_price_id)
+    return next(matches, None)
+
+
+def plan_for_price(stripe_price_id: str) -> Plan | None:
+    return next((p for p in PLANS.values() if stripe_price_id and price_id(p.price_setting) == stripe_price_id), None)

@@ -151,20 +151,48 @@ def cost_of(preset: str | None, costs: dict[str, int]) -> int | None:
     return None
 
 
-def grant(user_id: str, amount: int, transaction_type: str, description: str) -> dict[str, Any]:
-    """Add `amount` credits to a Flash user through the admin grant; Flash's parsed
-    answer, or UpstreamError (Flash unreachable, timed out, or refused)."""
+class GrantRefused(Exception):
+    """Flash answered the admin grant with a 4xx: it definitely did not apply it."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"Flash refused the grant ({status}): {detail}")
+        self.status = status
+
+
+def grant(user_id: str, amount: int, transaction_type: str, description: str,
+          timeout: tuple[float, float] | None = None) -> dict:
+    """Flash's admin grant (seeds/001 §4). Raises GrantRefused on a 4xx, an
+    UpstreamError on a 5xx or a transport failure (outcome unknown)."""
     response = upstream.send(
         _session,
         SERVICE,
         "POST",
         _url("/api/v1/credits/admin/grant"),
-        timeout=_read_timeout(),
+        timeout=timeout or _read_timeout(),
         json={"user_id": user_id, "amount": amount, "transaction_type": transaction_type,
               "description": description},
         headers={"X-Admin-Key": settings.FLASH_ADMIN_KEY},
     )
-    return _json_object(response, "credits/admin/grant")
+    if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+        try:
+            detail = str(response.json().get("detail", ""))[:200]
+        except (ValueError, AttributeError):
+            detail = ""
+        raise GrantRefused(response.status_code, detail)
+    if response.status_code >= 400:
+        log.warning("Flash admin grant answered %s", response.status_code)
+        raise upstream.failed(SERVICE)
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    return body if isinstance(body, dict) else {}
+
+
+def history(user_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
+    """One page of the user's credit transactions, newest first."""
+    entries = get_history(user_id, {"limit": limit, "offset": offset})["transactions"]
+    return entries if isinstance(entries, list) else []
 
 
 # --- relaying a client's request ------------------------------------------------------

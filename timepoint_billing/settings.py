@@ -396,6 +396,32 @@ CONCURRENCY_SLOT_SECONDS = env.int("CONCURRENCY_SLOT_SECONDS", default=int(GENER
 # --- relay (relay issue) -----------------------------------------------------------
 
 # --- payments (payments issue) ---------------------------------------------------------
+# Where Stripe Checkout and the billing portal send people back to.
+PAYMENTS_SUCCESS_URL = env.str(
+    "PAYMENTS_SUCCESS_URL", default="https://app.timepointai.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
+)
+PAYMENTS_CANCEL_URL = env.str("PAYMENTS_CANCEL_URL", default="https://app.timepointai.com/billing/cancel")
+PAYMENTS_PORTAL_RETURN_URL = env.str("PAYMENTS_PORTAL_RETURN_URL", default="https://app.timepointai.com/billing")
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Grant delivery to Flash (payments/grants.py, manage.py process_grants).
+PAYMENTS_GRANT_INLINE_TIMEOUT = env.float("PAYMENTS_GRANT_INLINE_TIMEOUT", default=5.0)
+PAYMENTS_GRANT_BACKOFF_BASE = env.float("PAYMENTS_GRANT_BACKOFF_BASE", default=10.0)
+PAYMENTS_GRANT_BACKOFF_MAX = env.float("PAYMENTS_GRANT_BACKOFF_MAX", default=3600.0)
+PAYMENTS_GRANT_MAX_ATTEMPTS = env.int("PAYMENTS_GRANT_MAX_ATTEMPTS", default=25)
+# Longer than any one attempt (connect + read timeouts, plus a history scan): a row
+# claimed by a worker that died is retried, and reconciled, after this.
+PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default=120.0)
+PAYMENTS_HISTORY_PAGE = env.int("PAYMENTS_HISTORY_PAGE", default=100)
+PAYMENTS_HISTORY_SCAN = env.int("PAYMENTS_HISTORY_SCAN", default=500)
+PAYMENTS_WORKER_INTERVAL = env.float("PAYMENTS_WORKER_INTERVAL", default=5.0)
+# Apple: StoreKit 2 signed transactions are verified against these root certificates
+# (DER or PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).
+APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])
+APPLE_BUNDLE_ID = env.str("APPLE_BUNDLE_ID", default="com.timepointai.app")
+APPLE_APP_APPLE_ID = env.int("APPLE_APP_APPLE_ID", default=None)
+APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or Sandbox
+APPLE_TIMEOUT = env.float("APPLE_TIMEOUT", default=10.0)
+
 
 # --- metering (metering issue) ---------------------------------------------------------
 # A relayed call that shows a Flash balance below this sends one low-credit email.

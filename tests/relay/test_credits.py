@@ -57,9 +57,9 @@ def test_the_client_grants_with_the_admin_key(alice, flash):
 
 
 def test_a_refused_grant_raises(alice, flash):
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(flash_client.GrantRefused) as refused:
         flash_client.grant("no-such-user", 100, "stripe_purchase", "x")
-    assert raised.value.status_code == 502
+    assert refused.value.status == 404
     flash.down()
     with pytest.raises(UpstreamError) as raised:
         flash_client.grant(alice.flash_user_id, 100, "stripe_purchase", "x")

@@ -1,0 +1,153 @@
+"""Apple in-app purchases: StoreKit 2 signed transactions (verified with Apple's
+app-store-server-library) and legacy receipts (verifyReceipt, sandbox retry on 21007).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import requests
+from appstoreserverlibrary.models.Environment import Environment
+from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, VerificationException
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import settings
+
+from relay.upstream import pooled_session
+from timepoint_billing.errors import APIError
+
+from .plans import APPLE_PRODUCTS
+
+log = logging.getLogger("payments.apple")
+_session = pooled_session(pool_size=10)
+
+SANDBOX_RECEIPT = 21007
+# verifyReceipt statuses that mean "Apple could not answer now", not "bad receipt".
+APPLE_TEMPORARY = {21002, 21005, 21009} | set(range(21100, 21200))
+
+
+@dataclass(frozen=True)
+class Purchase:
+    transaction_id: str
+    product_id: str
+    credits: int
+    environment: str
+
+
+def invalid(message: str) -> APIError:
+    return APIError(400, "invalid_request", message)
+
+
+def apple_unavailable() -> APIError:
+    return APIError(503, "upstream_unavailable", "Apple is unavailable; try again shortly.")
+
+
+def _credits(product_id: str) -> int:
+    credits = APPLE_PRODUCTS.get(product_id)
+    if credits is None:
+        raise invalid(f"Unknown product {product_id!r}.")
+    return credits
+
+
+# --- StoreKit 2 ----------------------------------------------------------------------
+
+
+def _der(path: str) -> bytes:
+    data = Path(path).read_bytes()
+    if b"-----BEGIN" in data:
+        data = x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
+    return data
+
+
+@lru_cache(maxsize=4)
+def _verifier(roots: tuple[str, ...], environment: str, bundle_id: str, app_apple_id: int | None) -> SignedDataVerifier:
+    # Xcode/LocalTesting make the library skip signature checks: never accepted here.
+    env = Environment(environment)
+    if env not in (Environment.PRODUCTION, Environment.SANDBOX):
+        raise ValueError("APPLE_ENVIRONMENT must be Production or Sandbox")
+    # Online (OCSP) checks are off: they would make every purchase depend on Apple's
+    # OCSP responder; the chain, OIDs and signature are still verified offline.
+    return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id, app_apple_id)
+
+
+def verify_signed_transaction(jws: str) -> Purchase:
+    if not settings.APPLE_ROOT_CERTIFICATES:
+        log.error("APPLE_ROOT_CERTIFICATES is not configured: StoreKit 2 purchases cannot be verified")
+        raise APIError(503, "upstream_unavailable", "Apple purchases cannot be verified right now.")
+    try:
+        verifier = _verifier(tuple(settings.APPLE_ROOT_CERTIFICATES), settings.APPLE_ENVIRONMENT,
+                             settings.APPLE_BUNDLE_ID, settings.APPLE_APP_APPLE_ID)
+    except (OSError, ValueError) as exc:
+        log.error("Apple verifier misconfigured: %s", exc)
+        raise APIError(503, "upstream_unavailable", "Apple purchases cannot be verified right now.") from None
+    try:
+        transaction = verifier.verify_and_decode_signed_transaction(jws)
+    except VerificationException as exc:
+        log.info("StoreKit transaction rejected: %s", exc.status)
+        raise invalid("The signed transaction is not valid.") from None
+    except Exception:  # the library raises plain errors on malformed input
+        raise invalid("The signed transaction is not valid.") from None
+    if transaction.revocationDate:
+        raise invalid("This transaction was refunded or revoked.")
+    if not transaction.transactionId or not transaction.productId:
+        raise invalid("The signed transaction has no transaction or product id.")
+    return Purchase(str(transaction.transactionId), transaction.productId, _credits(transaction.productId),
+                    str(getattr(transaction.environment, "value", transaction.environment)))
+
+
+# --- legacy receipts -------------------------------------------------------------------
+
+
+def _post(url: str, receipt: str) -> dict:
+    body = {"receipt-data": receipt, "exclude-old-transactions": False}
+    if settings.APPLE_SHARED_SECRET:
+        body["password"] = settings.APPLE_SHARED_SECRET
+    try:
+        response = _session.post(url, json=body, allow_redirects=False,
+                                 timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.APPLE_TIMEOUT))
+    except requests.RequestException as exc:
+        log.warning("verifyReceipt failed: %s", exc.__class__.__name__)
+        raise apple_unavailable() from None
+    if response.status_code >= 500 or response.status_code == 429:
+        raise apple_unavailable()
+    try:
+        answer = response.json()
+    except ValueError:
+        raise apple_unavailable() from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("status"), int):
+        raise apple_unavailable()
+    return answer
+
+
+def verify_receipt(receipt: str) -> Purchase:
+    try:
+        base64.b64decode(receipt, validate=True)
+    except ValueError:
+        raise invalid("receipt_data must be base64.") from None
+    environment = "Production"
+    answer = _post(settings.APPLE_VERIFY_URL, receipt)
+    if answer["status"] == SANDBOX_RECEIPT:
+        environment = "Sandbox"
+        answer = _post(settings.APPLE_SANDBOX_VERIFY_URL, receipt)
+    status = answer["status"]
+    if status in APPLE_TEMPORARY or answer.get("is-retryable"):
+        raise apple_unavailable()
+    if status != 0:
+        raise invalid(f"Apple rejected the receipt (status {status}).")
+    receipt_body = answer.get("receipt") or {}
+    bundle = receipt_body.get("bundle_id")
+    if bundle and settings.APPLE_BUNDLE_ID and bundle != settings.APPLE_BUNDLE_ID:
+        raise invalid("The receipt belongs to another app.")
+    purchases = [
+        p for p in (receipt_body.get("in_app") or []) + (answer.get("latest_receipt_info") or [])
+        if isinstance(p, dict) and p.get("product_id") in APPLE_PRODUCTS and not p.get("cancellation_date")
+    ]
+    if not purchases:
+        raise invalid("The receipt holds no credit purchase.")
+    # The newest purchase is the one the app just made.
+    latest = max(purchases, key=lambda p: int(p.get("purchase_date_ms") or 0))
+    return Purchase(str(latest["transaction_id"]), latest["product_id"], _credits(latest["product_id"]), environment)

@@ -1,0 +1,93 @@
+"""Stripe Checkout and billing-portal sessions (CONTRACT.md §6)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from accounts.models import Account
+from timepoint_billing.errors import APIError
+
+from .plans import PACKAGES, PLANS, price_id
+
+log = logging.getLogger("payments.checkout")
+
+
+def configure_stripe() -> None:
+    """Point module-level stripe calls (ours and dj-stripe's) at STRIPE_API_BASE;
+    read per call because settings may change after startup (tests)."""
+    if settings.STRIPE_API_BASE:
+        stripe.api_base = settings.STRIPE_API_BASE
+
+
+def _stripe_call(fn: Any, **params: Any) -> Any:
+    """A Stripe API call whose failures become the contract's 502/503, never a 500."""
+    if not settings.STRIPE_SECRET_KEY:
+        log.error("STRIPE_SECRET_KEY is not configured")
+        raise APIError(503, "upstream_unavailable", "Payments are not available right now.")
+    configure_stripe()
+    try:
+        return fn(api_key=settings.STRIPE_SECRET_KEY, **params)
+    except stripe.APIConnectionError:
+        log.warning("Stripe could not be reached")
+        raise APIError(503, "upstream_unavailable", "Stripe is unavailable; try again shortly.") from None
+    except stripe.RateLimitError:
+        raise APIError(503, "upstream_unavailable", "Stripe is busy; try again shortly.") from None
+    except stripe.StripeError as exc:
+        log.error("Stripe refused the request: %s %s", exc.http_status, exc.code)
+        raise APIError(502, "upstream_error", "Stripe answered with an error.") from None
+
+
+def create_checkout(account: Account, *, package: str | None = None, plan: str | None = None) -> Any:
+    if bool(package) == bool(plan):
+        raise APIError(400, "invalid_request", "Give exactly one of package or plan.")
+    if package:
+        item = PACKAGES.get(package)
+        if item is None:
+            raise APIError(400, "invalid_request", f"Unknown package; choose one of {sorted(PACKAGES)}.")
+        metadata = {"account_id": str(account.pk), "package": item.id, "credits": str(item.credits)}
+        mode = "payment"
+    else:
+        item = PLANS.get(plan or "")
+        if item is None or item.price_setting is None:
+            raise APIError(400, "invalid_request",
+                           f"Unknown plan; choose one of {sorted(p for p in PLANS if PLANS[p].price_setting)}.")
+        if account.plan != "free":
+            # A second subscription would bill twice; plan changes go through the portal.
+            raise APIError(400, "invalid_request", "Already subscribed: change plan in the billing portal.")
+        metadata = {"account_id": str(account.pk), "plan": item.id, "credits": str(item.credits_per_month)}
+        mode = "subscription"
+    price = price_id(item.price_setting)
+    if not price:
+        log.error("%s is not configured: %s cannot be sold", item.price_setting, item.id)
+        raise APIError(400, "invalid_request", f"{item.id} is not on sale.")
+
+    params: dict[str, Any] = {
+        "mode": mode,
+        "line_items": [{"price": price, "quantity": 1}],
+        "client_reference_id": str(account.pk),
+        "metadata": metadata,
+        "success_url": settings.PAYMENTS_SUCCESS_URL,
+        "cancel_url": settings.PAYMENTS_CANCEL_URL,
+    }
+    if account.stripe_customer_id:
+        params["customer"] = account.stripe_customer_id
+    elif account.email:
+        params["customer_email"] = account.email
+    if mode == "payment":
+        if not account.stripe_customer_id:
+            params["customer_creation"] = "always"  # the completed event links it to the account
+        params["payment_intent_data"] = {"metadata": metadata}
+    else:
+        params["subscription_data"] = {"metadata": metadata}
+    return _stripe_call(stripe.checkout.Session.create, **params)
+
+
+def create_portal(account: Account) -> Any:
+    if not account.stripe_customer_id:
+        raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
+    return _stripe_call(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
+                        return_url=settings.PAYMENTS_PORTAL_RETURN_URL)

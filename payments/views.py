@@ -1,0 +1,146 @@
+"""Billing endpoints (CONTRACT.md §6). Thin: the work is in checkout.py,
+webhooks.py, apple.py and grants.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from timepoint_billing.errors import APIError
+
+from . import apple, checkout, grants, webhooks
+from .models import EventState, GrantSource, StripeEvent, TransactionType
+from .plans import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
+from .serializers import (
+    CheckoutRequestSerializer,
+    CheckoutSerializer,
+    PlansSerializer,
+    PortalSerializer,
+    ReceiptRequestSerializer,
+    ReceiptSerializer,
+    WebhookAckSerializer,
+)
+
+log = logging.getLogger("payments.views")
+
+
+class PlansView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(responses=PlansSerializer, summary="Plans, credit packages and Apple products")
+    def get(self, request: Request) -> Response:
+        return Response({
+            "plans": [
+                {"id": p.id, "name": p.name, "credits_per_month": p.credits_per_month, "price": p.price,
+                 "currency": CURRENCY, "hd": p.hd, "tier": p.tier} for p in PLANS.values()
+            ],
+            "packages": [
+                {"id": p.id, "credits": p.credits, "price": p.price, "currency": CURRENCY} for p in PACKAGES.values()
+            ],
+            "apple_products": [{"product_id": k, "credits": v} for k, v in APPLE_PRODUCTS.items()],
+        })
+
+
+class CheckoutView(APIView):
+    @extend_schema(request=CheckoutRequestSerializer, responses=CheckoutSerializer,
+                   summary="Start a Stripe Checkout for a credit package or a plan")
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        serializer = CheckoutRequestSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        session = checkout.create_checkout(request.user, package=serializer.validated_data.get("package"),
+                                           plan=serializer.validated_data.get("plan"))
+        return Response({"checkout_url": session["url"], "session_id": session["id"]})
+
+
+class PortalView(APIView):
+    @extend_schema(request=None, responses=PortalSerializer, summary="Stripe billing portal for the caller")
+    def post(self, request: Request) -> Response:
+        session = checkout.create_portal(request.user)
+        return Response({"url": session["url"]})
+
+
+class StripeWebhookView(APIView):
+    """Verify, store once, grant from the payload; mirroring through dj-stripe is
+    separate (manage.py mirror_stripe_events) and never blocks a grant."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(request={"application/json": dict}, responses={200: WebhookAckSerializer,
+                   400: OpenApiResponse(description="invalid_signature")}, summary="Stripe webhook")
+    def post(self, request: Request) -> Response:
+        payload = request.body
+        header = request.headers.get("Stripe-Signature", "")
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            log.error("STRIPE_WEBHOOK_SECRET is not configured: webhook refused")
+            raise APIError(400, "invalid_signature", "Webhook signature cannot be verified.")
+        try:
+            stripe.WebhookSignature.verify_header(payload.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
+                                                  tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
+            event = json.loads(payload)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+            raise APIError(400, "invalid_signature", "Invalid or missing Stripe-Signature.") from None
+        if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
+            raise APIError(400, "invalid_request", "Not a Stripe event.")
+        if event["type"] not in webhooks.HANDLERS:
+            return Response({"received": True, "ignored": True})
+
+        with transaction.atomic():
+            row, created = StripeEvent.objects.get_or_create(
+                stripe_id=event["id"],
+                defaults={"type": event["type"], "payload": event, "livemode": bool(event.get("livemode"))},
+            )
+            if not created:
+                return Response({"received": True, "duplicate": True})
+            try:
+                with transaction.atomic():
+                    row.result = webhooks.process(row)
+                row.state = EventState.SUCCEEDED
+            except webhooks.Unprocessable as exc:
+                log.error("stripe event %s (%s) failed: %s", row.stripe_id, row.type, exc)
+                row.state, row.result = EventState.FAILED, str(exc)
+            row.processed_at = timezone.now()
+            row.save(update_fields=["state", "result", "processed_at"])
+        return Response({"received": True})
+
+
+class VerifyReceiptView(APIView):
+    @extend_schema(request=ReceiptRequestSerializer, responses=ReceiptSerializer,
+                   summary="Grant an Apple in-app purchase once")
+    def post(self, request: Request) -> Response:
+        serializer = ReceiptRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("signed_transaction"):
+            purchase = apple.verify_signed_transaction(data["signed_transaction"])
+        else:
+            purchase = apple.verify_receipt(data["receipt_data"])
+        account = request.user
+        with transaction.atomic():
+            grant, created = grants.record(
+                f"apple:{purchase.transaction_id}",
+                source=GrantSource.APPLE,
+                account=account,
+                amount=purchase.credits,
+                transaction_type=TransactionType.APPLE_IAP,
+                description=f"Apple purchase: {purchase.credits} credits",
+                product=purchase.product_id,
+                apple_transaction_id=purchase.transaction_id,
+            )
+        if not created and grant.account_id != account.pk:
+            log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
+        return Response({"granted": created, "credits": purchase.credits, "transaction_id": purchase.transaction_id})

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from django.db import DEFAULT_DB_ALIAS
+from django.test import Client, TestCase
+
+from standins.apple import Apple
+from standins.stripe import PRICES, Stripe
+
+WEBHOOK = "/api/v1/billing/webhooks/stripe"
+
+
+@pytest.fixture
+def stripe_api(standins: dict) -> Stripe:
+    return standins["stripe"]
+
+
+@pytest.fixture
+def apple(standins: dict) -> Apple:
+    return standins["apple"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_retries(settings) -> None:
+    # Retries are due at once, so tests run the worker without waiting.
+    settings.PAYMENTS_GRANT_BACKOFF_BASE = 0
+    settings.PAYMENTS_GRANT_INLINE_TIMEOUT = 0.5
+    settings.UPSTREAM_READ_TIMEOUT = 0.5
+
+
+def committed():
+    """Run on_commit hooks (the first delivery attempt) when the block ends, as a real
+    commit would: tests stay in a rolled-back transaction, which is much faster on
+    PostgreSQL than flushing dj-stripe's hundred tables after each test."""
+    return TestCase.captureOnCommitCallbacks(using=DEFAULT_DB_ALIAS, execute=True)
+
+
+@pytest.fixture
+def post_event(stripe_api: Stripe) -> Callable:
+    def post(event: dict, client: Client | None = None, **sign) -> object:
+        body, headers = stripe_api.signed(event, **sign)
+        with committed():
+            return (client or Client()).post(WEBHOOK, data=body, content_type="application/json", headers=headers)
+
+    return post
+
+
+def completed_session(account, package: str = "100_credits", session_id: str = "cs_test_1", **extra) -> dict:
+    credits = {"100_credits": 100, "500_credits": 500}[package]
+    session = {
+        "id": session_id, "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+        "status": "complete", "client_reference_id": str(account.pk), "customer": "cus_alice",
+        "metadata": {"account_id": str(account.pk), "package": package, "credits": str(credits)},
+        "amount_total": 999, "currency": "usd", "payment_intent": "pi_" + session_id,
+    }
+    session.update(extra)
+    return session
+
+
+def price(name: str) -> str:
+    return PRICES[name]
+
+
+def wait_for(condition: Callable[[], bool], deadline: float = 5.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj)

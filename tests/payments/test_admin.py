@@ -1,0 +1,92 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from payments import grants
+from payments.models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent
+from relay import flash as flash_client
+
+from .conftest import committed, completed_session
+
+GRANTS = "/admin/payments/creditgrant/"
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, flash):
+    with committed():
+        response = operator.post(GRANTS + "add/", {"account": str(alice.pk), "amount": "25",
+                                                   "transaction_type": "admin_grant", "reason": "support ticket 42"})
+    assert response.status_code == 302, response.content[:2000]
+    grant = CreditGrant.objects.get()
+    assert (grant.source, grant.amount, grant.reason) == (GrantSource.MANUAL, 25, "support ticket 42")
+    assert grant.created_by.username == "ops" and grant.state == GrantState.APPLIED
+    [sent] = flash.grants(alice.flash_user_id)
+    assert sent["amount"] == 25 and "support ticket 42" in sent["description"]
+
+
+def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, settings):
+    settings.PAYMENTS_GRANT_MAX_ATTEMPTS = 1
+    flash.fail(503, path="admin/grant")
+    with committed():
+        grant, _ = grants.record("test:admin", source=GrantSource.MANUAL, account=alice, amount=4,
+                                 transaction_type="admin_grant")
+    grant.refresh_from_db()
+    assert grant.state == GrantState.FAILED
+    listing = operator.get(GRANTS + "?state__exact=failed")
+    assert listing.status_code == 200 and str(grant.id)[:8] in listing.content.decode()
+    assert str(grant.id)[:8] not in operator.get(GRANTS + "?state__exact=applied").content.decode()
+    with committed():
+        operator.post(GRANTS, {"action": "retry_grants", "_selected_action": [str(grant.id)]})
+    grant.refresh_from_db()
+    assert grant.state == GrantState.APPLIED
+    assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [4]
+
+
+def test_it_reconciles_a_grant_found_in_flash(operator, alice, flash):
+    with committed():
+        grant, _ = grants.record("test:rec", deliver_after_commit=False, source=GrantSource.MANUAL,
+                                 account=alice, amount=6, transaction_type="admin_grant", state=GrantState.FAILED)
+    # What a lost attempt had sent and Flash had applied:
+    flash_client.grant(alice.flash_user_id, 6, "admin_grant", f"Manual {grant.marker}")
+    with committed():
+        operator.post(GRANTS, {"action": "reconcile_grants", "_selected_action": [str(grant.id)]})
+    grant.refresh_from_db()
+    assert grant.state == GrantState.APPLIED
+
+
+def test_it_shows_stripe_events_with_their_result_and_secrets_nowhere(operator, alice, stripe_api, post_event):
+    post_event(stripe_api.event("checkout.session.completed", completed_session(alice)))
+    event = StripeEvent.objects.get()
+    assert event.state == EventState.SUCCEEDED
+    page = operator.get("/admin/payments/stripeevent/").content.decode()
+    assert event.stripe_id in page and "grant" in page
+    grant_page = operator.get(f"{GRANTS}{CreditGrant.objects.get().pk}/change/").content.decode()
+    for secret in (stripe_api.secret_key, stripe_api.webhook_secret, "flash-admin-key"):
+        assert secret not in page and secret not in grant_page
+
+
+def test_it_shows_the_stripe_objects_dj_stripe_mirrors(operator):
+    for model in ("product", "price", "customer", "subscription", "event"):
+        assert operator.get(f"/admin/djstripe/{model}/").status_code == 200, model
+
+
+def test_it_reprocesses_a_failed_event_once_the_account_exists(operator, db, flash, stripe_api, post_event):
+    from accounts.models import Account
+
+    late = Account(external_id="auth0|late", email="late@example.com", flash_user_id=flash.add_user("auth0|late"))
+    post_event(stripe_api.event("checkout.session.completed", completed_session(late, customer="cus_late")))
+    event = StripeEvent.objects.get()
+    assert event.state == EventState.FAILED and not CreditGrant.objects.exists()
+    late.save()  # e.g. restored by an operator
+    with committed():
+        operator.post("/admin/payments/stripeevent/", {"action": "reprocess", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert event.state == EventState.SUCCEEDED
+    assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
