@@ -14,7 +14,6 @@ import hashlib
 import logging
 import secrets
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -24,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from timepoint_billing.cache import quietly  # noqa: F401 - apikeys.limits imports it from here
 from timepoint_billing.errors import APIError
 
 from .models import APIKey, Environment
@@ -43,16 +43,6 @@ def hash_key(plaintext: str) -> str:
 
 def generate_plaintext(environment: str) -> str:
     return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
-
-
-def quietly(operation: Callable[[], T], default: T) -> T:
-    """A cache operation that may fail (Redis down) without failing the request: keys
-    are then verified against the database and limits are not enforced."""
-    try:
-        return operation()
-    except Exception as exc:
-        log.warning("cache unavailable: %s", exc.__class__.__name__)
-        return default
 
 
 def cache_key(key_hash: str) -> str:
