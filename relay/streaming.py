@@ -13,7 +13,6 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import requests
 import urllib3
@@ -36,12 +35,10 @@ class EventRelay:
     releases everything (Django's StreamingHttpResponse calls it when the WSGI
     server is done, whether or not iteration ever started)."""
 
-    def __init__(self, response: requests.Response, service: str, terminal_events: tuple[bytes, ...],
-                 on_close: Any = None) -> None:
+    def __init__(self, response: requests.Response, service: str, terminal_events: tuple[bytes, ...]) -> None:
         self.response = response
         self.service = service
         self.terminal_events = terminal_events
-        self.on_close = on_close
         self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -81,8 +78,4 @@ class EventRelay:
         if self.closed:
             return
         self.closed = True
-        try:
-            self.response.close()
-        finally:
-            if self.on_close is not None:
-                self.on_close()
+        self.response.close()

@@ -15,7 +15,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apikeys.limits import acquire_slot, concurrency_slot, may_use_hd
+from apikeys.limits import acquire_slot, concurrency_slot, may_use_hd, release_when_closed
 from metering.recording import annotate
 from timepoint_billing.errors import APIError
 
@@ -141,8 +141,8 @@ class GenerateStreamView(GenerationView):
         except BaseException:
             slot.release()
             raise
-        events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS, on_close=slot.release)
-        streamed = StreamingHttpResponse(events, content_type="text/event-stream")
+        events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS)
+        streamed = release_when_closed(StreamingHttpResponse(events, content_type="text/event-stream"), slot)
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.
         streamed["X-Accel-Buffering"] = "no"

@@ -49,3 +49,21 @@ def test_a_refused_connection_is_503(as_alice, flash):
     flash.down()
     response = stream(as_alice, {"query": "x"})
     assert response.status_code == 503
+
+
+def test_an_open_stream_holds_its_concurrency_slot_until_it_ends(as_alice, flash):
+    import threading
+
+    flash.stream_gate = threading.Event()  # Flash sends its first event, then waits
+    try:
+        first = stream(as_alice, {"query": "x"})
+        assert first.status_code == 200
+        second = stream(as_alice, {"query": "y"})  # free tier: one request at a time
+        assert second.status_code == 429
+        assert second.json()["error"]["code"] == "concurrency_limited"
+        assert second["Retry-After"]
+        flash.stream_gate.set()
+        assert b"event: done" in b"".join(first.streaming_content)  # the client closes it at the end
+        assert stream(as_alice, {"query": "z"}).status_code == 200
+    finally:
+        flash.stream_gate.set()
