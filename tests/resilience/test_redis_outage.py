@@ -18,6 +18,13 @@ def calls(client: Client, n: int, path: str = "/api/v1/credits/balance") -> list
     return [client.get(path).status_code for _ in range(n)]
 
 
+def assert_limited(statuses: list[int]) -> None:
+    """The limit held: never before the limit is reached, and within twice the limit
+    plus one (windows are fixed minutes: a boundary may fall inside the burst)."""
+    assert statuses[:FREE_PER_MINUTE] == [200] * FREE_PER_MINUTE
+    assert 429 in statuses
+
+
 def test_everything_keeps_working_without_redis(settings, as_alice, alice, flash, clockchain, caplog):
     caplog.set_level(logging.WARNING)
     assert calls(as_alice, 1) == [200]  # served with the cache up…
@@ -37,14 +44,14 @@ def test_limits_fail_open_while_redis_is_gone_and_come_back_with_it(settings, th
                                                                    flash, caplog):
     caplog.set_level(logging.WARNING)
     settings.CACHES = redis_cache(throwaway_redis.port)
-    assert calls(as_alice, FREE_PER_MINUTE + 1) == [200] * FREE_PER_MINUTE + [429]
+    assert_limited(calls(as_alice, 2 * FREE_PER_MINUTE + 1))
 
     caplog.clear()
     throwaway_redis.kill()
     assert calls(as_alice, 3) == [200] * 3
 
     throwaway_redis.start()  # a restarted Redis, empty: counting starts again
-    assert calls(as_alice, FREE_PER_MINUTE + 1) == [200] * FREE_PER_MINUTE + [429]
+    assert_limited(calls(as_alice, 2 * FREE_PER_MINUTE + 1))
     assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "timepoint_billing.cache"] == [
         "cache unavailable (ConnectionError)", "cache available again"]
     caches["default"].close()
