@@ -1,6 +1,12 @@
-"""Portal sign-in and sign-out; the portal's pages build on `portal/base.html`."""
+"""Portal pages of the accounts app: sign-in and sign-out, the dashboard, the API
+guide, and the `account_required` guard every portal page uses. The portal's pages
+build on `portal/base.html`."""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import wraps
 
 from django.contrib.auth import logout as django_logout
 from django.contrib.auth.decorators import login_required
@@ -8,6 +14,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+
+from apikeys.limits import TIERS
+from apikeys.models import APIKey
+from metering import usage
+from payments.plans import PLANS
+from relay import flash
+from timepoint_billing.errors import APIError
+
+from .models import Account
+from .portal_docs import GROUPS
 
 
 @require_GET
@@ -28,7 +44,63 @@ def logout(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/signed_out.html")
 
 
-@login_required
+def account_required(view: Callable) -> Callable:
+    """A signed-in person with a billing account (`request.account`); a Django user
+    without one (an operator from the admin) is told so instead of seeing a crash."""
+
+    @login_required
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        account = getattr(request.user, "account", None)
+        if account is None:
+            return render(request, "portal/no_account.html", status=403)
+        request.account = account
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def balance_or_none(account: Account) -> int | None:
+    """Flash's balance, or None when Flash cannot say (the page shows "unavailable")."""
+    try:
+        return flash.get_balance(account.flash_user_id)
+    except APIError:
+        return None
+
+
+def day_label(day: dt.date | str) -> str:
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    return f"{day:%b} {day.day}"
+
+
+@account_required
 def home(request: HttpRequest) -> HttpResponse:
-    account = getattr(request.user, "account", None)
-    return render(request, "portal/home.html", {"account": account})
+    account = request.account
+    today = usage.today()
+    month = usage.account_usage(account, today.replace(day=1), today)
+    names = {str(key.pk): key for key in APIKey.objects.filter(account=account)}
+    by_key = [{**row, "key": names.get(row["key_id"])} for row in month["by_key"][:5]]
+    return render(request, "portal/dashboard.html", {
+        "section": "dashboard",
+        "account": account,
+        "balance": balance_or_none(account),
+        "plan": PLANS.get(account.plan),
+        "tier": account.effective_tier,
+        "limits": TIERS.get(account.effective_tier, TIERS["free"]),
+        "month": month,
+        "month_start": today.replace(day=1),
+        "points": [(day_label(row["date"]), row["requests"]) for row in month["series"]],
+        "active_keys": sum(1 for key in names.values() if key.is_active),
+        "by_key": by_key,
+    })
+
+
+@account_required
+def docs(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/docs.html", {
+        "section": "docs",
+        "api_base": request.build_absolute_uri("/").rstrip("/"),
+        "tiers": list(TIERS.items()),
+        "endpoint_groups": GROUPS,
+    })

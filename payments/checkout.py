@@ -41,7 +41,10 @@ def _stripe_call(fn: Any, **params: Any) -> Any:
         raise APIError(502, "upstream_error", "Stripe answered with an error.") from None
 
 
-def create_checkout(account: Account, *, package: str | None = None, plan: str | None = None) -> Any:
+def create_checkout(account: Account, *, package: str | None = None, plan: str | None = None,
+                    success_url: str | None = None, cancel_url: str | None = None) -> Any:
+    """A Checkout session for a package or a plan. Buyers come back to the app's
+    configured pages unless the caller (the portal) names its own."""
     if bool(package) == bool(plan):
         raise APIError(400, "invalid_request", "Give exactly one of package or plan.")
     if package:
@@ -70,8 +73,8 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         "line_items": [{"price": price, "quantity": 1}],
         "client_reference_id": str(account.pk),
         "metadata": metadata,
-        "success_url": settings.PAYMENTS_SUCCESS_URL,
-        "cancel_url": settings.PAYMENTS_CANCEL_URL,
+        "success_url": success_url or settings.PAYMENTS_SUCCESS_URL,
+        "cancel_url": cancel_url or settings.PAYMENTS_CANCEL_URL,
     }
     if account.stripe_customer_id:
         params["customer"] = account.stripe_customer_id
@@ -86,8 +89,8 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
     return _stripe_call(stripe.checkout.Session.create, **params)
 
 
-def create_portal(account: Account) -> Any:
+def create_portal(account: Account, return_url: str | None = None) -> Any:
     if not account.stripe_customer_id:
         raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
     return _stripe_call(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
-                        return_url=settings.PAYMENTS_PORTAL_RETURN_URL)
+                        return_url=return_url or settings.PAYMENTS_PORTAL_RETURN_URL)

@@ -1,0 +1,124 @@
+"""Presentation helpers of the developer portal: relative times, balance levels and
+bar charts drawn on the server as SVG, so that no page needs JavaScript."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils.dateparse import parse_date, parse_datetime
+
+register = template.Library()
+
+# seeds/003: the balance turns red below 20 credits and amber below 50.
+LOW_BALANCE = 20
+WARN_BALANCE = 50
+
+
+@register.filter
+def balance_level(balance: int | None) -> str:
+    """`low`, `warn`, `ok`, or `unknown` when Flash could not tell us."""
+    if balance is None or balance == "":
+        return "unknown"
+    balance = int(balance)
+    if balance < LOW_BALANCE:
+        return "low"
+    if balance < WARN_BALANCE:
+        return "warn"
+    return "ok"
+
+
+def _as_datetime(value: Any) -> datetime | date | None:
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, str) and value:
+        return parse_datetime(value) or parse_date(value)
+    return None
+
+
+@register.filter
+def relative(value: Any, never: str = "never") -> str:
+    """"3 hours ago" for a datetime or an ISO string (Flash's timestamps); `never`
+    when there is none."""
+    if value in (None, ""):
+        return never
+    moment = _as_datetime(value)
+    if moment is None:
+        return str(value)
+    return naturaltime(moment)
+
+
+@register.filter
+def code_label(value: Any) -> str:
+    """`stripe_purchase` → "Stripe purchase": Flash's transaction types as words."""
+    return str(value or "other").replace("_", " ").capitalize()
+
+
+@register.filter
+def as_datetime(value: Any) -> datetime | date | None:
+    """Flash's ISO strings as datetimes, for Django's `date` filter."""
+    return _as_datetime(value)
+
+
+# Geometry of the chart's viewBox: the SVG scales to its container's width.
+CHART_WIDTH = 640
+CHART_HEIGHT = 180
+AXIS_HEIGHT = 22
+TOP_GAP = 16
+
+
+@register.inclusion_tag("portal/_bar_chart.html")
+def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "requests") -> dict[str, Any]:
+    """An accessible SVG bar chart of (label, value) pairs.
+
+    The SVG is `role="img"` with a summary for screen readers, every bar has a
+    tooltip title, and the same numbers are offered as a table underneath.
+    """
+    rows = [(str(label), int(value or 0)) for label, value in (points or [])]
+    peak = max((value for _, value in rows), default=0)
+    total = sum(value for _, value in rows)
+    bars = []
+    if rows:
+        slot = CHART_WIDTH / len(rows)
+        width = max(slot * 0.7, 1.0)
+        plot_height = CHART_HEIGHT - AXIS_HEIGHT - TOP_GAP
+        # A label under every bar would overlap on a month; about eight fit.
+        every = max(1, -(-len(rows) // 8))
+        for index, (label, value) in enumerate(rows):
+            height = (value / peak * plot_height) if peak else 0
+            x = index * slot + (slot - width) / 2
+            bars.append({
+                "label": label,
+                "value": value,
+                "x": round(x, 2),
+                "width": round(width, 2),
+                "y": round(TOP_GAP + plot_height - height, 2),
+                "height": round(height, 2),
+                "text_x": round(index * slot + slot / 2, 2),
+                "show_label": index % every == 0,
+            })
+    peak_label = next((label for label, value in rows if value == peak), "") if peak else ""
+    if rows:
+        summary = f"{title}: {total} {unit} from {rows[0][0]} to {rows[-1][0]}"
+        if peak:
+            summary += f", most on {peak_label} ({peak})"
+    else:
+        summary = f"{title}: no data"
+    return {
+        "title": title,
+        "unit": unit,
+        "rows": rows,
+        "bars": bars,
+        "total": total,
+        "peak": peak,
+        "summary": summary,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "baseline": CHART_HEIGHT - AXIS_HEIGHT,
+        "top": TOP_GAP,
+        "label_y": CHART_HEIGHT - 6,
+        "chart_id": f"chart-{abs(hash((title, tuple(rows)))) % 10**8}",
+    }

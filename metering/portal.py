@@ -1,0 +1,34 @@
+"""Portal usage pages: one key's requests per day and per endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from accounts.portal import account_required, day_label
+from apikeys.models import APIKey
+
+from . import usage
+
+WINDOW_DAYS = 30
+
+
+@require_GET
+@account_required
+def key_usage(request: HttpRequest, key_id: str) -> HttpResponse:
+    key = get_object_or_404(APIKey, pk=key_id, account=request.account)
+    date_to = usage.today()
+    date_from = date_to - dt.timedelta(days=WINDOW_DAYS - 1)
+    figures = usage.key_usage(key, date_from, date_to)
+    return render(request, "portal/key_usage.html", {
+        "section": "keys",
+        "key": key,
+        "usage": figures,
+        "date_from": date_from,
+        "date_to": date_to,
+        "points": [(day_label(row["date"]), row["requests"]) for row in figures["daily"]],
+        "errors": sum(row["errors"] for row in figures["daily"]),
+    })

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from relay import flash as flash_client
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+CHECKOUT = "https://checkout.stripe.com/**"
+WEBHOOK = "/api/v1/billing/webhooks/stripe"
+
+
+def _stripe_checkout_page(route) -> None:
+    # The browser never leaves for the real Stripe: the page it would land on.
+    route.fulfill(status=200, content_type="text/html", body="<h1>Stripe Checkout (stand-in)</h1>")
+
+
+def test_it_colours_a_low_balance_red_and_pages_the_history_by_20(alice_page, alice, flash):
+    for n in range(24):
+        flash_client.grant(alice.flash_user_id, 1, "bonus", f"Bonus {n}")
+    flash_client.grant(alice.flash_user_id, -115, "usage", "Generations")  # 100 + 24 - 115 = 9 left
+    page = alice_page
+
+    page.goto("/portal/credits/")
+
+    balance = page.locator(".balance-low")
+    assert "9 credits" in balance.inner_text() and "Running low" in balance.inner_text()
+    history = page.get_by_role("region", name="Transaction history")
+    rows = history.locator("tbody tr")
+    assert rows.count() == 20
+    assert "Page 1 of 2 · 25 transactions" in history.inner_text()
+    newest = rows.first.inner_text()
+    assert "Usage" in newest and "-115" in newest and re.search(r"now|seconds? ago", newest)
+    assert history.locator(".badge-bonus").count() == 19
+    screenshot(page, "credits")
+
+    history.get_by_role("link", name="Older").click()
+
+    expect(history.get_by_text("Page 2 of 2")).to_be_visible()
+    expect(history.locator("tbody tr")).to_have_count(5)
+    expect(history.get_by_role("link", name="Newer")).to_be_visible()
+
+
+def test_it_starts_a_purchase_at_stripe_checkout_and_shows_the_grant_until_flash_has_it(
+    alice_page, alice, flash, stripe_api, live_server, settings
+):
+    settings.PAYMENTS_GRANT_BACKOFF_BASE = 0  # the retry below is due at once
+    page = alice_page
+    page.route(CHECKOUT, _stripe_checkout_page)
+    page.goto("/portal/credits/")
+
+    page.get_by_role("button", name="Buy 100 credits").click()
+
+    page.wait_for_url(CHECKOUT)
+    session_id = page.url.rsplit("/", 1)[-1]
+    session = stripe_api.sessions[session_id]
+    assert session["client_reference_id"] == str(alice.pk)
+    assert session["metadata"]["package"] == "100_credits"
+    sent = stripe_api.params(stripe_api.received("/v1/checkout/sessions")[-1])
+    success_url = f"{live_server.url}/portal/credits/success/?session_id={{CHECKOUT_SESSION_ID}}"
+    assert sent["success_url"] == success_url
+    assert sent["cancel_url"] == f"{live_server.url}/portal/credits/cancel/"
+
+    # Stripe reports the payment while Flash is down: the grant waits, pending.
+    flash.down()
+    paid = stripe_api.event("checkout.session.completed", {
+        **session, "status": "complete", "payment_status": "paid", "customer": "cus_alice",
+        "amount_total": 999, "currency": "usd", "payment_intent": "pi_1",
+    })
+    body, headers = stripe_api.signed(paid)
+    answer = requests.post(live_server.url + WEBHOOK, data=body, timeout=10,
+                           headers={**headers, "Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+
+    page.goto(success_url.replace("{CHECKOUT_SESSION_ID}", session_id))
+    assert "on their way" in page.get_by_role("status").inner_text()
+    assert page.locator('meta[http-equiv="refresh"]').count() == 1
+    screenshot(page, "credits-success-pending")
+    page.goto("/portal/credits/")
+    assert "+100" in page.locator(".card", has_text="On its way").inner_text()
+
+    flash.up()
+    from payments.grants import process_due
+
+    assert process_due() == 1
+    page.goto(success_url.replace("{CHECKOUT_SESSION_ID}", session_id))
+    assert "100 credits were added to your balance, which is now 200 credits" in page.locator("main").inner_text()
+    assert page.locator('meta[http-equiv="refresh"]').count() == 0
+    screenshot(page, "credits-success-applied")
+
+
+def test_it_says_a_cancelled_checkout_charged_nothing(alice_page):
+    alice_page.goto("/portal/credits/cancel/")
+
+    assert "Nothing was charged" in alice_page.locator("main").inner_text()
+    screenshot(alice_page, "credits-cancel")
+
+
+def test_it_says_so_when_stripe_cannot_start_a_checkout(alice_page, stripe_api):
+    page = alice_page
+    page.goto("/portal/credits/")
+    stripe_api.down()
+
+    page.get_by_role("button", name="Buy 500 credits").click()
+
+    expect(page.get_by_role("status").filter(has_text="Checkout could not start")).to_be_visible()
+    assert page.url.endswith("/portal/credits/")

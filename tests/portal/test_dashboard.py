@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+import requests
+
+from apikeys.keys import create_key
+from tests.conftest import bearer
+
+from .conftest import PHONE, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, live_server):
+    flash.add_user(alice.external_id, balance=30)  # amber: below 50
+    _, plaintext = create_key(alice, "server", "live")
+    for _ in range(3):
+        assert requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext),
+                            timeout=10).status_code == 200
+    page = alice_page
+
+    page.goto("/portal/")
+
+    assert page.get_by_role("link", name="Dashboard").get_attribute("aria-current") == "page"
+    assert "30 credits" in page.locator(".balance-warn").inner_text()
+    plan = page.locator(".card", has_text="Plan").first.inner_text()
+    assert "Free" in plan and "10 requests/minute" in plan
+    month = page.locator(".card", has_text="This month").first.inner_text()
+    assert "3 requests" in month and "1 active key" in month
+    chart = page.locator("svg[role=img]")
+    assert "3 requests" in chart.locator("desc").text_content()
+    assert page.get_by_role("link", name="Create a key").is_visible()
+    by_key = page.get_by_role("row", name="server")
+    assert "3" in by_key.inner_text()
+    by_key.get_by_role("link", name="server").click()
+    page.wait_for_url("**/portal/keys/*/")
+    page.go_back()
+    screenshot(page, "dashboard")
+
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "dashboard-phone")
+
+
+def test_it_shows_an_empty_month_without_a_chart(alice_page):
+    alice_page.goto("/portal/")
+
+    assert alice_page.get_by_text("Nothing yet in this period.").is_visible()
+    assert alice_page.locator("svg[role=img]").count() == 0

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pytest
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_it_upgrades_through_stripe_checkout(alice_page, alice, stripe_api, live_server):
+    page = alice_page
+    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(status=200, body="Stripe Checkout"))
+    page.goto("/portal/plan/")
+    assert "You are on Free" in page.locator("main").inner_text()
+    assert not page.get_by_role("button", name="Manage or cancel billing").count()  # nothing bought yet
+    screenshot(page, "plan")
+
+    page.get_by_role("button", name="Choose API Pro").click()
+
+    page.wait_for_url("https://checkout.stripe.com/**")
+    session = stripe_api.sessions[page.url.rsplit("/", 1)[-1]]
+    assert session["mode"] == "subscription"
+    assert session["metadata"]["plan"] == "api_pro"
+    sent = stripe_api.params(stripe_api.received("/v1/checkout/sessions")[-1])
+    assert sent["success_url"] == f"{live_server.url}/portal/plan/?checkout=done"
+
+
+def test_it_opens_stripe_s_billing_portal_to_manage_or_cancel(alice_page, alice, stripe_api, live_server):
+    alice.plan, alice.stripe_customer_id = "api_pro", "cus_alice"
+    alice.save()
+    page = alice_page
+    page.route("https://billing.stripe.com/**", lambda route: route.fulfill(status=200, body="Stripe portal"))
+    page.goto("/portal/plan/")
+    assert "You are on API Pro" in page.locator("main").inner_text()
+
+    page.get_by_role("button", name="Manage or cancel billing").click()
+
+    page.wait_for_url("https://billing.stripe.com/**")
+    portal = stripe_api.portal_sessions[-1]
+    assert portal["customer"] == "cus_alice"
+    assert portal["return_url"] == f"{live_server.url}/portal/plan/"
