@@ -11,6 +11,7 @@ from django.test import Client
 from apikeys.keys import create_key
 from apikeys.models import APIKey
 from tests.conftest import bearer
+from tests.portal.conftest import signed_in_user
 
 
 @pytest.fixture
@@ -79,3 +80,17 @@ def test_a_signed_in_portal_session_does_not_authenticate_the_api(db, auth0):
     response = browser.post("/api/v1/keys", {"name": "forged", "environment": "live"}, content_type="application/json")
     assert response.status_code == 401
     assert not APIKey.objects.exists()
+
+
+def test_the_portal_hides_another_accounts_key_pages(alices_key, bob):
+    key, plaintext = alices_key
+    browser = Client()
+    browser.force_login(signed_in_user(bob))
+    for page in (f"/portal/keys/{key.pk}/", f"/portal/keys/{key.pk}/created/", f"/portal/keys/{key.pk}/revoke/"):
+        response = browser.get(page)
+        assert response.status_code == 404, page
+        assert key.prefix not in response.content.decode()
+    assert browser.post(f"/portal/keys/{key.pk}/revoke/").status_code == 404
+    assert key.prefix not in browser.get("/portal/keys/").content.decode()
+    assert APIKey.objects.get(pk=key.pk).revoked_at is None
+    assert Client().get("/api/v1/credits/balance", headers=bearer(plaintext)).status_code == 200
