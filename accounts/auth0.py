@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from timepoint_billing.cache import quietly
 from timepoint_billing.errors import APIError
 
 log = logging.getLogger("accounts.auth0")
@@ -27,6 +29,10 @@ FETCH_FAILED_KEY = "auth0:jwks:failed"
 MAX_TOKEN_BYTES = 8192
 _http = requests.Session()
 _http.trust_env = False
+# This process's copy of the last key set fetched, for when the shared cache is down
+# (Auth0 must not be asked on every request then): (raw JSON, time.monotonic()).
+_local: dict[str, tuple[str, float]] = {}
+_CACHE_DOWN = object()
 
 
 class InvalidToken(Exception):
@@ -45,8 +51,19 @@ def _fetch_jwks() -> str:
     except (requests.RequestException, ValueError, jwt.PyJWKSetError) as exc:
         log.warning("could not fetch Auth0 signing keys: %s", exc.__class__.__name__)
         raise
-    cache.set(JWKS_CACHE_KEY, raw, settings.AUTH0_JWKS_CACHE_SECONDS)
+    _local["jwks"] = (raw, time.monotonic())
+    quietly(lambda: cache.set(JWKS_CACHE_KEY, raw, settings.AUTH0_JWKS_CACHE_SECONDS), None)
     return raw
+
+
+def _cached_jwks() -> str | None:
+    """The key set from the shared cache; while the cache is down, this process's own
+    recent copy (None: fetch it)."""
+    raw = quietly(lambda: cache.get(JWKS_CACHE_KEY), _CACHE_DOWN)
+    if raw is not _CACHE_DOWN:
+        return raw
+    local, fetched_at = _local.get("jwks", (None, 0.0))
+    return local if time.monotonic() - fetched_at < settings.AUTH0_JWKS_CACHE_SECONDS else None
 
 
 @lru_cache(maxsize=8)
@@ -60,18 +77,19 @@ def _parse(raw: str) -> dict[str, jwt.PyJWK]:
 
 
 def _signing_key(kid: str) -> jwt.PyJWK:
-    raw = cache.get(JWKS_CACHE_KEY)
+    raw = _cached_jwks()
     if raw is None:
         unavailable = APIError(503, "upstream_unavailable", "Auth0 signing keys are unavailable.")
-        if cache.get(FETCH_FAILED_KEY):
+        if quietly(lambda: cache.get(FETCH_FAILED_KEY), None):
             raise unavailable
         try:
             raw = _fetch_jwks()
         except Exception:
-            cache.set(FETCH_FAILED_KEY, 1, settings.AUTH0_JWKS_FAILURE_BACKOFF_SECONDS)
+            quietly(lambda: cache.set(FETCH_FAILED_KEY, 1, settings.AUTH0_JWKS_FAILURE_BACKOFF_SECONDS), None)
             raise unavailable from None
     key = _parse(raw).get(kid)
-    if key is None and cache.add(REFETCH_GUARD_KEY, 1, settings.AUTH0_JWKS_REFETCH_SECONDS):
+    # With the cache down nobody can guard refetches across workers: no refetch then.
+    if key is None and quietly(lambda: cache.add(REFETCH_GUARD_KEY, 1, settings.AUTH0_JWKS_REFETCH_SECONDS), False):
         try:
             key = _parse(_fetch_jwks()).get(kid)
         except Exception:

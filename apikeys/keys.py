@@ -15,9 +15,7 @@ import logging
 import secrets
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,12 +23,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from timepoint_billing.cache import quietly  # noqa: F401 - apikeys.limits imports it from here
 from timepoint_billing.errors import APIError
 
 from .models import APIKey, Environment
 
 log = logging.getLogger("apikeys.keys")
-T = TypeVar("T")
 
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
@@ -44,16 +42,6 @@ def hash_key(plaintext: str) -> str:
 
 def generate_plaintext(environment: str) -> str:
     return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
-
-
-def quietly(operation: Callable[[], T], default: T) -> T:
-    """A cache operation that may fail (Redis down) without failing the request: keys
-    are then verified against the database and limits are not enforced."""
-    try:
-        return operation()
-    except Exception as exc:
-        log.warning("cache unavailable: %s", exc.__class__.__name__)
-        return default
 
 
 def cache_key(key_hash: str) -> str:

@@ -29,12 +29,19 @@ RANGE_PARAMETERS = [
 ]
 
 
+EARLIEST, LATEST = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+
+
 def _range(request: Request) -> tuple[dt.date, dt.date, str]:
     query = serializers.UsageRangeQuery(data=request.query_params)
     if not query.is_valid():
         raise APIError(400, "invalid_request", "from and to are YYYY-MM-DD dates; granularity is day or month.")
     date_to = query.validated_data.get("to") or usage.today()
-    date_from = query.validated_data.get("from") or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
+    date_from = query.validated_data.get("from")
+    # Arithmetic on days near date.min/max overflows (a 500, found by the fuzzer).
+    if not all(EARLIEST <= day <= LATEST for day in (date_to, date_from or date_to)):
+        raise APIError(400, "invalid_request", f"Dates lie between {EARLIEST} and {LATEST}.")
+    date_from = date_from or date_to - dt.timedelta(days=DEFAULT_DAYS - 1)
     if date_from > date_to:
         raise APIError(400, "invalid_request", "from is after to.")
     if (date_to - date_from).days >= MAX_DAYS:

@@ -13,6 +13,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from timepoint_billing.cache import quietly
+
 from . import upstream
 
 log = logging.getLogger("relay.flash")
@@ -125,7 +127,7 @@ def get_history(flash_user_id: str, query: dict[str, Any] | str | None = None) -
 
 def get_costs() -> dict[str, int]:
     """Flash's cost table, operation → credits, cached 5 minutes in the shared cache."""
-    costs = cache.get(COSTS_CACHE_KEY)
+    costs = quietly(lambda: cache.get(COSTS_CACHE_KEY), None)
     if costs is not None:
         return costs
     response = upstream.send(_session, SERVICE, "GET", _url("/api/v1/credits/costs"),
@@ -137,7 +139,7 @@ def get_costs() -> dict[str, int]:
         raise upstream.failed(SERVICE)
     costs = {str(operation): int(cost) for operation, cost in table.items()
              if isinstance(cost, (int, float)) and not isinstance(cost, bool)}
-    cache.set(COSTS_CACHE_KEY, costs, COSTS_CACHE_SECONDS)
+    quietly(lambda: cache.set(COSTS_CACHE_KEY, costs, COSTS_CACHE_SECONDS), None)
     return costs
 
 

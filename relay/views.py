@@ -24,8 +24,23 @@ from .streaming import EventRelay
 
 log = logging.getLogger("relay.views")
 
-_ERRORS = {status: OpenApiResponse(serializers.Error) for status in (400, 401, 402, 403, 429, 502, 503, 504)}
-_READ_ERRORS = {status: OpenApiResponse(serializers.Error) for status in (400, 401, 404, 429, 502, 503, 504)}
+# A 4xx of Flash or Clockchain reaches the client with its own body (CONTRACT.md §3),
+# which is not billing's envelope: those statuses document either.
+_PASSED_THROUGH = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description="Billing's error envelope, or the upstream's own 4xx answer passed through unchanged.",
+)
+_OWN = (401, 429, 502, 503, 504)
+_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 402, 403, 404,
+                                                                                                        422)}}
+_READ_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 403, 404,
+                                                                                                         422)}}
+# One server-sent event, as a client parses it: `event` names it, `data` is Flash's JSON text.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                   "retry": {"type": "integer"}},
+}
 
 
 class RelayView(APIView):
@@ -109,7 +124,8 @@ class GenerateView(GenerationView):
 
 class GenerateStreamView(GenerationView):
     @extend_schema(request=serializers.GenerateRequest,
-                   responses={(200, "text/event-stream"): OpenApiTypes.STR, **_ERRORS},
+                   responses={(200, "text/event-stream"): OpenApiResponse(
+                       _SSE_EVENT, description="One event per upstream event, as it arrives"), **_ERRORS},
                    tags=["relay"], summary="Generate a timepoint, streaming Flash's server-sent events")
     def post(self, request: Request) -> HttpResponse:
         slot = acquire_slot(request)

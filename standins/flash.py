@@ -43,6 +43,10 @@ class Flash(StandIn):
         self.streams_started = 0
         self.streams_finished = 0
         self.streams_abandoned = 0  # the client went away before the end
+        # Grants beyond the first `grants_answered` are applied, then their answer is
+        # held until the gate opens (a caller that dies meanwhile never hears of them).
+        self.grant_gate: threading.Event | None = None
+        self.grants_answered = 0
 
     # --- helpers for tests --------------------------------------------------------
 
@@ -153,7 +157,11 @@ class Flash(StandIn):
                 return 422, {"detail": "amount must be a non-zero integer"}
             entry = self._record(user_id, amount, body.get("transaction_type", "admin_grant"),
                                  body.get("description", ""))
-            return 200, {"transaction_id": entry["id"], "balance": self.balances[user_id]}
+            answer = {"transaction_id": entry["id"], "balance": self.balances[user_id]}
+            gate = self.grant_gate if len(self.grants()) > self.grants_answered else None
+        if gate is not None:
+            gate.wait(30)
+        return 200, answer
 
     def _spend(self, user_id: str, preset: str) -> tuple[int, Reply | None]:
         cost = self.costs.get(f"generate_{preset}", self.costs.get("generate_balanced", 5))

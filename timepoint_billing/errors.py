@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
@@ -96,6 +97,12 @@ def _from_django(exc: Exception) -> Exception:
         return APIError(413, "request_too_large", "The request body is too large.")
     if isinstance(exc, SuspiciousOperation):
         return APIError(400, "invalid_request", "The request could not be understood.")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is restarting or unreachable: a clean, retryable answer (the
+        # next request reconnects: CONN_HEALTH_CHECKS), not a 500 with a traceback.
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        return APIError(503, "upstream_unavailable", "The service is briefly unavailable; retry shortly.",
+                        headers={"Retry-After": "5"})
     return exc
 
 

@@ -54,6 +54,15 @@ def test_it_refuses_an_unknown_granularity(as_alice):
     assert response.json()["error"]["code"] == "invalid_request"
 
 
+@pytest.mark.parametrize("query", ["to=0001-01-01", "from=0001-01-01&to=0001-01-02", "to=9999-12-31",
+                                   "from=9999-12-30&to=9999-12-31&granularity=month"])
+def test_it_refuses_dates_at_the_ends_of_the_calendar(as_alice, query):
+    for path in ("/api/v1/usage", "/api/v1/keys/00000000-0000-0000-0000-000000000000/usage"):
+        response = as_alice.get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query)
+        assert response.json()["error"]["code"] == "invalid_request"
+
+
 def test_it_is_in_the_schema(client):
     schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
     assert "/api/v1/usage" in schema and "/api/v1/keys/{key_id}/usage" in schema
