@@ -220,19 +220,56 @@ class Slot:
 
 # Compare and delete in one round trip (Redis runs a script atomically).
 _DELETE_IF_HOLDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_scripts: dict[int, object] = {}
+# The first free slot of KEYS, taken with the SET NX PX django-redis' add() sends, in
+# one round trip however many slots are busy; its 1-based index, 0 when all are.
+_TAKE_FIRST_FREE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then return i end
+end
+return 0
+"""
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _redis(client: object) -> object | None:
+    """The redis-py client behind django-redis' default cache, None for other caches."""
+    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):
+        return client.get_client(write=True)
+    return None
+
+
+def _script(redis: object, source: str) -> object:
+    script = _scripts.get((id(redis), source))
+    if script is None:
+        script = _scripts[(id(redis), source)] = redis.register_script(source)
+    return script
 
 
 def _delete_if_holding(cache_key: str, token: str) -> None:
     client = getattr(cache, "client", None)
-    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):  # django-redis
-        redis = client.get_client(write=True)
-        script = _scripts.get(id(redis))
-        if script is None:
-            script = _scripts[id(redis)] = redis.register_script(_DELETE_IF_HOLDING)
-        script(keys=[client.make_key(cache_key)], args=[client.encode(token)], client=redis)
+    redis = _redis(client)
+    if redis is not None:
+        _script(redis, _DELETE_IF_HOLDING)(keys=[client.make_key(cache_key)], args=[client.encode(token)],
+                                           client=redis)
     elif cache.get(cache_key) == token:
         cache.delete(cache_key)
+
+
+def _take_first_free(slot_keys: list[str], token: str) -> str | None:
+    """The key of the slot taken, None when all are held. Raises when the cache fails."""
+    client = getattr(cache, "client", None)
+    redis = _redis(client)
+    if redis is not None:
+        taken = _script(redis, _TAKE_FIRST_FREE)(
+            keys=[client.make_key(key) for key in slot_keys],
+            args=[client.encode(token), int(settings.CONCURRENCY_SLOT_SECONDS * 1000)],
+            client=redis,
+        )
+        return slot_keys[taken - 1] if taken else None
+    for key in slot_keys:
+        if cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS):
+            return key
+    return None
 
 
 def acquire_slot(request: Request) -> Slot:
@@ -241,13 +278,12 @@ def acquire_slot(request: Request) -> Slot:
     subject = caller_subject(request)
     allowed = limits_for(request).concurrent
     token = uuid.uuid4().hex
-    for index in range(allowed):
-        key = f"slot:{subject}:{index}"
-        taken = quietly(lambda: cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS), None)  # noqa: B023
-        if taken is None:
-            return Slot()  # the cache is down: not enforced rather than refusing everyone
-        if taken:
-            return Slot(key, token)
+    slot_keys = [f"slot:{subject}:{index}" for index in range(allowed)]
+    taken = quietly(lambda: _take_first_free(slot_keys, token), False)
+    if taken is False:
+        return Slot()  # the cache is down: not enforced rather than refusing everyone
+    if taken is not None:
+        return Slot(taken, token)
     raise APIError(
         429,
         "concurrency_limited",
