@@ -284,13 +284,24 @@ def _delete_if_holding(cache_key: str, token: str) -> None:
         cache.delete(cache_key)
 
 
+# The cache key of a caller's first slot → those of all its slots (django-redis'
+# make_key of each, kept: a tier allows up to 20 and the list is needed on every request).
+_made_keys: dict[str, list[str]] = {}
+
+
 def _take_first_free(slot_keys: list[str], token: str) -> str | None:
     """The key of the slot taken, None when all are held. Raises when the cache fails."""
     client = getattr(cache, "client", None)
     redis = _redis(client)
     if redis is not None:
+        first = client.make_key(slot_keys[0]) if slot_keys else ""
+        made = _made_keys.get(first, [])
+        if len(made) != len(slot_keys):
+            if len(_made_keys) > 10_000:  # callers come and go; the memo must not grow without bound
+                _made_keys.clear()
+            made = _made_keys[first] = [client.make_key(key) for key in slot_keys]
         taken = _script(redis, _TAKE_FIRST_FREE)(
-            keys=[client.make_key(key) for key in slot_keys],
+            keys=made,
             args=[client.encode(token), int(settings.CONCURRENCY_SLOT_SECONDS * 1000)],
             client=redis,
         )
