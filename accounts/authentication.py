@@ -37,11 +37,12 @@ class BearerAuthentication(BaseAuthentication):
             token = bearer_token(request)
             if token is None:
                 return None
-            limits.check_auth_failures(request)
             if token.startswith(API_KEY_PREFIXES):
                 from apikeys.authentication import authenticate_key
 
-                return identified(request, authenticate_key(token))
+                # Checks the client IP's failed authentications first, as below.
+                return identified(request, authenticate_key(token, request))
+            limits.check_auth_failures(request)
             if token.startswith(SESSION_PREFIX):
                 return identified(request, sessions.authenticate_session(token))
             try:

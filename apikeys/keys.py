@@ -117,10 +117,15 @@ def invalidate_account(account: Account) -> None:
     quietly(lambda: cache.delete_many([cache_key(h) for h in hashes]), None)
 
 
-def lookup(plaintext: str) -> CachedKey | None:
-    """The active key with this plaintext and its account, from the cache when it can."""
+_UNREAD = object()
+
+
+def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
+    """The active key with this plaintext and its account, from the cache when it can.
+    `cached`: the cache entry of this key (None when absent) if the caller already read
+    it, in a round trip shared with other reads."""
     key_hash = hash_key(plaintext)
-    entry = quietly(lambda: cache.get(cache_key(key_hash)), None)
+    entry = quietly(lambda: cache.get(cache_key(key_hash)), None) if cached is _UNREAD else cached
     if entry == REVOKED:
         return None
     if entry is None:

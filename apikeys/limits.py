@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django_ratelimit.core import ALL, _get_window, _make_cache_key, _split_rate, get_usage
+from django_ratelimit.core import ALL, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -116,12 +116,7 @@ class TierRateThrottle(BaseThrottle):
         else:
             limit = limits_for(request).requests_per_minute
         subject = caller_subject(request)
-        usage = quietly(
-            lambda: get_usage(
-                _django(request), group="tpb.rpm", key=lambda group, req: subject, rate=f"{limit}/m", increment=True
-            ),
-            None,
-        )
+        usage = quietly(lambda: _count_request(request, "tpb.rpm", subject, f"{limit}/m"), None)
         if usage is None or usage["limit"] == 0:  # RATELIMIT_ENABLE = False, or the cache failed
             return True
         time_left = max(1, usage["time_left"])
@@ -135,6 +130,29 @@ class TierRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)
+
+
+# django-ratelimit's ADD of a fresh counter, else INCR, in one round trip.
+_ADD_OR_INCR = ("if redis.call('set', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 1 end "
+                "return redis.call('incr', KEYS[1])")
+
+
+def _count_request(request: Request, group: str, subject: str, rate: str) -> dict | None:
+    """get_usage(..., increment=True) of django-ratelimit (its window, key, expiry and
+    answer), which sends ADD then INCR to Redis on every request after a window's
+    first: here one script does both. Other caches go through get_usage itself."""
+    client = getattr(caches[settings.RATELIMIT_USE_CACHE], "client", None)
+    redis = _redis(client)
+    if redis is None:
+        return get_usage(_django(request), group=group, key=lambda group, req: subject, rate=rate, increment=True)
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    limit, period = _split_rate(rate)
+    window = _get_window(subject, period)
+    cache_key = _make_cache_key(group, window, rate, subject, ALL)
+    count = _script(redis, _ADD_OR_INCR)(keys=[client.make_key(cache_key)],
+                                         args=[(period + EXPIRATION_FUDGE) * 1000], client=redis)
+    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 
 AUTH_FAILURE_GROUP = "tpb.authfail"
@@ -158,27 +176,37 @@ def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
     )
 
 
-def _auth_failures_so_far(request: Request) -> dict | None:
+def _auth_failures_so_far(request: Request, also: tuple[str, ...] = ()) -> tuple[dict | None, dict | None]:
     """This minute's failures of the client IP, read with one GET of the counter that
     django-ratelimit keeps (its own window and key functions). get_usage without
     increment would first ADD a zero counter, then GET it: two round trips on every
-    authenticated request instead of one."""
+    authenticated request instead of one. The default-cache entries `also` come
+    back from the same round trip (an MGET) when the counter lives in that cache;
+    None instead of them when the cache failed."""
+    ratelimit_cache = caches[settings.RATELIMIT_USE_CACHE]
     if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return None
+        return None, (quietly(lambda: cache.get_many(also), None) if also else {})
     ip = client_ip(request)
     rate = _auth_failure_rate()
     limit, period = _split_rate(rate)
     window = _get_window(ip, period)
     cache_key = _make_cache_key(AUTH_FAILURE_GROUP, window, rate, ip, ALL)
-    count = quietly(lambda: caches[settings.RATELIMIT_USE_CACHE].get(cache_key, 0), None)
+    if also and settings.RATELIMIT_USE_CACHE == DEFAULT_CACHE_ALIAS:
+        found = quietly(lambda: cache.get_many([cache_key, *also]), None)
+        count = None if found is None else found.pop(cache_key, 0)
+    else:
+        count = quietly(lambda: ratelimit_cache.get(cache_key, 0), None)
+        found = (quietly(lambda: cache.get_many(also), None) if also else {})
     if count is None:
-        return None
-    return {"count": count, "limit": limit, "time_left": window - int(time.time())}
+        return None, found
+    return {"count": count, "limit": limit, "time_left": window - int(time.time())}, found
 
 
-def check_auth_failures(request: Request) -> None:
-    """Raise 429 when this client IP has failed authentication too often this minute."""
-    usage = _auth_failures_so_far(request)
+def check_auth_failures(request: Request, also: tuple[str, ...] = ()) -> dict | None:
+    """Raise 429 when this client IP has failed authentication too often this minute.
+    Returns the default-cache entries named in `also`, read in the same round trip
+    (None when the cache failed)."""
+    usage, found = _auth_failures_so_far(request, also)
     if usage is not None and usage["count"] >= usage["limit"]:
         raise APIError(
             429,
@@ -186,6 +214,7 @@ def check_auth_failures(request: Request) -> None:
             "Too many failed authentications from this address; retry after the time in Retry-After.",
             headers={"Retry-After": str(max(1, usage["time_left"]))},
         )
+    return found
 
 
 def record_auth_failure(request: Request) -> None:
@@ -220,19 +249,67 @@ class Slot:
 
 # Compare and delete in one round trip (Redis runs a script atomically).
 _DELETE_IF_HOLDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-_scripts: dict[int, object] = {}
+# The first free slot of KEYS, taken with the SET NX PX django-redis' add() sends, in
+# one round trip however many slots are busy; its 1-based index, 0 when all are.
+_TAKE_FIRST_FREE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then return i end
+end
+return 0
+"""
+_scripts: dict[tuple[int, str], object] = {}
+
+
+def _redis(client: object) -> object | None:
+    """The redis-py client behind django-redis' default cache, None for other caches."""
+    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):
+        return client.get_client(write=True)
+    return None
+
+
+def _script(redis: object, source: str) -> object:
+    script = _scripts.get((id(redis), source))
+    if script is None:
+        script = _scripts[(id(redis), source)] = redis.register_script(source)
+    return script
 
 
 def _delete_if_holding(cache_key: str, token: str) -> None:
     client = getattr(cache, "client", None)
-    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):  # django-redis
-        redis = client.get_client(write=True)
-        script = _scripts.get(id(redis))
-        if script is None:
-            script = _scripts[id(redis)] = redis.register_script(_DELETE_IF_HOLDING)
-        script(keys=[client.make_key(cache_key)], args=[client.encode(token)], client=redis)
+    redis = _redis(client)
+    if redis is not None:
+        _script(redis, _DELETE_IF_HOLDING)(keys=[client.make_key(cache_key)], args=[client.encode(token)],
+                                           client=redis)
     elif cache.get(cache_key) == token:
         cache.delete(cache_key)
+
+
+# The cache key of a caller's first slot → those of all its slots (django-redis'
+# make_key of each, kept: a tier allows up to 20 and the list is needed on every request).
+_made_keys: dict[str, list[str]] = {}
+
+
+def _take_first_free(slot_keys: list[str], token: str) -> str | None:
+    """The key of the slot taken, None when all are held. Raises when the cache fails."""
+    client = getattr(cache, "client", None)
+    redis = _redis(client)
+    if redis is not None:
+        first = client.make_key(slot_keys[0]) if slot_keys else ""
+        made = _made_keys.get(first, [])
+        if len(made) != len(slot_keys):
+            if len(_made_keys) > 10_000:  # callers come and go; the memo must not grow without bound
+                _made_keys.clear()
+            made = _made_keys[first] = [client.make_key(key) for key in slot_keys]
+        taken = _script(redis, _TAKE_FIRST_FREE)(
+            keys=made,
+            args=[client.encode(token), int(settings.CONCURRENCY_SLOT_SECONDS * 1000)],
+            client=redis,
+        )
+        return slot_keys[taken - 1] if taken else None
+    for key in slot_keys:
+        if cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS):
+            return key
+    return None
 
 
 def acquire_slot(request: Request) -> Slot:
@@ -241,13 +318,12 @@ def acquire_slot(request: Request) -> Slot:
     subject = caller_subject(request)
     allowed = limits_for(request).concurrent
     token = uuid.uuid4().hex
-    for index in range(allowed):
-        key = f"slot:{subject}:{index}"
-        taken = quietly(lambda: cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS), None)  # noqa: B023
-        if taken is None:
-            return Slot()  # the cache is down: not enforced rather than refusing everyone
-        if taken:
-            return Slot(key, token)
+    slot_keys = [f"slot:{subject}:{index}" for index in range(allowed)]
+    taken = quietly(lambda: _take_first_free(slot_keys, token), False)
+    if taken is False:
+        return Slot()  # the cache is down: not enforced rather than refusing everyone
+    if taken is not None:
+        return Slot(taken, token)
     raise APIError(
         429,
         "concurrency_limited",

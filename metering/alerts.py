@@ -18,6 +18,11 @@ def threshold() -> int:
     return settings.LOW_CREDIT_THRESHOLD
 
 
+def at_or_above_threshold(balance: object) -> bool:
+    """A balance that, seen on a relayed call, only clears the account's alert."""
+    return isinstance(balance, int) and not isinstance(balance, bool) and balance >= threshold()
+
+
 def balance_seen(account, balance: int) -> bool:
     """React to a balance seen on a relayed call. Returns True when an email went out.
 

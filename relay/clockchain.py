@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
 from django.conf import settings
 
 from . import upstream
 
 SERVICE = "Clockchain"
-_session = upstream.pooled_session()
+_session = upstream.pool_manager()
 
 
-def relay(request: Any, path: str) -> requests.Response:
+def relay(request: Any, path: str) -> upstream.UpstreamResponse:
     """GET Clockchain `path` (already validated and quoted) with the client's query
     string unchanged."""
     django_request = getattr(request, "_request", request)

@@ -9,7 +9,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
 
@@ -20,7 +19,7 @@ from . import upstream
 log = logging.getLogger("relay.flash")
 
 SERVICE = "Flash"
-_session = upstream.pooled_session()
+_session = upstream.pool_manager()
 
 COSTS_CACHE_KEY = "relay:flash:costs"
 COSTS_CACHE_SECONDS = 300
@@ -49,7 +48,7 @@ def _service_headers(flash_user_id: str | None = None) -> dict[str, str]:
     return headers
 
 
-def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+def _json_object(response: upstream.UpstreamResponse, what: str) -> dict[str, Any]:
     """A 2xx JSON object, or a 502 (Flash's body is logged, never shown)."""
     if response.status_code >= 300:
         upstream.log_error_body(SERVICE, response)
@@ -209,7 +208,7 @@ def relay(
     base: str | None = None,
     generation: bool = False,
     stream: bool = False,
-) -> requests.Response:
+) -> upstream.UpstreamResponse:
     """Send the client's request on to Flash `path` as the caller: the body and query
     string unchanged, billing's service key and the caller's Flash user id."""
     django_request = getattr(request, "_request", request)

@@ -14,10 +14,11 @@ import logging
 import re
 from collections.abc import Iterator
 
-import requests
 import urllib3
 
 from timepoint_billing.errors import envelope
+
+from . import upstream
 
 log = logging.getLogger("relay.streaming")
 
@@ -35,7 +36,7 @@ class EventRelay:
     releases everything (Django's StreamingHttpResponse calls it when the WSGI
     server is done, whether or not iteration ever started)."""
 
-    def __init__(self, response: requests.Response, service: str, terminal_events: tuple[bytes, ...]) -> None:
+    def __init__(self, response: upstream.UpstreamResponse, service: str, terminal_events: tuple[bytes, ...]) -> None:
         self.response = response
         self.service = service
         self.terminal_events = terminal_events
@@ -52,7 +53,7 @@ class EventRelay:
                     log.warning("%s stream timed out", self.service)
                     yield error_event("upstream_timeout", f"{self.service} stopped sending in time.")
                     return
-                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
                     log.warning("%s stream broke: %s", self.service, exc.__class__.__name__)
                     yield error_event("upstream_error", f"{self.service} broke off the stream.")
                     return

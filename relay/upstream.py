@@ -1,16 +1,29 @@
-"""The HTTP plumbing shared by the Flash and Clockchain clients: one pooled
-`requests.Session` per upstream, timeouts from settings, the headers that may cross
-the gateway in each direction, and the mapping of transport failures onto the
-contract's 502/503/504."""
+"""The HTTP plumbing shared by the Flash and Clockchain clients: one urllib3 pool
+manager per upstream, timeouts from settings, the headers that may cross the gateway
+in each direction, and the mapping of transport failures onto the contract's
+502/503/504.
+
+urllib3 directly rather than `requests`: on a relayed request `requests` (cookie jars,
+hooks, settings merging, proxy and auth resolution, none of which an internal call
+uses) cost about three times the CPU of the HTTP exchange itself (docs/performance.md)."""
 
 from __future__ import annotations
 
+import json as _json
 import logging
 from typing import Any
 
 import requests
+import urllib3
 from django.http import HttpResponse
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from timepoint_billing.errors import APIError
 
@@ -60,7 +73,38 @@ def failed(service: str) -> UpstreamError:
     return UpstreamError(502, "upstream_error", f"{service} answered with an error.")
 
 
+class UpstreamResponse:
+    """An upstream's answer: the little of `requests.Response` the clients use
+    (status_code, case-insensitive headers, content, text, json(), raw for streams)."""
+
+    __slots__ = ("raw", "status_code", "headers")
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.headers = raw.headers
+
+    @property
+    def content(self) -> bytes:
+        return self.raw.data
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return _json.loads(self.content)
+
+    def close(self) -> None:
+        # As requests does: an unfinished stream's connection is closed, and the pool
+        # gets its slot back either way.
+        self.raw.close()
+        self.raw.release_conn()
+
+
 def pooled_session(pool_size: int = 50) -> requests.Session:
+    """A pooled `requests.Session` for callers off the relay path (payments/apple.py)."""
     session = requests.Session()
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
@@ -70,38 +114,60 @@ def pooled_session(pool_size: int = 50) -> requests.Session:
     return session
 
 
+def pool_manager(pool_size: int = 50) -> urllib3.PoolManager:
+    """What send() takes: one per upstream."""
+    # No retries and no redirects inside urllib3: send() decides what is retried.
+    # urllib3 reads no proxy settings from the environment, so internal calls are
+    # never rerouted.
+    return urllib3.PoolManager(num_pools=4, maxsize=pool_size, retries=False)
+
+
 def send(
-    session: requests.Session,
+    session: urllib3.PoolManager,
     service: str,
     method: str,
     url: str,
     *,
     timeout: tuple[float, float],
     stream: bool = False,
-    **kwargs: Any,
-) -> requests.Response:
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+    json: Any = None,  # noqa: A002 -- the keyword `requests` callers know
+) -> UpstreamResponse:
     """One request; transport failures become UpstreamErrors (503 refused, 504 timeout).
 
     An idempotent GET is tried once more when the connection failed (a pooled
     connection the upstream had closed, a restart); nothing else is retried, since
     a POST may have been acted on. The caller decides what an upstream status
-    means; nothing here raises on 4xx/5xx.
+    means; nothing here raises on 4xx/5xx. With `stream` the body is left unread
+    (`response.raw.read1`).
     """
     if not url.startswith(("http://", "https://")):
         log.error("%s is not configured (no base URL)", service)
         raise unavailable(service)
+    headers = dict(headers or {})
+    if json is not None:
+        data = _json.dumps(json).encode()
+        headers["Content-Type"] = "application/json"
     attempts = 2 if method.upper() == "GET" else 1
+    limits = urllib3.Timeout(connect=timeout[0], read=timeout[1])
     for attempt in range(1, attempts + 1):
         try:
-            return session.request(method, url, timeout=timeout, stream=stream, allow_redirects=False, **kwargs)
-        except requests.Timeout:
-            log.warning("%s %s timed out", service, method)
-            raise timed_out(service) from None
-        except requests.ConnectionError as exc:
+            raw = session.request(method, url, body=data, headers=headers, timeout=limits,
+                                  preload_content=not stream, redirect=False, retries=False)
+            return UpstreamResponse(raw)
+        except NewConnectionError as exc:  # refused: a ConnectTimeoutError subclass, but not a timeout
             log.warning("%s %s failed (attempt %s): %s", service, method, attempt, exc.__class__.__name__)
             if attempt == attempts:
                 raise unavailable(service) from None
-        except requests.RequestException as exc:
+        except (ConnectTimeoutError, ReadTimeoutError, TimeoutError):
+            log.warning("%s %s timed out", service, method)
+            raise timed_out(service) from None
+        except (ProtocolError, OSError) as exc:  # reset, closed pooled connection
+            log.warning("%s %s failed (attempt %s): %s", service, method, attempt, exc.__class__.__name__)
+            if attempt == attempts:
+                raise unavailable(service) from None
+        except HTTPError as exc:
             log.warning("%s %s failed: %s", service, method, exc.__class__.__name__)
             raise unavailable(service) from None
     raise unavailable(service)  # not reached: the loop returns or raises
@@ -120,7 +186,7 @@ def outgoing_headers(request: Any, extra: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-def log_error_body(service: str, response: requests.Response) -> None:
+def log_error_body(service: str, response: UpstreamResponse) -> None:
     try:
         text = response.text[:LOGGED_BODY_CHARS]
     except Exception:  # a body that cannot even be read is logged as such
@@ -128,7 +194,7 @@ def log_error_body(service: str, response: requests.Response) -> None:
     log.error("%s answered %s: %s", service, response.status_code, text)
 
 
-def relayed_response(service: str, response: requests.Response) -> HttpResponse:
+def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
     """The upstream's answer as the client gets it: status, body, content type and
     allow-listed headers. An upstream 5xx becomes 502 (its body is logged, not shown)."""
     if response.status_code >= 500:
