@@ -1,13 +1,21 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from . import views
 
 PUBLIC = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+# JSON unless YAML is asked for (Accept or ?format=yaml): what API clients parse.
+SCHEMA_RENDERERS = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRenderer, OpenApiYamlRenderer2]
 
 api_v1 = [
-    path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(renderer_classes=SCHEMA_RENDERERS, **PUBLIC), name="schema"),
     path("docs/", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="docs"),
     path("auth/", include("accounts.urls")),
     path("", include("apikeys.urls")),

@@ -25,10 +25,14 @@ def test_it_serves_an_openapi_3_schema_without_a_credential(schema):
     assert "/health/ready" in schema["paths"]
 
 
-def test_it_serves_yaml_by_default(client, db):
+def test_it_serves_json_by_default_and_yaml_on_request(client, db):
     response = client.get("/api/v1/schema/")
     assert response.status_code == 200
-    assert yaml.safe_load(response.content)["openapi"].startswith("3.")
+    assert response.json()["openapi"].startswith("3.")
+    as_yaml = client.get("/api/v1/schema/?format=yaml")
+    assert as_yaml["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert not as_yaml["Content-Type"].endswith("json")
+    assert yaml.safe_load(as_yaml.content)["openapi"].startswith("3.")
 
 
 def test_it_serves_the_human_docs(client, db):
