@@ -123,7 +123,10 @@ def _post(url: str, receipt: str) -> dict:
     return answer
 
 
-def verify_receipt(receipt: str) -> Purchase:
+def verify_receipt(receipt: str) -> list[Purchase]:
+    """Every credit purchase a legacy receipt holds, newest first. All of them are
+    granted (each once): a purchase whose own submission failed must not be lost
+    because a later one's receipt was the next to arrive."""
     try:
         base64.b64decode(receipt, validate=True)
     except ValueError:
@@ -148,6 +151,8 @@ def verify_receipt(receipt: str) -> Purchase:
     ]
     if not purchases:
         raise invalid("The receipt holds no credit purchase.")
-    # The newest purchase is the one the app just made.
-    latest = max(purchases, key=lambda p: int(p.get("purchase_date_ms") or 0))
-    return Purchase(str(latest["transaction_id"]), latest["product_id"], _credits(latest["product_id"]), environment)
+    by_id: dict[str, dict] = {}
+    for purchase in purchases:  # in_app and latest_receipt_info overlap
+        by_id.setdefault(str(purchase["transaction_id"]), purchase)
+    newest_first = sorted(by_id.items(), key=lambda item: int(item[1].get("purchase_date_ms") or 0), reverse=True)
+    return [Purchase(tid, p["product_id"], _credits(p["product_id"]), environment) for tid, p in newest_first]

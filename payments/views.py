@@ -126,21 +126,29 @@ class VerifyReceiptView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data.get("signed_transaction"):
-            purchase = apple.verify_signed_transaction(data["signed_transaction"])
+            purchases = [apple.verify_signed_transaction(data["signed_transaction"])]
         else:
-            purchase = apple.verify_receipt(data["receipt_data"])
+            purchases = apple.verify_receipt(data["receipt_data"])  # newest first
         account = request.user
+        newly_granted = 0
         with transaction.atomic():
-            grant, created = grants.record(
-                f"apple:{purchase.transaction_id}",
-                source=GrantSource.APPLE,
-                account=account,
-                amount=purchase.credits,
-                transaction_type=TransactionType.APPLE_IAP,
-                description=f"Apple purchase: {purchase.credits} credits",
-                product=purchase.product_id,
-                apple_transaction_id=purchase.transaction_id,
-            )
-        if not created and grant.account_id != account.pk:
-            log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
-        return Response({"granted": created, "credits": purchase.credits, "transaction_id": purchase.transaction_id})
+            for purchase in purchases:
+                grant, created = grants.record(
+                    f"apple:{purchase.transaction_id}",
+                    source=GrantSource.APPLE,
+                    account=account,
+                    amount=purchase.credits,
+                    transaction_type=TransactionType.APPLE_IAP,
+                    description=f"Apple purchase: {purchase.credits} credits",
+                    product=purchase.product_id,
+                    apple_transaction_id=purchase.transaction_id,
+                )
+                if created:
+                    newly_granted += purchase.credits
+                elif grant.account_id != account.pk:
+                    log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
+        # The newest purchase is the one the app just made; `credits` counts everything
+        # this submission granted (older purchases a failed submission left behind too).
+        latest = purchases[0]
+        return Response({"granted": newly_granted > 0, "credits": newly_granted or latest.credits,
+                         "transaction_id": latest.transaction_id})

@@ -104,3 +104,19 @@ def test_it_answers_503_while_apple_is_down_and_grants_on_retry(as_alice, apple)
     assert response.status_code == 503 and response.json()["error"]["code"] == "upstream_unavailable"
     assert not CreditGrant.objects.exists()
     assert _post(as_alice, {"receipt_data": _receipt("r2")}).json()["granted"] is True
+
+
+def test_it_grants_an_earlier_purchase_that_a_later_receipt_still_holds(as_alice, alice, flash, apple):
+    # The first purchase's own submission never arrived (Apple was down, the app gave up);
+    # the next purchase's receipt holds both: both are granted, each once.
+    older = {"product_id": "com.timepointai.credits.100", "transaction_id": "1000000010",
+             "purchase_date_ms": "1700000000000"}
+    newer = {"product_id": "com.timepointai.credits.500", "transaction_id": "1000000011",
+             "purchase_date_ms": "1700000600000"}
+    apple.add_receipt(_receipt("both"), [older, newer])
+    answer = _post(as_alice, {"receipt_data": _receipt("both")}).json()
+    assert answer == {"granted": True, "credits": 600, "transaction_id": "1000000011"}
+    assert sorted(g["amount"] for g in flash.grants(alice.flash_user_id)) == [100, 500]
+    again = _post(as_alice, {"receipt_data": _receipt("both")}).json()
+    assert again == {"granted": False, "credits": 500, "transaction_id": "1000000011"}
+    assert len(flash.grants(alice.flash_user_id)) == 2
