@@ -32,6 +32,9 @@ class Account(models.Model):
     # Set by an operator (e.g. enterprise); wins over the tier the plan implies.
     tier_override = models.CharField(max_length=20, choices=Tier.choices, blank=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # When the Stripe event that last set the plan happened: a late, older event
+    # (Stripe does not deliver in order) must not undo a newer one.
+    plan_changed_at = models.DateTimeField(null=True, blank=True)
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="account"
     )

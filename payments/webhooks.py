@@ -12,6 +12,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from accounts.models import Account
@@ -162,7 +163,7 @@ def invoice_paid(event: StripeEvent, invoice: dict) -> str:
     if plan is None:
         raise Unprocessable(f"invoice has no plan price (lines: {skipped})")
     _link_customer(account, customer)
-    set_plan(account, plan.id)
+    set_plan(account, plan.id, as_of=_happened(event))
     grant, created = grants.record(
         f"stripe:invoice:{invoice['id']}",
         source=GrantSource.STRIPE_SUBSCRIPTION,
@@ -184,20 +185,28 @@ def invoice_paid(event: StripeEvent, invoice: dict) -> str:
         f"; skipped non-credit items {skipped}" if skipped else "")
 
 
+def _happened(event: StripeEvent) -> datetime | None:
+    """When Stripe says the event happened (its `created`), None if the payload lacks it."""
+    created = event.payload.get("created") if isinstance(event.payload, dict) else None
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        return None
+    return datetime.fromtimestamp(created, tz=UTC)
+
+
 def subscription_changed(event: StripeEvent, subscription: dict) -> str:
     customer = _id(subscription.get("customer"))
     account = _account(subscription.get("metadata"), customer=customer)
     _link_customer(account, customer)
     status = subscription.get("status")
     if event.type == "customer.subscription.deleted" or status in ENDED_STATUSES:
-        set_plan(account, "free")
+        set_plan(account, "free", as_of=_happened(event))
         return f"subscription {status or 'deleted'}: account back on free"
     if status not in LIVE_STATUSES:
         return f"subscription {status}: plan unchanged until it is paid"
     for item in _get(subscription, "items", "data") or []:
         plan = plan_for_price(_id(item.get("price")) or _id(item.get("plan")))
         if plan is not None:
-            set_plan(account, plan.id)
+            set_plan(account, plan.id, as_of=_happened(event))
             return f"subscription {status}: plan {plan.id}"
     raise Unprocessable("subscription has no plan price")
 

@@ -72,3 +72,28 @@ def test_it_does_not_give_the_plan_before_the_subscription_is_paid(alice, stripe
     assert post_event(stripe_api.event("customer.subscription.created", incomplete)).status_code == 200
     alice.refresh_from_db()
     assert (alice.plan, alice.tier) == ("free", "free")
+
+
+def test_a_late_older_event_does_not_undo_a_newer_one(alice, stripe_api, post_event):
+    alice.stripe_customer_id = "cus_alice"
+    alice.save()
+    pro = price("STRIPE_PRICE_API_PRO")
+    updated = stripe_api.event("customer.subscription.updated", _subscription("active", pro))
+    deleted = stripe_api.event("customer.subscription.deleted", _subscription("canceled", pro))
+    deleted["created"] = updated["created"] + 60  # Stripe delivered the cancellation first
+    assert post_event(deleted).status_code == 200
+    assert post_event(updated).status_code == 200
+    alice.refresh_from_db()
+    assert (alice.plan, alice.tier) == ("free", "free")
+
+
+def test_the_accounts_keys_take_the_tier_of_a_new_plan(alice, stripe_api, post_event):
+    from apikeys.keys import create_key
+
+    key, _ = create_key(alice, "server", "live")
+    alice.stripe_customer_id = "cus_alice"
+    alice.save()
+    pro = _subscription("active", price("STRIPE_PRICE_API_PRO"))
+    assert post_event(stripe_api.event("customer.subscription.updated", pro)).status_code == 200
+    key.refresh_from_db()
+    assert (key.tier, key.rate_limit) == ("pro", 60)
