@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from timepoint_billing.cache import quietly  # noqa: F401 - apikeys.limits imports it from here
+from timepoint_billing.cache import quietly
 from timepoint_billing.errors import APIError
 
 from .models import APIKey, Environment

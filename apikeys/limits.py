@@ -17,14 +17,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from django_ratelimit.core import ALL, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from timepoint_billing.cache import quietly
 from timepoint_billing.errors import APIError
-
-from .keys import quietly
 
 log = logging.getLogger("apikeys.limits")
 
@@ -224,17 +223,12 @@ def record_auth_failure(request: Request) -> None:
 
 class Slot:
     """One held concurrency slot; `release()` is idempotent. A slot not released
-    (its worker died) expires after CONCURRENCY_SLOT_SECONDS; `refresh()` keeps a
-    long stream's slot alive."""
+    (its worker died) expires after CONCURRENCY_SLOT_SECONDS."""
 
     def __init__(self, cache_key: str | None = None, token: str = "") -> None:
         self.cache_key = cache_key
         self.token = token
         self.released = cache_key is None
-
-    def refresh(self) -> None:
-        if not self.released:
-            quietly(lambda: cache.touch(self.cache_key, settings.CONCURRENCY_SLOT_SECONDS), False)
 
     def release(self) -> None:
         if self.released:
@@ -348,9 +342,3 @@ def release_when_closed(response: HttpResponseBase, slot: Slot) -> HttpResponseB
     even if the stream never started."""
     response._resource_closers.append(slot.release)
     return response
-
-
-def ratelimited_view(request: HttpRequest, exception: Exception) -> HttpResponse:
-    from timepoint_billing.errors import error_response
-
-    return error_response(429, "rate_limited", "Too many requests.")

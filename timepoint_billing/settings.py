@@ -158,7 +158,6 @@ else:
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_VIEW = "apikeys.limits.ratelimited_view"
 # The client IP comes from REMOTE_ADDR unless a proxy header is named as trusted
 # (e.g. HTTP_X_FORWARDED_FOR behind Railway); trusting it by default would let any
 # client pick its own rate-limit bucket.
