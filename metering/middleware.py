@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
@@ -29,23 +29,13 @@ class UsageMiddleware:
             record(request, 500, watch.started_at, watch.elapsed)
             raise
         if isinstance(response, StreamingHttpResponse) and not response.is_async:
-            response.streaming_content = _recorded_when_closed(
-                response.streaming_content, request, response.status_code, watch
+            # The server closes the response at the end of the stream or when the client
+            # goes away, whether or not the stream ever started (the same hook releases
+            # a stream's concurrency slot).
+            response._resource_closers.append(
+                lambda: record(request, response.status_code, watch.started_at, watch.elapsed)
             )
         else:
             record(request, response.status_code, watch.started_at, watch.elapsed)
         return response
 
-
-def _recorded_when_closed(
-    chunks: Iterator[bytes], request: HttpRequest, status_code: int, watch: Stopwatch
-) -> Iterator[bytes]:
-    # Runs at the end of the stream or, on a client disconnect, when the server
-    # closes the response (Django closes the iterator then).
-    try:
-        yield from chunks
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        record(request, status_code, watch.started_at, watch.elapsed)

@@ -132,3 +132,18 @@ def test_a_recording_failure_does_not_fail_the_request(as_alice):
     # The connection is still usable afterwards: the next request records normally.
     assert as_alice.get("/api/v1/usage").status_code == 200
     assert UsageRecord.objects.count() == 1
+
+
+def test_it_records_a_stream_closed_before_it_started(rf, alice):
+    def view(request):
+        return StreamingHttpResponse(iter([b"event: done\n\n"]), content_type="text/event-stream")
+
+    request = rf.get("/api/v1/generate/stream")
+    annotate(request, account=alice)
+    response = UsageMiddleware(view)(request)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()  # the client went away before the first byte
+    finally:
+        request_finished.connect(close_old_connections)
+    assert UsageRecord.objects.get().account == alice
