@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -50,16 +51,23 @@ class RelayView(APIView):
         paths.check_request_path(request)
         super().initial(request, *args, **kwargs)
 
+    @staticmethod
+    def forward(request: Request, service: str, call: Callable[[], upstream.UpstreamResponse]) -> HttpResponse:
+        """A read relayed as it is: a concurrency slot held for the upstream call, the
+        upstream's answer handed back (5xx → 502), nothing spent."""
+        with concurrency_slot(request):
+            response = call()
+        annotate(request, credits_spent=0, upstream_status=response.status_code)
+        return upstream.relayed_response(service, response)
+
 
 # --- Flash ---------------------------------------------------------------------------
 
 
 class FlashRelayView(RelayView):
     def relay(self, request: Request, method: str, path: str) -> HttpResponse:
-        with concurrency_slot(request):
-            response = flash.relay(request, method, path, flash_user_id=request.user.flash_user_id)
-        annotate(request, credits_spent=0, upstream_status=response.status_code)
-        return upstream.relayed_response(flash.SERVICE, response)
+        return self.forward(request, flash.SERVICE,
+                            lambda: flash.relay(request, method, path, flash_user_id=request.user.flash_user_id))
 
 
 class GenerationView(FlashRelayView):
@@ -202,10 +210,7 @@ class ClockchainRelayView(RelayView):
     @extend_schema(responses={200: serializers.ClockchainAnswer, **_READ_ERRORS}, tags=["clockchain"])
     def get(self, request: Request, path: str | None = None) -> HttpResponse:
         target = paths.upstream_path(self.prefix, path) if path is not None else self.prefix
-        with concurrency_slot(request):
-            response = clockchain.relay(request, target)
-        annotate(request, credits_spent=0, upstream_status=response.status_code)
-        return upstream.relayed_response(clockchain.SERVICE, response)
+        return self.forward(request, clockchain.SERVICE, lambda: clockchain.relay(request, target))
 
 
 class MomentsView(ClockchainRelayView):
