@@ -77,16 +77,12 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
         _url("/api/v1/users/resolve"),
         timeout=_read_timeout(),
         json=body,
-        headers={"X-Service-Key": settings.FLASH_SERVICE_KEY},
+        headers=_service_headers(),
     )
-    if response.status_code >= 400:
-        log.error("Flash users/resolve answered %s", response.status_code)
-        raise upstream.failed(SERVICE)
-    try:
-        user_id = response.json()["user_id"]
-    except (ValueError, KeyError, TypeError):
+    user_id = _json_object(response, "users/resolve").get("user_id")
+    if not user_id:
         log.error("Flash users/resolve answered without a user_id")
-        raise upstream.failed(SERVICE) from None
+        raise upstream.failed(SERVICE)
     return str(user_id)
 
 
