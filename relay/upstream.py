@@ -25,6 +25,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from timepoint_billing.db import release_connection
 from timepoint_billing.errors import APIError
 
 log = logging.getLogger("relay.upstream")
@@ -145,6 +146,9 @@ def send(
     if not url.startswith(("http://", "https://")):
         log.error("%s is not configured (no base URL)", service)
         raise unavailable(service)
+    # The wait for an upstream can be long (a generation): no PostgreSQL connection is
+    # held through it, so that connections stay bounded by the pool, not by callers.
+    release_connection()
     headers = dict(headers or {})
     if json is not None:
         data = _json.dumps(json).encode()

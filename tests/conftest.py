@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from accounts.models import Account
+from metering.writer import usage_writer
 from standins import Auth0, Clockchain, Flash
 
 
@@ -58,7 +59,10 @@ def upstream_settings(standins: dict) -> dict:
 
 @pytest.fixture(scope="session", autouse=True)
 def _point_at_standins(standins: dict) -> None:
-    override = override_settings(**upstream_settings(standins))
+    # Usage records wait in the writer's queue until a test stores them with
+    # flush_usage(), in the test's own transaction (a background thread would write
+    # through another connection, outside it).
+    override = override_settings(**upstream_settings(standins), USAGE_BACKGROUND_WRITER=False)
     override.enable()
     yield
     override.disable()
@@ -69,8 +73,16 @@ def _fresh_state(standins: dict) -> None:
     for standin in standins.values():
         standin.reset()
     cache.clear()
+    usage_writer.discard()
     yield
     cache.clear()
+    usage_writer.discard()
+
+
+def flush_usage() -> None:
+    """Store the usage records queued by the requests made so far (metering/writer.py
+    stores them within USAGE_BATCH_INTERVAL in a server; here, when a test asks)."""
+    usage_writer.flush()
 
 
 @pytest.fixture
