@@ -2,9 +2,9 @@
 gateway under gunicorn with the production config, a bounded closed-loop load
 generator on loopback, and the tables.
 
-The gateway runs `gunicorn -c gunicorn.conf.py` (gthread workers) with
-DJANGO_SETTINGS_MODULE=bench.settings: the real settings plus one bench-only URL,
-`/bench/bare`, a plain Django view behind the same middleware (the floor of this stack).
+The gateway runs `gunicorn -c gunicorn.conf.py` (gevent workers, the production
+settings); beside it, the bare relay (bench/serving_proto.py: one Django view, no
+middleware, a pooled urllib3 client) runs under the same gunicorn settings.
 PostgreSQL and Redis come from BENCH_DATABASE_URL / BENCH_REDIS_URL, by default the
 database `bench_tpb` on 127.0.0.1 (created and migrated on first use, reused later) and
 Redis db 10 on 127.0.0.1. Nothing here leaves 127.0.0.1.
@@ -69,7 +69,7 @@ def base_environment(**extra: str) -> dict[str, str]:
         **os.environ,
         "ENVIRONMENT": "test",
         "DEBUG": "false",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SETTINGS_MODULE": "timepoint_billing.settings",
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url(),
         "LOG_LEVEL": "WARNING",
@@ -206,22 +206,41 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str) -> Iterator[Gateway]:
-    """The gateway under gunicorn with gunicorn.conf.py."""
-    prepare_database()
+def serve(app: str, env: dict[str, str], workers: int = 2, ready_path: str = "/health") -> Iterator[Gateway]:
+    """`app` under `gunicorn -c gunicorn.conf.py` (the production settings: gevent
+    workers) on a free port; stopped gracefully (SIGTERM) on the way out."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--access-logfile", "/dev/null",
-         "--log-level", "warning", "timepoint_billing.wsgi:application"],
-        cwd=ROOT, env=base_environment(**upstreams.environment(), **env),
+         "--workers", str(workers), "--access-logfile", "/dev/null", "--log-level", "warning", app],
+        cwd=ROOT, env=env,
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_up(url + "/health")
+        wait_until_up(url + ready_path)
         yield Gateway(url, process.pid)
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gateway]:
+    """The gateway under gunicorn with gunicorn.conf.py."""
+    prepare_database()
+    with serve("timepoint_billing.wsgi:application", base_environment(**upstreams.environment(), **env),
+               workers) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def bare_relay(upstreams: StandIns, flash_user: str, workers: int = 2) -> Iterator[Gateway]:
+    """The floor of a relay on this stack: one Django view with no middleware that
+    forwards `GET /proto/balance` to the Flash stand-in's balance through a pooled
+    urllib3 client (bench/serving_proto.py), under the same gunicorn settings."""
+    env = base_environment(DJANGO_SETTINGS_MODULE="bench.serving_proto", PROTO_FLASH_URL=upstreams.flash,
+                           PROTO_FLASH_KEY=FLASH_SERVICE_KEY, PROTO_USER=flash_user)
+    with serve("bench.serving_proto:wsgi", env, workers, ready_path="/proto/balance") as started:
+        yield started
 
 
 # --- load -------------------------------------------------------------------------

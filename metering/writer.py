@@ -39,6 +39,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, transaction
 
+from timepoint_billing.db import forget_idle_connections
+
 log = logging.getLogger("metering.writer")
 
 # Rows per INSERT statement: one statement, well under PostgreSQL's parameter limit.
@@ -70,7 +72,9 @@ class UsageWriter:
                 self._log_drop()
                 return
             self._queue.append((row, balance))
-            if len(self._queue) >= BATCH_ROWS:
+            # Wake the writer for the first record (it starts its interval then) and
+            # for a full batch (which goes at once).
+            if len(self._queue) in (1, BATCH_ROWS):
                 self._arrived.notify()
         if settings.USAGE_BACKGROUND_WRITER:
             self._ensure_running()
@@ -135,6 +139,8 @@ class UsageWriter:
                 self.flush()
                 backoff = 0.0
             except (OperationalError, InterfaceError) as exc:
+                # The pool's other idle connections are likely as dead as this one.
+                forget_idle_connections()
                 backoff = min(settings.USAGE_RETRY_MAX_SECONDS, max(1.0, backoff * 2))
                 log.warning("usage records not stored (%s): %s queued, retrying in %.0f s",
                             exc.__class__.__name__, self.pending(), backoff)

@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 import urllib3
+from django.conf import settings
 from django.http import HttpResponse
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
@@ -115,12 +116,12 @@ def pooled_session(pool_size: int = 50) -> requests.Session:
     return session
 
 
-def pool_manager(pool_size: int = 50) -> urllib3.PoolManager:
-    """What send() takes: one per upstream."""
+def pool_manager(pool_size: int | None = None) -> urllib3.PoolManager:
+    """What send() takes: one per upstream, keeping UPSTREAM_POOL_SIZE connections."""
     # No retries and no redirects inside urllib3: send() decides what is retried.
     # urllib3 reads no proxy settings from the environment, so internal calls are
     # never rerouted.
-    return urllib3.PoolManager(num_pools=4, maxsize=pool_size, retries=False)
+    return urllib3.PoolManager(num_pools=4, maxsize=pool_size or settings.UPSTREAM_POOL_SIZE, retries=False)
 
 
 def send(

@@ -149,8 +149,10 @@ def _free_port() -> int:
 
 @pytest.fixture
 def gunicorn_server(transactional_db, standins: dict, tmp_path):
-    """Factory: `gunicorn_server(workers=2, env={...}, threads=4)` starts the gateway
-    under gunicorn (gthread) on a free port and returns its base URL.
+    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, production=False)`
+    starts the gateway under gunicorn on a free port and returns its base URL: plain
+    gthread workers, or with `production` gunicorn.conf.py (gevent workers).
+    `gunicorn_server.stop(url)` stops one gracefully.
 
     The server uses this test's database (committed data: hence transactional_db),
     the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
@@ -179,7 +181,7 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     root = Path(settings.BASE_DIR)
     started: list[subprocess.Popen] = []
 
-    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4) -> str:
+    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4, production: bool = False) -> str:
         port = _free_port()
         environment = {
             **os.environ,
@@ -191,14 +193,19 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
             **(env or {}),
         }
         log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        # production: gunicorn.conf.py (gevent workers), as bin/web runs it; otherwise
+        # plain gthread workers, as other tooling may start the WSGI application.
+        serving = ["-c", "gunicorn.conf.py"] if production else ["-k", "gthread", "--threads", str(threads),
+                                                                 "--graceful-timeout", "2", "--no-control-socket"]
         process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", "gthread",
-             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",
+            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", *serving,
+             "-w", str(workers), "-b", f"127.0.0.1:{port}",
              "--access-logfile", "-", "--access-logformat", "%(p)s %(r)s %(s)s"],
             cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
+        start.processes[url] = process
         start.logs[url] = tmp_path / f"gunicorn-{port}.log"
         # Ready when every worker has answered /health (the access log names the pid),
         # so that tests about several workers really have several.
@@ -217,7 +224,16 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
                 pytest.fail(f"gunicorn's {workers} workers did not all answer /health within 30 s")
             time.sleep(0.05)
 
+    def stop(url: str) -> int:
+        """Stop that server gracefully (SIGTERM, as a deploy does) and wait for it;
+        returns its exit status."""
+        process = start.processes[url]
+        process.terminate()
+        return process.wait(timeout=60)
+
     start.logs = {}
+    start.processes = {}
+    start.stop = stop
     yield start
     for process in started:
         process.terminate()

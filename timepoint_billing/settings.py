@@ -263,6 +263,9 @@ CLOCKCHAIN_SERVICE_KEY = env.str("CLOCKCHAIN_SERVICE_KEY", default="")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=10.0)
 GENERATION_TIMEOUT = env.float("GENERATION_TIMEOUT", default=120.0)
+# Kept-alive connections per upstream host and process (more are opened when more
+# calls run at once, and closed after them).
+UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=100)
 
 # --- payments ------------------------------------------------------------------------
 
@@ -312,6 +315,10 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
+        # Under gevent more upstream calls run at once than the pool keeps idle
+        # (UPSTREAM_POOL_SIZE); each surplus connection closed after a burst would log
+        # "Connection pool is full, discarding connection" at WARNING.
+        "urllib3.connectionpool": {"level": "ERROR"},
     },
 }
 
