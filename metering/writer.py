@@ -104,18 +104,27 @@ class UsageWriter:
         """Store everything queued now, in the calling thread. Returns how many records
         were stored (those already stored before are not counted). Raises when the
         database cannot be reached; the records then stay queued."""
+        return self._store_queued(everything=True)
+
+    def _store_queued(self, everything: bool) -> int:
+        """Store the records queued when called (and, with `everything`, those that
+        arrive meanwhile too), in batches of BATCH_ROWS."""
         stored = 0
         with self._writing:
-            while True:
+            with self._lock:
+                left = len(self._queue)
+            while left > 0 or everything:
                 with self._lock:
-                    batch = self._queue[:BATCH_ROWS]
+                    batch = self._queue[:BATCH_ROWS if everything else min(left, BATCH_ROWS)]
                 if not batch:
                     return stored
                 # Raises when the database cannot be reached: the batch stays at the
-                # head of the queue (only flushes remove records, one at a time).
+                # head of the queue (only this method removes records, under _writing).
                 stored += _store(batch)
                 with self._lock:
                     del self._queue[:len(batch)]
+                left -= len(batch)
+        return stored
 
     def _run(self) -> None:
         backoff = 0.0
@@ -136,7 +145,9 @@ class UsageWriter:
                 if self._stopping:
                     return
             try:
-                self.flush()
+                # What arrived during the interval: records that come while it is being
+                # stored make the next batch, not a string of tiny ones.
+                self._store_queued(everything=False)
                 backoff = 0.0
             except (OperationalError, InterfaceError) as exc:
                 # The pool's other idle connections are likely as dead as this one.
