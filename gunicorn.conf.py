@@ -17,6 +17,7 @@ the master process, before any worker exists.
 """
 
 import os
+import sys
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 worker_class = "gevent"
@@ -55,7 +56,8 @@ control_socket_disable = True
 
 def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     """A worker stopping gracefully stores the usage records it still holds (its
-    in-flight streams have ended or been cut by now)."""
-    from metering.writer import usage_writer
-
-    usage_writer.stop()
+    in-flight streams have ended or been cut by now). A worker whose application never
+    loaded has none."""
+    writer = sys.modules.get("metering.writer")
+    if writer is not None:
+        writer.usage_writer.stop()

@@ -182,14 +182,19 @@ def standins(stream_events: int = 3, stream_interval: float = 0.0) -> Iterator[S
         _stop(process)
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and its live children (gunicorn's master and workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its live children (gunicorn's workers)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for each in pids:
+    for each in with_children(pid):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
@@ -358,10 +363,7 @@ def rss_mib(pid: int) -> float:
     MiB. Pages a worker still shares with the master are counted in both: an upper
     bound."""
     total = 0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for each in pids:
+    for each in with_children(pid):
         with contextlib.suppress(OSError, ValueError, IndexError):
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

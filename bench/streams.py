@@ -3,7 +3,9 @@ through the gateway under gunicorn.conf.py (gevent, 2 workers) on PostgreSQL + R
 
 N streams are opened at once over 60 API keys of 3 enterprise accounts (20 concurrent
 each: the tier's limit); the Flash stand-in sends E progress events I seconds apart,
-then `done`. Meanwhile another account reads its balance every 100 ms. Prints each
+then `done`. The same streams through the bare relay (bench/serving_proto.py: one view,
+no middleware, no limits, same gunicorn settings) run first: the floor of this machine
+at that moment. Meanwhile another account reads its balance every 100 ms. Prints each
 stream's first-event delay (request sent → first event in), how many completed, the
 statuses, the reads' latency, the instance's peak RSS and the most PostgreSQL
 connections it held at once; then, after a graceful stop, the streams' usage records
@@ -47,6 +49,12 @@ def run(streams: int, events: int, interval: float) -> dict:
         reader = harness.bench_keys(upstreams, "streams-reader")[0]
         started_at = timezone.now() - timedelta(seconds=1)
         connection.close()  # only the gateway's connections are counted
+        # The floor on this machine at this moment: the same streams through the bare
+        # relay (one view, no middleware, no limits) under the same gunicorn settings.
+        with harness.bare_relay(upstreams, upstreams.flash_user("bench|streams-bare", balance=10 * streams)) as bare:
+            floor = harness.streams(f"{bare.url}/proto/stream", streams, BODY, lambda i: {},
+                                    read_url=f"{bare.url}/proto/balance", pid=bare.pid,
+                                    time_cap=events * interval + 120)
         with harness.gateway(upstreams) as gateway:
             # Warm each worker's pools and caches (and every key's cached record).
             harness.load(f"{gateway.url}/api/v1/credits/balance", 4 * len(keys), 16,
@@ -60,7 +68,7 @@ def run(streams: int, events: int, interval: float) -> dict:
         stopped_in = time.monotonic() - stopping
     records = UsageRecord.objects.filter(endpoint="/api/v1/generate/stream", created_at__gte=started_at,
                                          api_key__account__external_id__startswith="bench|streams-")
-    return {"result": result, "streams": streams, "events": events, "interval": interval,
+    return {"result": result, "floor": floor, "streams": streams, "events": events, "interval": interval,
             "records": records.count(), "with_credits": records.filter(credits_spent__gt=0).count(),
             "stopped_in": stopped_in}
 
@@ -69,7 +77,7 @@ def report(run_result: dict) -> None:
     result: harness.StreamsResult = run_result["result"]
     harness.print_streams(f"{run_result['streams']} concurrent streams through the gateway ({run_result['events']} "
                           f"events, {run_result['interval']:g} s apart); 2 gevent workers; a balance read every "
-                          f"100 ms meanwhile", [("gateway", result)])
+                          f"100 ms meanwhile", [("bare relay", run_result["floor"]), ("gateway", result)])
     late = sum(1 for delay in result.first_event if delay > 2.0)
     errors = sum(count for status, count in result.statuses.items() if not (isinstance(status, int) and status < 500))
     print(f"  first event within 2 s: {len(result.first_event) - late} of {run_result['streams']}; completed "
