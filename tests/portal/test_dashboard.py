@@ -4,7 +4,7 @@ import pytest
 import requests
 
 from apikeys.keys import create_key
-from tests.conftest import bearer
+from tests.conftest import bearer, flush_usage
 
 from .conftest import PHONE, screenshot
 
@@ -17,6 +17,7 @@ def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, 
     for _ in range(3):
         assert requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext),
                             timeout=10).status_code == 200
+    flush_usage()  # stored, as the usage writer would within 250 ms
     page = alice_page
 
     page.goto("/portal/")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -113,3 +114,33 @@ def test_plain_gthread_workers_still_serve_the_application(gunicorn_server, alic
     finally:
         conn.close()
     wait_for(lambda: UsageRecord.objects.filter(account=alice).count() == 2, "the usage records")
+
+
+def test_a_graceful_stop_lets_a_stream_in_flight_finish_and_stores_its_record(gunicorn_server, alice, alice_token,
+                                                                               flash):
+    url = gunicorn_server(workers=1, production=True)
+    flash.stream_gate = threading.Event()  # Flash holds the stream after its first event
+    try:
+        conn, first_event = open_stream(url, alice_token)
+        assert first_event.startswith(b"event: start")
+
+        process = gunicorn_server.processes[url]
+        process.terminate()  # SIGTERM, as a deploy sends it
+
+        def refusing() -> bool:
+            try:
+                requests.get(f"{url}/health", timeout=5)
+            except requests.ConnectionError:
+                return True
+            return False
+
+        wait_for(refusing, "the server to stop taking new connections")
+        flash.stream_gate.set()
+        rest = conn.response.read()
+        conn.close()
+    finally:
+        flash.stream_gate.set()
+    assert rest.rstrip().split(b"\n\n")[-1].startswith(b"event: done")
+    assert process.wait(timeout=60) == 0
+    record = UsageRecord.objects.get(endpoint="/api/v1/generate/stream", account=alice)
+    assert (record.status_code, record.credits_spent) == (200, 5)
