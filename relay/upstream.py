@@ -72,6 +72,9 @@ class CredentialRefused(UpstreamError):
                                                 "problem on our side, not your credential.")
         self.status = status
         self.detail = detail
+        # Whether the upstream named the key; a bare 401 may also be about the user id
+        # billing sent (Flash's "Unknown user").
+        self.names_key = bool(_OWN_KEY_REFUSAL.search(detail))
 
 
 def unavailable(service: str) -> UpstreamError:
@@ -237,8 +240,8 @@ def raise_for_billing_fault(service: str, response: UpstreamResponse) -> None:
         raise failed(service)
     if refuses_billing_key(response):
         detail = _body_text(response)
-        log.error("%s refused billing's own key (%s: %s): the service or admin key billing sends is not the one "
-                  "%s expects. Fix the configuration; callers get 502 until then.",
+        log.error("%s refused billing's own key (%s: %s): the service or admin key billing sends, or the user id "
+                  "it sends with it, is not what %s expects. Fix the configuration; callers get 502 until then.",
                   service, response.status_code, detail, service)
         response.close()
         raise CredentialRefused(service, response.status_code, detail)
