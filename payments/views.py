@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsHuman
 from timepoint_billing.errors import APIError
 
 from . import apple, checkout, grants, webhooks
@@ -53,7 +54,15 @@ class PlansView(APIView):
         })
 
 
-class CheckoutView(APIView):
+class SignedInView(APIView):
+    """Money and payment settings are for signed-in people only: an API key is refused
+    with 403 (CONTRACT.md §5); a billing-portal URL in a leaked key's hands could
+    cancel the plan or change the card. Every authenticated billing route is one."""
+
+    permission_classes = [IsHuman]
+
+
+class CheckoutView(SignedInView):
     @extend_schema(request=CheckoutRequestSerializer, responses=CheckoutSerializer,
                    summary="Start a Stripe Checkout for a credit package or a plan")
     def post(self, request: Request) -> Response:
@@ -65,7 +74,7 @@ class CheckoutView(APIView):
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
-class PortalView(APIView):
+class PortalView(SignedInView):
     @extend_schema(request=None, responses=PortalSerializer, summary="Stripe billing portal for the caller")
     def post(self, request: Request) -> Response:
         session = checkout.create_portal(request.user)
@@ -118,7 +127,7 @@ class StripeWebhookView(APIView):
         return Response({"received": True})
 
 
-class VerifyReceiptView(APIView):
+class VerifyReceiptView(SignedInView):
     @extend_schema(request=ReceiptRequestSerializer, responses=ReceiptSerializer,
                    summary="Grant an Apple in-app purchase once")
     def post(self, request: Request) -> Response:
