@@ -148,7 +148,8 @@ class VerifyReceiptView(SignedInView):
                     account=account,
                     amount=purchase.credits,
                     transaction_type=TransactionType.APPLE_IAP,
-                    description=f"Apple purchase: {purchase.credits} credits",
+                    description=f"Apple purchase: {purchase.credits} credits"
+                                + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
                     product=purchase.product_id,
                     apple_transaction_id=purchase.transaction_id,
                 )
