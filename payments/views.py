@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsHuman
+from apikeys.views import CountedFirst
 from timepoint_billing.errors import APIError
 
 from . import apple, checkout, grants, webhooks
@@ -54,10 +55,11 @@ class PlansView(APIView):
         })
 
 
-class SignedInView(APIView):
+class SignedInView(CountedFirst, APIView):
     """Money and payment settings are for signed-in people only: an API key is refused
     with 403 (CONTRACT.md §5); a billing-portal URL in a leaked key's hands could
-    cancel the plan or change the card. Every authenticated billing route is one."""
+    cancel the plan or change the card. Every authenticated billing route is one. The
+    refused request still counts toward the key's requests per minute."""
 
     permission_classes = [IsHuman]
 

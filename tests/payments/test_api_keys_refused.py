@@ -67,6 +67,13 @@ def test_it_refuses_api_keys_on_billing_routes(keys, alice, stripe_api, apple, e
     assert stripe_api.received() == [] and apple.received() == []
 
 
+def test_a_refused_request_still_counts_toward_the_keys_rate_limit(keys):
+    client = Client(headers=bearer(keys["live"]))
+    for _ in range(10):  # the free tier's requests per minute
+        assert client.post("/api/v1/billing/portal").status_code == 403
+    assert client.get("/api/v1/credits/balance").status_code == 429
+
+
 def test_a_signed_in_person_still_opens_the_billing_portal(as_alice, alice, stripe_api):
     alice.stripe_customer_id = "cus_alice"
     alice.save()
