@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.text import Truncator
 
 from relay.upstream import UpstreamError
 
@@ -37,7 +38,7 @@ class ManualGrantForm(forms.ModelForm):
 
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "account", "amount", "transaction_type", "source", "state", "attempts",
+    list_display = ("short_id", "account", "amount", "transaction_type", "source", "state", "why", "attempts",
                     "created_at", "applied_at")
     list_filter = ("state", "source", "transaction_type")
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
@@ -50,6 +51,11 @@ class CreditGrantAdmin(admin.ModelAdmin):
     @admin.display(description="grant")
     def short_id(self, obj: CreditGrant) -> str:
         return str(obj.id)[:8]
+
+    @admin.display(description="why not applied")
+    def why(self, obj: CreditGrant) -> str:
+        # The reason a pending, stuck or failed grant is not in Flash (its last error).
+        return "" if obj.state == GrantState.APPLIED else Truncator(obj.last_error).chars(120)
 
     def get_form(self, request: HttpRequest, obj: CreditGrant | None = None, **kwargs):
         if obj is None:

@@ -12,10 +12,18 @@ from django.utils import timezone
 
 class GrantState(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Still undelivered an hour after it was made: retried exactly as a pending grant,
+    # and an operator has been alerted (docs/payments.md, "Grant states").
+    STUCK = "stuck", "Stuck"
     APPLIED = "applied", "Applied"
+    # Refused for a reason retrying cannot fix (last_error says which).
     FAILED = "failed", "Failed"
     # A refund reversal waiting for an operator (see docs/payments.md, "Refunds").
     HELD = "held", "Held for review"
+
+
+# The states the worker keeps delivering until Flash takes the grant.
+UNDELIVERED_STATES = (GrantState.PENDING, GrantState.STUCK)
 
 
 class GrantSource(models.TextChoices):
@@ -77,6 +85,10 @@ class CreditGrant(models.Model):
     # attempt first looks for this grant in Flash's history.
     outcome_unknown = models.BooleanField(default=False)
     flash_transaction_id = models.CharField(max_length=255, blank=True)
+    # Each is set once, when the operators were alerted about this grant.
+    key_refused_at = models.DateTimeField(null=True, blank=True,
+                                          help_text="when Flash first refused billing's own key for it")
+    stuck_at = models.DateTimeField(null=True, blank=True, help_text="when it was first marked stuck")
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 

@@ -22,7 +22,7 @@ from relay import flash
 from timepoint_billing.errors import APIError
 
 from .checkout import create_checkout, create_portal
-from .models import CreditGrant, GrantState
+from .models import UNDELIVERED_STATES, CreditGrant
 from .plans import PACKAGES, PLANS
 
 HISTORY_PAGE_SIZE = 20  # seeds/003: 20 transactions per page
@@ -63,7 +63,7 @@ def credits(request: HttpRequest) -> HttpResponse:
         "section": "credits",
         "balance": balance_or_none(account),
         "packages": list(PACKAGES.values()),
-        "pending": CreditGrant.objects.filter(account=account, state=GrantState.PENDING),
+        "pending": CreditGrant.objects.filter(account=account, state__in=UNDELIVERED_STATES),
         "history": _history(account, _page_number(request)),
     })
 
@@ -99,7 +99,7 @@ def success(request: HttpRequest) -> HttpResponse:
         CreditGrant.objects.filter(account=request.account, stripe_object_id=session_id).first()
         if session_id else None
     )
-    waiting = grant is None or grant.state == GrantState.PENDING
+    waiting = grant is None or grant.state in UNDELIVERED_STATES
     return render(request, "portal/credits_success.html", {
         "section": "credits",
         "grant": grant,

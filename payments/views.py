@@ -16,6 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsHuman
+from apikeys.views import CountedFirst
 from timepoint_billing.errors import APIError
 
 from . import apple, checkout, grants, webhooks
@@ -53,7 +55,16 @@ class PlansView(APIView):
         })
 
 
-class CheckoutView(APIView):
+class SignedInView(CountedFirst, APIView):
+    """Money and payment settings are for signed-in people only: an API key is refused
+    with 403 (CONTRACT.md §5); a billing-portal URL in a leaked key's hands could
+    cancel the plan or change the card. Every authenticated billing route is one. The
+    refused request still counts toward the key's requests per minute."""
+
+    permission_classes = [IsHuman]
+
+
+class CheckoutView(SignedInView):
     @extend_schema(request=CheckoutRequestSerializer, responses=CheckoutSerializer,
                    summary="Start a Stripe Checkout for a credit package or a plan")
     def post(self, request: Request) -> Response:
@@ -65,7 +76,7 @@ class CheckoutView(APIView):
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
-class PortalView(APIView):
+class PortalView(SignedInView):
     @extend_schema(request=None, responses=PortalSerializer, summary="Stripe billing portal for the caller")
     def post(self, request: Request) -> Response:
         session = checkout.create_portal(request.user)
@@ -118,7 +129,7 @@ class StripeWebhookView(APIView):
         return Response({"received": True})
 
 
-class VerifyReceiptView(APIView):
+class VerifyReceiptView(SignedInView):
     @extend_schema(request=ReceiptRequestSerializer, responses=ReceiptSerializer,
                    summary="Grant an Apple in-app purchase once")
     def post(self, request: Request) -> Response:
@@ -139,7 +150,8 @@ class VerifyReceiptView(APIView):
                     account=account,
                     amount=purchase.credits,
                     transaction_type=TransactionType.APPLE_IAP,
-                    description=f"Apple purchase: {purchase.credits} credits",
+                    description=f"Apple purchase: {purchase.credits} credits"
+                                + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
                     product=purchase.product_id,
                     apple_transaction_id=purchase.transaction_id,
                 )

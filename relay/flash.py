@@ -51,6 +51,7 @@ def _service_headers(flash_user_id: str | None = None) -> dict[str, str]:
 def _json_object(response: upstream.UpstreamResponse, what: str) -> dict[str, Any]:
     """A 2xx JSON object, or a 502 (Flash's body is logged, never shown)."""
     if response.status_code >= 300:
+        upstream.raise_for_billing_fault(SERVICE, response)
         upstream.log_error_body(SERVICE, response)
         raise upstream.failed(SERVICE)
     try:
@@ -158,8 +159,10 @@ class GrantRefused(Exception):
 
 def grant(user_id: str, amount: int, transaction_type: str, description: str,
           timeout: tuple[float, float] | None = None) -> dict:
-    """Flash's admin grant (seeds/001 §4). Raises GrantRefused on a 4xx, an
-    UpstreamError on a 5xx or a transport failure (outcome unknown)."""
+    """Flash's admin grant (seeds/001 §4). Raises upstream.CredentialRefused when Flash
+    refuses billing's admin key (not applied; an operator must fix the key),
+    GrantRefused on any other 4xx (about the grant itself), an UpstreamError on a 5xx
+    or a transport failure (outcome unknown)."""
     response = upstream.send(
         _session,
         SERVICE,
@@ -170,6 +173,7 @@ def grant(user_id: str, amount: int, transaction_type: str, description: str,
               "description": description},
         headers={"X-Admin-Key": settings.FLASH_ADMIN_KEY},
     )
+    upstream.raise_for_billing_fault(SERVICE, response)
     if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         try:
             detail = str(response.json().get("detail", ""))[:200]

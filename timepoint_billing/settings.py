@@ -344,6 +344,9 @@ USE_TZ = True
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.com")
+# Who is emailed when a grant needs a person (stuck, failed, Flash refusing billing's
+# key). Not Django's ADMINS: that would also mail every 500's request details.
+OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
 
 # --- accounts (identity issue) -----------------------------------------------------
 
@@ -405,9 +408,15 @@ PAYMENTS_PORTAL_RETURN_URL = env.str("PAYMENTS_PORTAL_RETURN_URL", default="http
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # Grant delivery to Flash (payments/grants.py, manage.py process_grants).
 PAYMENTS_GRANT_INLINE_TIMEOUT = env.float("PAYMENTS_GRANT_INLINE_TIMEOUT", default=5.0)
+# A paid grant is retried until Flash takes it (no attempts limit). Waits double from
+# the base, but stay under FAST_RETRY_SECONDS for the first FAST_RETRY_WINDOW seconds of
+# a grant's life; longer outages back off up to BACKOFF_MAX (payments/grants.py).
 PAYMENTS_GRANT_BACKOFF_BASE = env.float("PAYMENTS_GRANT_BACKOFF_BASE", default=10.0)
+PAYMENTS_GRANT_FAST_RETRY_SECONDS = env.float("PAYMENTS_GRANT_FAST_RETRY_SECONDS", default=15.0)
+PAYMENTS_GRANT_FAST_RETRY_WINDOW = env.float("PAYMENTS_GRANT_FAST_RETRY_WINDOW", default=300.0)
 PAYMENTS_GRANT_BACKOFF_MAX = env.float("PAYMENTS_GRANT_BACKOFF_MAX", default=3600.0)
-PAYMENTS_GRANT_MAX_ATTEMPTS = env.int("PAYMENTS_GRANT_MAX_ATTEMPTS", default=25)
+# A grant still undelivered this long after it was made is marked stuck and alerted.
+PAYMENTS_GRANT_STUCK_AFTER = env.float("PAYMENTS_GRANT_STUCK_AFTER", default=3600.0)
 # Longer than any one attempt (connect + read timeouts, plus a history scan): a row
 # claimed by a worker that died is retried, and reconciled, after this.
 PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default=120.0)
