@@ -127,6 +127,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that pytest --reuse-db skips dj-stripe's minute of migrations.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Concurrent writers wait their turn instead of failing with "database is locked"
+    # (a 503): a transaction takes the write lock when it begins (a deferred one that
+    # read first cannot wait for it later), a busy writer is waited for up to 20 s,
+    # and WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     # A restarted PostgreSQL is noticed on the next request instead of failing it.
