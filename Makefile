@@ -34,4 +34,4 @@ fuzz: install
 	$(PY) -m pytest tests/security/test_fuzz.py --fuzz-examples=2000
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test_db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3* test_db.sqlite3* staticfiles

@@ -3,7 +3,6 @@ webhooks.py, apple.py and grants.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import stripe
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsHuman
 from apikeys.views import CountedFirst
+from timepoint_billing import request_json
 from timepoint_billing.errors import APIError
 
 from . import apple, checkout, grants, webhooks
@@ -102,9 +102,12 @@ class StripeWebhookView(APIView):
         try:
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
                                                   tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
-            event = json.loads(payload)
-        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+        except (stripe.SignatureVerificationError, UnicodeDecodeError):
             raise APIError(400, "invalid_signature", "Invalid or missing Stripe-Signature.") from None
+        try:
+            event = request_json.loads(payload)
+        except request_json.InvalidJSON as exc:
+            raise APIError(400, "invalid_request", f"The event is not JSON: {exc}") from None
         if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
             raise APIError(400, "invalid_request", "Not a Stripe event.")
         if event["type"] not in webhooks.HANDLERS:

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from apikeys.limits import acquire_slot, concurrency_slot, may_use_hd, release_when_closed
 from metering.recording import annotate
+from timepoint_billing import request_json
 from timepoint_billing.errors import APIError
 
 from . import clockchain, flash, paths, serializers, upstream
@@ -76,9 +77,9 @@ class GenerationView(FlashRelayView):
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost)."""
         try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise APIError(400, "invalid_request", "The body must be a JSON object.") from None
+            body = request_json.loads(request.body or b"{}")
+        except request_json.InvalidJSON as exc:
+            raise APIError(400, "invalid_request", f"The body must be a JSON object: {exc}") from None
         if not isinstance(body, dict):
             raise APIError(400, "invalid_request", "The body must be a JSON object.")
         preset = body.get("preset") or flash.DEFAULT_PRESET

@@ -137,8 +137,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def gunicorn_server(transactional_db, standins: dict, tmp_path):
-    """Factory: `gunicorn_server(workers=2, env={...}, threads=4)` starts the gateway
-    under gunicorn (gthread) on a free port and returns its base URL.
+    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, worker_class="gthread")`
+    starts the gateway under gunicorn on a free port and returns its base URL.
 
     The server uses this test's database (committed data: hence transactional_db),
     the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
@@ -167,7 +167,8 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     root = Path(settings.BASE_DIR)
     started: list[subprocess.Popen] = []
 
-    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4) -> str:
+    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4,
+              worker_class: str = "gthread") -> str:
         port = _free_port()
         environment = {
             **os.environ,
@@ -180,7 +181,7 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
         }
         log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", "gthread",
+            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", worker_class,
              "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",
              "--access-logfile", "-", "--access-logformat", "%(p)s %(r)s %(s)s"],
             cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT,

@@ -5,6 +5,7 @@ cache, development settings) so that a newcomer's first run needs nothing.
 """
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_ratelimit",
+    "axes",
     "social_django",
     "djstripe",
     "accounts",
@@ -90,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "timepoint_billing.bodies.UnreadableBodyMiddleware",
     "timepoint_billing.middleware.APIEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +129,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that pytest --reuse-db skips dj-stripe's minute of migrations.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Concurrent writers wait their turn instead of failing with "database is locked"
+    # (a 503): a transaction takes the write lock when it begins (a deferred one that
+    # read first cannot wait for it later), a busy writer is waited for up to 20 s,
+    # and WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     # A restarted PostgreSQL is noticed on the next request instead of failing it.
@@ -155,7 +167,7 @@ else:
     }
     # The embedded single-process default has no shared atomic cache; production
     # always has REDIS_URL (enforced above), so these checks stay on there.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001", "axes.W001"]
 
 RATELIMIT_USE_CACHE = "default"
 # The client IP comes from REMOTE_ADDR unless a proxy header is named as trusted
@@ -302,7 +314,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsCaller"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.limits.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["timepoint_billing.request_json.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "timepoint_billing.negotiation.FallbackContentNegotiation",
     "EXCEPTION_HANDLER": "timepoint_billing.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -357,7 +369,12 @@ SESSION_TOKEN_TTL_DAYS = env.int("SESSION_TOKEN_TTL_DAYS", default=30)
 AUTH0_JWKS_FAILURE_BACKOFF_SECONDS = env.int("AUTH0_JWKS_FAILURE_BACKOFF_SECONDS", default=5)
 
 # Portal sign-in: social-auth's Auth0 backend, pointed at AUTH0_ISSUER (accounts.backends).
-AUTHENTICATION_BACKENDS = ["accounts.backends.Auth0", "django.contrib.auth.backends.ModelBackend"]
+# axes first: it refuses a locked-out client before any backend checks a password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.Auth0",
+    "django.contrib.auth.backends.ModelBackend",
+]
 SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
 SOCIAL_AUTH_AUTH0_KEY = AUTH0_CLIENT_ID
 SOCIAL_AUTH_AUTH0_SECRET = AUTH0_CLIENT_SECRET
@@ -367,7 +384,9 @@ SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
 # No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
 # (an error URL of /portal/login/ would bounce straight back to Auth0).
-MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
+# social-auth's error page, with failed portal sign-ins counted by axes (below); axes'
+# own middleware last, as it asks, to answer a locked-out sign-in.
+MIDDLEWARE = [*MIDDLEWARE, "accounts.signin_limits.SignInFailureMiddleware", "axes.middleware.AxesMiddleware"]
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
 # Auth0 tokens are not kept in the database: the portal needs only who signed in.
 SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
@@ -384,6 +403,23 @@ SOCIAL_AUTH_PIPELINE = [
     "accounts.pipeline.link_account",
     "social_core.pipeline.user.user_details",
 ]
+
+# Brute-force limits on admin and portal sign-in (django-axes; accounts/signin_limits.py):
+# SIGNIN_FAILURE_LIMIT failures from one client IP, or for one username, lock that IP or
+# username out of signing in for SIGNIN_LOCKOUT_MINUTES. Counted in the shared cache, so
+# every worker and instance counts together. The API's Bearer authentication is not
+# concerned (AUTH_FAILURES_PER_MINUTE below).
+AXES_HANDLER = "accounts.signin_limits.SharedCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = "accounts.signin_limits.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "apikeys.limits.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
+# The cache handler keeps no database records: axes' admin pages would always be empty.
+# Operators lift a lockout with `manage.py axes_reset_ip IP` / `axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
 
 # --- apikeys (keys and limits issue) -------------------------------------------------
 

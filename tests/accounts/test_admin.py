@@ -44,6 +44,5 @@ def test_it_revokes_session_tokens(admin_client, alice, alice_token):
 
 
 def test_it_keeps_non_staff_out(client, django_user_model):
-    django_user_model.objects.create_user("someone", password="pw-123456789")
-    client.login(username="someone", password="pw-123456789")
+    client.force_login(django_user_model.objects.create_user("someone", password="pw-123456789"))
     assert client.get("/admin/accounts/account/").status_code == 302
