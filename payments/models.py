@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -36,6 +37,10 @@ class TransactionType(models.TextChoices):
     SIGNUP_BONUS = "signup_bonus"
     ADMIN_GRANT = "admin_grant"
     REFUND = "refund"
+
+
+# What `CreditGrant.marker` puts into the description Flash keeps.
+MARKER_PATTERN = re.compile(r"\s*\[grant ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]")
 
 
 class CreditGrant(models.Model):
