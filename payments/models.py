@@ -124,3 +124,13 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class SalesReport(CreditGrant):
+    """No table of its own: the admin's entry point to the sales page
+    (`payments.sales`), with its own view permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "sales"
+        verbose_name_plural = "sales"
