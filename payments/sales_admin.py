@@ -35,7 +35,10 @@ def chosen_month(request: HttpRequest, today: dt.date) -> dt.date:
 
 def grants_url(start: dt.date, end: dt.date, **query: str) -> str:
     """The grants list for the UTC days [start, end), narrowed by `query`."""
-    params = {"created_at__gte": start.isoformat(), "created_at__lt": end.isoformat(), **query}
+    def utc(day: dt.date) -> str:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC).isoformat(sep=" ")
+
+    params = {"created_at__gte": utc(start), "created_at__lt": utc(end), **query}
     return reverse("admin:payments_creditgrant_changelist") + "?" + urlencode(params)
 
 
