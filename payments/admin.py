@@ -3,19 +3,30 @@ actions, manual grants with who and why; Stripe events and what they did."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
 
 from relay.upstream import UpstreamError
 
-from . import grants, webhooks
+from . import (
+    grants,
+    sales_admin,  # noqa: F401  (registers the sales page)
+    webhooks,
+)
 from .models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent, TransactionType
 
 MANUAL_TYPES = [(t, t) for t in (TransactionType.ADMIN_GRANT, TransactionType.SIGNUP_BONUS, TransactionType.REFUND)]
@@ -38,8 +49,8 @@ class ManualGrantForm(forms.ModelForm):
 
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "account", "amount", "transaction_type", "source", "state", "why", "attempts",
-                    "created_at", "applied_at")
+    # The transaction type follows the source (it is a filter, and on the grant's page).
+    list_display = ("short_id", "account", "amount", "source", "state", "why", "attempts", "created_at", "applied_at")
     list_filter = ("state", "source", "transaction_type")
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
                      "account__email", "flash_user_id")
@@ -106,13 +117,43 @@ class CreditGrantAdmin(admin.ModelAdmin):
         self.message_user(request, f"{found} found in Flash and marked applied; {missing} not in Flash.")
 
 
+def process_again(event: StripeEvent) -> bool:
+    """Run a failed event's handler again (e.g. once its account exists); True when
+    it succeeded this time. The result is kept on the event either way."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event.result = webhooks.process(event)
+            event.state = EventState.SUCCEEDED
+        except webhooks.Unprocessable as exc:
+            event.result = str(exc)
+        event.processed_at = timezone.now()
+        event.save(update_fields=["state", "result", "processed_at"])
+    return event.state == EventState.SUCCEEDED
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
-    list_display = ("stripe_id", "type", "state", "result", "received_at", "mirrored_at")
+    list_display = ("stripe_id", "type", "state", "short_result", "received_at", "mirrored_at")
     list_filter = ("state", "type")
     search_fields = ("stripe_id", "result")
-    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+    readonly_fields = [f.name if f.name != "payload" else "payload_json" for f in StripeEvent._meta.fields]
     actions = ["reprocess"]
+
+    @admin.display(description="payload")
+    def payload_json(self, obj: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        # Nothing on an event is edited by hand: no save buttons (a failed one has
+        # its *Process again* button instead).
+        no_save = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**no_save, **(extra_context or {})})
+
+    @admin.display(description="result", ordering="result")
+    def short_result(self, obj: StripeEvent) -> str:
+        # The whole result is on the event's page; the list keeps to one line.
+        return Truncator(obj.result).chars(70)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -120,18 +161,23 @@ class StripeEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: StripeEvent | None = None) -> bool:
         return False
 
+    def get_urls(self) -> list:
+        return [path("<path:object_id>/process-again/", self.admin_site.admin_view(self.process_again_view),
+                     name="payments_stripeevent_process_again"), *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def process_again_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The *Process again* button of a failed event's page."""
+        event = get_object_or_404(StripeEvent, pk=object_id, state=EventState.FAILED)
+        if not self.has_change_permission(request, event):
+            raise PermissionDenied
+        if process_again(event):
+            self.message_user(request, f"Event {event.stripe_id} processed: {event.result}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Event {event.stripe_id} failed again: {event.result}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:payments_stripeevent_change", args=[event.pk]))
+
     @admin.action(description="Process failed events again (e.g. after fixing the account)")
     def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for event in queryset.filter(state=EventState.FAILED):
-            with transaction.atomic():
-                try:
-                    with transaction.atomic():
-                        event.result = webhooks.process(event)
-                    event.state = EventState.SUCCEEDED
-                    done += 1
-                except webhooks.Unprocessable as exc:
-                    event.result = str(exc)
-                event.processed_at = timezone.now()
-                event.save(update_fields=["state", "result", "processed_at"])
+        done = sum(process_again(event) for event in queryset.filter(state=EventState.FAILED))
         self.message_user(request, f"{done} event(s) processed successfully.")

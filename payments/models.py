@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -44,6 +45,10 @@ class TransactionType(models.TextChoices):
     SIGNUP_BONUS = "signup_bonus"
     ADMIN_GRANT = "admin_grant"
     REFUND = "refund"
+
+
+# What `CreditGrant.marker` puts into the description Flash keeps.
+MARKER_PATTERN = re.compile(r"\s*\[grant ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]")
 
 
 class CreditGrant(models.Model):
@@ -131,3 +136,13 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class SalesReport(CreditGrant):
+    """No table of its own: the admin's entry point to the sales page
+    (`payments.sales`), with its own view permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "sales"
+        verbose_name_plural = "sales"

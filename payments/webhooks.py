@@ -228,6 +228,10 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     delta = to_reverse - already
     if delta <= 0:
         return f"refund of {refunded} already recorded"
+    # Stripe's amount_refunded is the charge's running total; each reversal carries
+    # the money of its own refund, so that the reversals of a charge add up to it.
+    money_before = -sum(r.money_amount or 0 for r in original.reversals.filter(
+        source=GrantSource.STRIPE_REFUND, stripe_object_id=str(charge.get("id") or "")))
     reversal, _ = grants.record(
         f"stripe:refund:{charge.get('id')}:{refunded}",
         deliver_after_commit=False,
@@ -239,7 +243,7 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
         description=f"Refund of Stripe payment: -{delta} credits",
         product=original.product,
         currency=(charge.get("currency") or "").lower(),
-        money_amount=-refunded,
+        money_amount=-(refunded - money_before),
         stripe_event_id=event.stripe_id,
         stripe_object_id=str(charge.get("id") or ""),
         stripe_customer_id=_id(charge.get("customer")),

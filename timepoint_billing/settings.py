@@ -66,7 +66,7 @@ _PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "timepoint_billing.admin_site.BillingAdminConfig",  # django.contrib.admin, arranged for billing
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -351,6 +351,7 @@ STORAGES = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["timepoint_billing.formats"]  # dates as 2026-11-30 12:55 (admin)
 USE_I18N = True
 USE_TZ = True
 

@@ -90,3 +90,26 @@ def test_it_reprocesses_a_failed_event_once_the_account_exists(operator, db, fla
     event.refresh_from_db()
     assert event.state == EventState.SUCCEEDED
     assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
+
+
+def test_it_processes_a_failed_event_again_from_its_own_page(operator, db, flash, stripe_api, post_event):
+    from accounts.models import Account
+
+    late = Account(external_id="auth0|late", email="late@example.com", flash_user_id=flash.add_user("auth0|late"))
+    post_event(stripe_api.event("checkout.session.completed", completed_session(late, customer="cus_late")))
+    event = StripeEvent.objects.get()
+    page = operator.get(f"/admin/payments/stripeevent/{event.pk}/change/").content.decode()
+    assert "Process again" in page and "no account for this event" in page
+    late.save()
+
+    with committed():
+        response = operator.post(f"/admin/payments/stripeevent/{event.pk}/process-again/")
+
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.state == EventState.SUCCEEDED
+    assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
+    assert "Process again" not in operator.get(f"/admin/payments/stripeevent/{event.pk}/change/").content.decode()
+    # Only a failed event has the button, and only a POST presses it.
+    assert operator.post(f"/admin/payments/stripeevent/{event.pk}/process-again/").status_code == 404
+    assert operator.get(f"/admin/payments/stripeevent/{event.pk}/process-again/").status_code == 405

@@ -6,9 +6,11 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from payments import grants
+from payments.models import GrantSource
 from relay import flash as flash_client
 
-from .conftest import screenshot
+from .conftest import PHONE, fully_on_screen, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +47,41 @@ def test_it_colours_a_low_balance_red_and_pages_the_history_by_20(alice_page, al
     expect(history.get_by_text("Page 2 of 2")).to_be_visible()
     expect(history.locator("tbody tr")).to_have_count(5)
     expect(history.get_by_role("link", name="Newer")).to_be_visible()
+
+
+def test_it_describes_each_transaction_in_words_and_keeps_every_column_on_a_phone(alice_page, alice, flash):
+    bought, _ = grants.record("test:portal:bought", deliver_after_commit=False, source=GrantSource.STRIPE,
+                              account=alice, amount=100, transaction_type="stripe_purchase",
+                              description="Stripe purchase: 100 credits")
+    gift, _ = grants.record("test:portal:gift", deliver_after_commit=False, source=GrantSource.MANUAL,
+                            account=alice, amount=25, transaction_type="admin_grant",
+                            description="Manual grant by ops: goodwill after incident 7",
+                            reason="goodwill after incident 7")
+    for grant in (bought, gift):
+        assert grants.deliver(grant.id) == "applied"
+    # Flash keeps the ledger's marker in its description; the owner never sees it.
+    assert any(bought.marker in t["description"] for t in flash.transactions[alice.flash_user_id])
+    page = alice_page
+
+    page.goto("/portal/credits/")
+
+    history = page.get_by_role("region", name="Transaction history")
+    listed = history.inner_text()
+    assert "[grant" not in listed and str(bought.id)[:8] not in listed
+    rows = history.locator("tbody tr")
+    assert "Credits from TIMEPOINT support" in rows.nth(0).inner_text()
+    assert "Stripe purchase: 100 credits" in rows.nth(1).inner_text()
+    assert "Manual grant by" not in listed and "incident" not in listed  # an operator's note stays internal
+    screenshot(page, "credits-history")
+
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    newest = rows.first
+    for cell in (".ledger-what", ".ledger-amount", ".ledger-when", ".ledger-balance"):
+        assert fully_on_screen(newest.locator(cell), PHONE), cell
+    assert newest.locator(".ledger-amount").inner_text() == "+25"
+    assert newest.locator(".ledger-balance").inner_text() == "balance 225"
+    screenshot(page, "credits-phone")
 
 
 def test_it_starts_a_purchase_at_stripe_checkout_and_shows_the_grant_until_flash_has_it(
