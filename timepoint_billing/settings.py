@@ -257,8 +257,8 @@ STRIPE_PRICE_API_PRO = env.str("STRIPE_PRICE_API_PRO", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-if STRIPE_API_BASE:
-    STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe sets stripe.api_base from this
+# No STRIPE_API_HOST: dj-stripe would warn (djstripe.W002) on every start outside DEBUG;
+# payments.apps points stripe.api_base at STRIPE_API_BASE instead.
 
 APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default="https://buy.itunes.apple.com/verifyReceipt")
 APPLE_SANDBOX_VERIFY_URL = env.str(
