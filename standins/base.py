@@ -329,9 +329,13 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.standin.dispatch(req)
         except Exception as exc:  # a stand-in bug should look like an upstream 500
             reply = Reply(500, {"detail": f"stand-in error: {exc!r}"})
+        if reply.stream is None:
+            self.standin.save_state()  # on disk before the caller hears the answer
+            self._write(reply)
+            return
         try:
             self._write(reply)
-        finally:  # after a stream too: its end may have changed the data
+        finally:  # a stream's end may change the data too
             self.standin.save_state()
 
     def _write(self, reply: Reply) -> None:
