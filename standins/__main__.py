@@ -14,13 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .apple import Apple
-from .auth0 import Auth0
-from .base import StandIn
-from .clockchain import Clockchain
-from .flash import Flash
+from . import Apple, Auth0, Clockchain, Flash, StandIn, Stripe
 from .ports import GATEWAY_PORT, layout
-from .stripe import Stripe
 
 # Where `make run` keeps the stand-ins' data between runs (git-ignored; `make clean`).
 STATE_DIR = Path(__file__).resolve().parent.parent / ".standins"
