@@ -180,7 +180,7 @@ def display(argv: list[str]) -> str:
 
 def migrate(env: dict[str, str]) -> None:
     """Bring the database up to date, showing only the migrations applied."""
-    say("Bringing the database up to date (a new one takes about 1.5 minutes: dj-stripe's migrations)…")
+    say("Bringing the database up to date (a new one takes about a minute: dj-stripe's migrations)…")
     process = subprocess.Popen([*MANAGE, "migrate", "--noinput"], cwd=ROOT, env=env,  # noqa: S603
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
