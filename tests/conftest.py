@@ -127,6 +127,19 @@ def as_alice(alice_token: str) -> Client:
     return Client(headers=bearer(alice_token))
 
 
+def shared_database_url() -> str:
+    """DATABASE_URL for another process to use this test session's database."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{connection.settings_dict['NAME']}"
+    parts = urlsplit(os.environ.get("DATABASE_URL", ""))
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
 def _free_port() -> int:
     import socket
 
@@ -152,18 +165,14 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     import sys
     import time
     from pathlib import Path
-    from urllib.parse import urlsplit, urlunsplit
 
     import requests
     from django.conf import settings
     from django.db import connection
 
-    database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     if connection.vendor != "postgresql" or not redis_url.startswith("redis"):
         pytest.skip("gunicorn tests need DATABASE_URL=postgres://… and REDIS_URL=redis://… shared between processes")
-    parts = urlsplit(database_url)
-    test_database_url = urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
     root = Path(settings.BASE_DIR)
     started: list[subprocess.Popen] = []
 
@@ -175,7 +184,7 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
             **upstream_settings(standins),
             "ENVIRONMENT": "test",
             "DEBUG": "false",
-            "DATABASE_URL": test_database_url,
+            "DATABASE_URL": shared_database_url(),
             "REDIS_URL": redis_url,
             **(env or {}),
         }

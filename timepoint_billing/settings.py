@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served by us (the API reference works offline)
     "django_ratelimit",
     "axes",
     "social_django",
@@ -269,8 +270,8 @@ STRIPE_PRICE_API_PRO = env.str("STRIPE_PRICE_API_PRO", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-if STRIPE_API_BASE:
-    STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe sets stripe.api_base from this
+# No STRIPE_API_HOST: dj-stripe would warn (djstripe.W002) on every start outside DEBUG;
+# payments.apps points stripe.api_base at STRIPE_API_BASE instead.
 
 APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default="https://buy.itunes.apple.com/verifyReceipt")
 APPLE_SANDBOX_VERIFY_URL = env.str(
@@ -317,17 +318,29 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["timepoint_billing.request_json.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "timepoint_billing.negotiation.FallbackContentNegotiation",
     "EXCEPTION_HANDLER": "timepoint_billing.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "timepoint_billing.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TIMEPOINT API",
-    "DESCRIPTION": "The front door of the TIMEPOINT platform: identity, API keys, "
-    "payments, metering and the relay to Flash and Clockchain.",
+    "DESCRIPTION": (BASE_DIR / "timepoint_billing" / "api_reference.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Redoc's files come from drf-spectacular-sidecar, not a CDN: /api/v1/docs/ works offline.
+    "REDOC_DIST": "SIDECAR",
+    # The reference's sections, in reading order.
+    "TAGS": [
+        {"name": "auth", "description": "Sign in with Auth0 and trade the token for a session token."},
+        {"name": "keys", "description": "API keys for your programs, and their usage."},
+        {"name": "timepoints", "description": "Generate timepoints (at once or streamed) and share them."},
+        {"name": "credits", "description": "Your balance, its history, and what a generation costs."},
+        {"name": "clockchain", "description": "Browse and search Clockchain's graph of moments; public."},
+        {"name": "billing", "description": "Plans and credit packages, Stripe Checkout, Apple purchases."},
+        {"name": "usage", "description": "Your account's requests and spending over time."},
+        {"name": "health", "description": "Liveness and readiness, for monitors."},
+    ],
 }
 
 # --- static files ----------------------------------------------------------------------

@@ -112,3 +112,17 @@ def test_it_hardens_production():
 
 def test_it_never_debugs_in_production():
     assert show(**PRODUCTION, DEBUG="true")["debug"] is False
+
+
+def test_it_starts_against_the_stripe_stand_in_without_warnings():
+    # make run points Stripe at its stand-in; that must not cost a warning on every start.
+    result = run(["manage.py", "check", "--fail-level", "WARNING"], STRIPE_API_BASE="http://127.0.0.1:8104")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_it_sends_stripe_calls_to_the_configured_api_base():
+    probe = "import django; django.setup(); import stripe; print(stripe.api_base)"
+    result = run(["-c", probe], STRIPE_API_BASE="http://127.0.0.1:8104")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8104"
