@@ -49,8 +49,9 @@ class ManualGrantForm(forms.ModelForm):
 
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
-    # The transaction type follows the source (it is a filter, and on the grant's page).
-    list_display = ("short_id", "account", "amount", "source", "state", "why", "attempts", "created_at", "applied_at")
+    # The transaction type follows the source and attempts matter only with the reason (both
+    # are on the grant's page): the list keeps to 1280 px.
+    list_display = ("short_id", "account", "amount", "source", "state", "why", "created_at", "applied_at")
     list_filter = ("state", "source", "transaction_type")
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
                      "account__email", "flash_user_id")
