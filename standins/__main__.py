@@ -7,6 +7,7 @@ ready-made Auth0 token to try the API with.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,8 @@ import threading
 from . import Auth0, Clockchain, Flash
 
 PORTS = {"flash": 8101, "clockchain": 8102, "auth0": 8103, "stripe": 8104, "apple": 8105}
+# Where the Stripe stand-in delivers its events: the gateway `make run` starts.
+WEBHOOK_URL = "http://127.0.0.1:8000/api/v1/billing/webhooks/stripe"
 
 
 def start_all(base_port: int | None = None) -> dict[str, object]:
@@ -26,7 +29,8 @@ def start_all(base_port: int | None = None) -> dict[str, object]:
     try:  # added by the payments work
         from .stripe import Stripe
 
-        started["stripe"] = Stripe(ports["stripe"]).start()
+        webhook_url = os.environ.get("STRIPE_STANDIN_WEBHOOK_URL", WEBHOOK_URL)
+        started["stripe"] = Stripe(ports["stripe"], webhook_url=webhook_url).start()
     except ImportError:
         pass
     try:
