@@ -499,6 +499,11 @@ def explain(difference: Difference, user: Any, note: str) -> None:
     difference.save(update_fields=["explained_at", "explained_by", "explanation"])
 
 
+def format_money(totals: dict[str, int]) -> str:
+    """`{"usd": 3999}` → "39.99 USD" (minor units of two-decimal currencies)."""
+    return ", ".join(f"{amount / 100:,.2f} {currency.upper()}" for currency, amount in sorted(totals.items())) or "–"
+
+
 def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
     until = now or timezone.now()
     return until - timedelta(days=settings.PAYMENTS_RECONCILE_DAYS), until

@@ -39,6 +39,16 @@ def committed():
     return TestCase.captureOnCommitCallbacks(using=DEFAULT_DB_ALIAS, execute=True)
 
 
+@pytest.fixture
+def operator(db) -> Client:
+    """An operator signed in to the admin (a superuser)."""
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123"))
+    return client
+
+
 @pytest.fixture(autouse=True)
 def _events_reach_the_gateway(stripe_api: Stripe) -> None:
     """What the Stripe stand-in delivers (a completed Checkout, a refund…) reaches this

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from payments.models import Difference, RunOutcome
-from payments.reconciliation import default_window, reconcile
+from payments.reconciliation import default_window, format_money, reconcile
 
 
 def _moment(value: str, *, end: bool = False) -> datetime:
@@ -22,10 +22,6 @@ def _moment(value: str, *, end: bool = False) -> datetime:
     except ValueError:
         raise CommandError(f"not a date (YYYY-MM-DD) or ISO date-time: {value!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _money(totals: dict) -> str:
-    return ", ".join(f"{amount / 100:,.2f} {currency.upper()}" for currency, amount in sorted(totals.items())) or "0"
 
 
 class Command(BaseCommand):
@@ -60,7 +56,7 @@ class Command(BaseCommand):
             for currency, amount in day["stripe"]["money"].items():
                 money[currency] = money.get(currency, 0) + amount
         counts = run.counts
-        out.write(f"  Stripe: {counts['stripe_payments']} payment(s), {_money(money)}; "
+        out.write(f"  Stripe: {counts['stripe_payments']} payment(s), {format_money(money)}; "
                   f"{counts['stripe_refunds']} refund(s), {counts['stripe_disputes']} dispute(s)")
         out.write(f"  Ledger: {counts['grants']} grant(s) in the window, "
                   f"{sum(d['ledger']['credits'] for d in run.daily):,} credits granted")
