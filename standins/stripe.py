@@ -707,5 +707,5 @@ def _page(title: str, body: str) -> str:
             "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}"
             "table{width:100%;border-collapse:collapse;margin:1rem 0}td,th{padding:.4rem 0;text-align:left}"
             "td+td,th+th{text-align:right}button{font-size:1.1rem;padding:.6rem 1.4rem;background:#635bff;"
-            "color:#fff;border:0;border-radius:6px}</style></head>"
+            "color:#fff;border:0;border-radius:6px;margin-right:1rem}</style></head>"
             f"<body><h1>{html.escape(title)}</h1>{body}</body></html>")
