@@ -76,11 +76,11 @@ class Paid:
     kind: str  # "session" or "invoice"
     key: str  # the idempotency key of the grant it owes
     paid_at: datetime
-    account: Account | None
     credits: int  # what the grant should be: package/plan credits × quantity
     price_checks: list[tuple[str, int, int]]  # (price id, charged, what the catalogue says)
     amount: int  # what the buyer paid
     currency: str
+    account: Account | None = None  # its grant's, or found as the webhook finds it (read_ledger)
 
 
 @dataclass
@@ -128,13 +128,6 @@ def _listed(resource: Any, since: datetime, until: datetime, **params: Any) -> I
         yield obj.to_dict()
 
 
-def _account_or_none(find: Any, obj: dict) -> Account | None:
-    try:
-        return find(obj)
-    except webhooks.Unprocessable:
-        return None
-
-
 def _paid_session(session: dict) -> Paid | None:
     if session.get("mode") != "payment" or session.get("payment_status") not in ("paid", "no_payment_required"):
         return None
@@ -150,8 +143,7 @@ def _paid_session(session: dict) -> Paid | None:
     intent = session.get("payment_intent")
     return Paid(session, "session", f"stripe:checkout:{session['id']}",
                 _time(intent.get("created") if isinstance(intent, dict) else session.get("created")),
-                _account_or_none(webhooks.session_account, session), credits, checks,
-                session.get("amount_total") or 0, (session.get("currency") or "").lower())
+                credits, checks, session.get("amount_total") or 0, (session.get("currency") or "").lower())
 
 
 def _paid_invoice(invoice: dict) -> Paid | None:
@@ -167,8 +159,8 @@ def _paid_invoice(invoice: dict) -> Paid | None:
                 checks.append((plan.id, line.get("amount") or 0, _cents(plan.price) * int(line.get("quantity") or 1)))
     paid_at = nested(invoice, "status_transitions", "paid_at") or invoice.get("created")
     return Paid(invoice, "invoice", f"stripe:invoice:{invoice['id']}", _time(paid_at),
-                _account_or_none(webhooks.invoice_account, invoice), plan.credits_per_month * quantity, checks,
-                invoice.get("amount_paid") or 0, (invoice.get("currency") or "").lower())
+                plan.credits_per_month * quantity, checks, invoice.get("amount_paid") or 0,
+                (invoice.get("currency") or "").lower())
 
 
 def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
@@ -192,8 +184,17 @@ def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
 def read_ledger(sides: Sides, since: datetime, until: datetime) -> None:
     keys = [paid.key for paid in sides.paid]
     for start in range(0, len(keys), 1000):
-        for grant in CreditGrant.objects.filter(idempotency_key__in=keys[start:start + 1000]):
+        for grant in CreditGrant.objects.filter(idempotency_key__in=keys[start:start + 1000]).select_related("account"):
             sides.grants_by_key[grant.idempotency_key] = grant
+    for paid in sides.paid:
+        grant = sides.grants_by_key.get(paid.key)
+        if grant is not None:
+            paid.account = grant.account
+            continue
+        try:  # only payments without a grant: one query each, as the webhook would make
+            paid.account = (webhooks.session_account if paid.kind == "session" else webhooks.invoice_account)(paid.obj)
+        except webhooks.Unprocessable:
+            paid.account = None
     sides.window_grants = list(CreditGrant.objects.filter(created_at__gte=since, created_at__lte=until)
                                .select_related("account"))
 
@@ -306,8 +307,9 @@ def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until:
             account_id=grant.account_id, grant_id=grant.id, stripe_object_id=grant.stripe_object_id))
 
     # Flash → ledger: every admin grant in Flash was made by billing.
-    markers = {m for m in in_flash}
-    known = {str(pk) for pk in CreditGrant.objects.filter(pk__in=markers).values_list("pk", flat=True)}
+    markers = list(in_flash)
+    known = {str(pk) for start in range(0, len(markers), 1000)
+             for pk in CreditGrant.objects.filter(pk__in=markers[start:start + 1000]).values_list("pk", flat=True)}
     for user_id, entries in sides.flash.items():
         for entry in entries:
             when = flash.transaction_time(entry)
