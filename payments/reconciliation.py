@@ -259,7 +259,8 @@ def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until:
             if paid.paid_at <= settled:
                 found.append(Finding(
                     DifferenceKind.PAID_NO_GRANT, f"paid_no_grant:{paid.obj['id']}", paid.paid_at,
-                    f"{paid.kind} paid {paid.amount} {paid.currency} for {paid.credits} credits; no grant: "
+                    f"{paid.kind} paid {format_money({paid.currency: paid.amount})} for {paid.credits} credits; "
+                    "no grant: "
                     + _webhook_story(paid),
                     account_id=paid.account.pk if paid.account else None, stripe_object_id=paid.obj["id"], paid=paid))
             continue
