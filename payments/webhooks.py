@@ -275,6 +275,32 @@ def reversal_credits(original: CreditGrant, paid: int | None, taken_back: int) -
     return math.floor(original.amount * taken_back / paid)
 
 
+def _held(key: str, event: StripeEvent, reversed_grant: CreditGrant, source: str, credits: int, description: str,
+          *, currency: str | None, money_amount: int, stripe_object_id: str, customer: str,
+          intent: str) -> tuple[CreditGrant, bool]:
+    """A `refund` grant against another grant, held for an operator: never sent to
+    Flash by itself (docs/payments.md, "Refunds" and "Disputes")."""
+    return grants.record(
+        key,
+        deliver_after_commit=False,
+        source=source,
+        account=reversed_grant.account,
+        flash_user_id=reversed_grant.flash_user_id,
+        amount=credits,
+        transaction_type=TransactionType.REFUND,
+        description=description,
+        product=reversed_grant.product,
+        currency=(currency or "").lower(),
+        money_amount=money_amount,
+        stripe_event_id=event.stripe_id,
+        stripe_object_id=stripe_object_id,
+        stripe_customer_id=customer,
+        stripe_payment_intent_id=intent,
+        reverses=reversed_grant,
+        state=GrantState.HELD,
+    )
+
+
 def charge_refunded(event: StripeEvent, charge: dict) -> str:
     """A refund is recorded as a held reversal (docs/payments.md, "Refunds")."""
     intent = object_id(charge.get("payment_intent"))
@@ -287,25 +313,10 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     delta = to_reverse - already
     if delta <= 0:
         return f"refund of {refunded} already recorded"
-    reversal, _ = grants.record(
-        f"stripe:refund:{charge.get('id')}:{refunded}",
-        deliver_after_commit=False,
-        source=GrantSource.STRIPE_REFUND,
-        account=original.account,
-        flash_user_id=original.flash_user_id,
-        amount=-delta,
-        transaction_type=TransactionType.REFUND,
-        description=f"Refund of Stripe payment: -{delta} credits",
-        product=original.product,
-        currency=(charge.get("currency") or "").lower(),
-        money_amount=-refunded,
-        stripe_event_id=event.stripe_id,
-        stripe_object_id=str(charge.get("id") or ""),
-        stripe_customer_id=object_id(charge.get("customer")),
-        stripe_payment_intent_id=intent,
-        reverses=original,
-        state=GrantState.HELD,
-    )
+    reversal, _ = _held(
+        f"stripe:refund:{charge.get('id')}:{refunded}", event, original, GrantSource.STRIPE_REFUND, -delta,
+        f"Refund of Stripe payment: -{delta} credits", currency=charge.get("currency"), money_amount=-refunded,
+        stripe_object_id=str(charge.get("id") or ""), customer=object_id(charge.get("customer")), intent=intent)
     return f"refund recorded as held reversal {reversal.id}: -{delta} credits (operator to confirm)"
 
 
@@ -318,25 +329,10 @@ def _dispute_reversal(event: StripeEvent, dispute: dict) -> tuple[CreditGrant, b
         raise Unprocessable(f"dispute {dispute.get('id')}: no grant found for its payment")
     disputed = dispute.get("amount") or 0
     credits = reversal_credits(original, original.money_amount, disputed)
-    return grants.record(
-        f"stripe:dispute:{dispute.get('id')}",
-        deliver_after_commit=False,
-        source=GrantSource.STRIPE_DISPUTE,
-        account=original.account,
-        flash_user_id=original.flash_user_id,
-        amount=-credits,
-        transaction_type=TransactionType.REFUND,
-        description=f"Disputed Stripe payment: -{credits} credits",
-        product=original.product,
-        currency=(dispute.get("currency") or "").lower(),
-        money_amount=-disputed,
-        stripe_event_id=event.stripe_id,
-        stripe_object_id=str(dispute.get("id") or ""),
-        stripe_customer_id=original.stripe_customer_id,
-        stripe_payment_intent_id=intent,
-        reverses=original,
-        state=GrantState.HELD,
-    )
+    return _held(f"stripe:dispute:{dispute.get('id')}", event, original, GrantSource.STRIPE_DISPUTE, -credits,
+                 f"Disputed Stripe payment: -{credits} credits", currency=dispute.get("currency"),
+                 money_amount=-disputed, stripe_object_id=str(dispute.get("id") or ""),
+                 customer=original.stripe_customer_id, intent=intent)
 
 
 def dispute_created(event: StripeEvent, dispute: dict) -> str:
@@ -363,25 +359,11 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
         return f"dispute won: held reversal {reversal.id} released, nothing taken from Flash"
     if reversal.state == GrantState.RELEASED:
         return f"dispute won: reversal {reversal.id} already released"
-    given_back, _ = grants.record(
-        f"stripe:dispute:{dispute.get('id')}:won",
-        deliver_after_commit=False,
-        source=GrantSource.STRIPE_DISPUTE,
-        account=reversal.account,
-        flash_user_id=reversal.flash_user_id,
-        amount=-reversal.amount,
-        transaction_type=TransactionType.REFUND,
-        description=f"Dispute won: {-reversal.amount} credits back",
-        product=reversal.product,
-        currency=reversal.currency,
-        money_amount=-(reversal.money_amount or 0),
-        stripe_event_id=event.stripe_id,
-        stripe_object_id=str(dispute.get("id") or ""),
-        stripe_customer_id=reversal.stripe_customer_id,
-        stripe_payment_intent_id=reversal.stripe_payment_intent_id,
-        reverses=reversal,
-        state=GrantState.HELD,
-    )
+    given_back, _ = _held(f"stripe:dispute:{dispute.get('id')}:won", event, reversal, GrantSource.STRIPE_DISPUTE,
+                          -reversal.amount, f"Dispute won: {-reversal.amount} credits back",
+                          currency=reversal.currency, money_amount=-(reversal.money_amount or 0),
+                          stripe_object_id=str(dispute.get("id") or ""), customer=reversal.stripe_customer_id,
+                          intent=reversal.stripe_payment_intent_id)
     return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
 
 
