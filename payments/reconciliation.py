@@ -440,29 +440,40 @@ def _record(run: ReconciliationRun, findings: list[Finding], repaired: dict[str,
 
 def reconcile(since: datetime, until: datetime, *, repair: bool = False, triggered_by: str = "") -> ReconciliationRun:
     """Run a reconciliation of the window and store it; a run that could not read a
-    side is stored as failed with the reason."""
+    side is stored as failed with the reason (and so is one that broke, re-raised)."""
     run = ReconciliationRun.objects.create(since=since, until=until, repair=repair, triggered_by=triggered_by[:150])
-    sides = Sides()
     try:
-        if not settings.STRIPE_SECRET_KEY:
-            raise ReconciliationFailed("STRIPE_SECRET_KEY is not configured")
-        try:
-            read_stripe(sides, since, until)
-        except stripe.StripeError as exc:
-            raise ReconciliationFailed(f"Stripe could not be read: {type(exc).__name__} "
-                                       f"{exc.http_status or ''} {exc.user_message or ''}".strip()) from None
-        read_ledger(sides, since, until)
-        accounts = accounts_in_window(sides, since)
-        read_flash(sides, accounts, since)
+        _reconcile(run)
     except ReconciliationFailed as exc:
         log.error("reconciliation run %s could not complete: %s", run.pk, exc)
-        run.outcome, run.error, run.finished_at = RunOutcome.FAILED, str(exc), timezone.now()
-        run.save(update_fields=["outcome", "error", "finished_at"])
-        return run
+        _stop(run, str(exc))
+    except Exception as exc:
+        _stop(run, f"unexpected {type(exc).__name__} (see the logs)")
+        raise
+    return run
+
+
+def _stop(run: ReconciliationRun, error: str) -> None:
+    run.outcome, run.error, run.finished_at = RunOutcome.FAILED, error, timezone.now()
+    run.save(update_fields=["outcome", "error", "finished_at"])
+
+
+def _reconcile(run: ReconciliationRun) -> None:
+    since, until, sides = run.since, run.until, Sides()
+    if not settings.STRIPE_SECRET_KEY:
+        raise ReconciliationFailed("STRIPE_SECRET_KEY is not configured")
+    try:
+        read_stripe(sides, since, until)
+    except stripe.StripeError as exc:
+        raise ReconciliationFailed(f"Stripe could not be read: {type(exc).__name__} "
+                                   f"{exc.http_status or ''} {exc.user_message or ''}".strip()) from None
+    read_ledger(sides, since, until)
+    accounts = accounts_in_window(sides, since)
+    read_flash(sides, accounts, since)
 
     findings = classify(sides, accounts, since, until, timezone.now())
     repaired = {}
-    if repair:
+    if run.repair:
         for finding in findings:
             if finding.kind == DifferenceKind.PAID_NO_GRANT:
                 grant = _repair(run, finding)
@@ -485,7 +496,6 @@ def reconcile(since: datetime, until: datetime, *, repair: bool = False, trigger
     if run.unexplained:
         log.error("reconciliation run %s: %s unexplained difference(s) between Stripe, the ledger and Flash",
                   run.pk, run.unexplained)
-    return run
 
 
 def open_differences() -> Any:
