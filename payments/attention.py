@@ -45,6 +45,10 @@ CHECKS = [
           "Verified events billing could not act on: fix the cause, then process them again."),
     Check("refunds and disputes held for review", "payments.CreditGrant", {"state__exact": "held"},
           "Money given back whose credits are not yet taken from Flash: send them, or leave a note."),
+    # reconciliation.open_differences(), as the differences list reads it from its URL.
+    Check("reconciliation differences nobody has explained", "payments.Difference",
+          {"resolved_at__isnull": "True", "explained_at__isnull": "True"},
+          "Stripe, the grant ledger and Flash disagree: act on each from Payments › Reconciliation, then explain it."),
 ]
 
 

@@ -31,7 +31,9 @@ def start_all(gateway_port: int = GATEWAY_PORT, state_dir: Path | None = None) -
         "flash": Flash(ports["flash"]),
         "clockchain": Clockchain(ports["clockchain"]),
         "auth0": Auth0(ports["auth0"]),
-        "stripe": Stripe(ports["stripe"]),
+        # Delivers its signed events to the gateway's webhook, as the Stripe dashboard would.
+        "stripe": Stripe(ports["stripe"], webhook_url=os.environ.get("STANDIN_STRIPE_WEBHOOK_URL")
+                         or f"http://127.0.0.1:{gateway_port}{WEBHOOK_PATH}"),
         "apple": Apple(ports["apple"]),
         # Test keys' generations (FLASH_TEST_URL): same service key, users of its own.
         "flash_sandbox": Flash(ports["flash_sandbox"], sandbox=True),
@@ -73,12 +75,6 @@ def environment(started: dict[str, StandIn]) -> dict[str, str]:
     return env
 
 
-def deliver_webhooks_to(gateway_url: str) -> None:
-    """Tell the Stripe stand-in (which reads STANDIN_STRIPE_WEBHOOK_URL) where to send
-    its signed events: the gateway's webhook, as the Stripe dashboard would."""
-    os.environ.setdefault("STANDIN_STRIPE_WEBHOOK_URL", gateway_url + WEBHOOK_PATH)
-
-
 def dev_token(auth0: Auth0) -> str:
     """An access token for the stand-in's default identity, valid TOKEN_DAYS."""
     return auth0.mint(auth0.default_sub, expires_in=TOKEN_DAYS * 86400)
@@ -91,7 +87,6 @@ def main() -> None:
     parser.add_argument("--base-port", type=int, default=GATEWAY_PORT,
                         help="the gateway's port; the stand-ins take the gateway's + 101 to + 106")
     args = parser.parse_args()
-    deliver_webhooks_to(f"http://127.0.0.1:{args.base_port}")
     started = start_all(args.base_port, state_dir=Path(args.state_dir))
     env = environment(started)
     if args.env_file:

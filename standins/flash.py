@@ -53,6 +53,9 @@ class Flash(StandIn):
         # held until the gate opens (a caller that dies meanwhile never hears of them).
         self.grant_gate: threading.Event | None = None
         self.grants_answered = 0
+        # The next N admin grants are answered 200 but never recorded: a Flash that
+        # loses a write it acknowledged (what reconciliation must notice).
+        self.unrecorded_grants = 0
 
     def state(self) -> dict:
         return {"users": self.users, "balances": self.balances, "transactions": self.transactions,
@@ -175,6 +178,9 @@ class Flash(StandIn):
                 return 404, {"detail": "User not found"}
             if not isinstance(amount, int) or amount == 0:
                 return 422, {"detail": "amount must be a non-zero integer"}
+            if self.unrecorded_grants > 0:
+                self.unrecorded_grants -= 1
+                return 200, {"transaction_id": str(uuid.uuid4()), "balance": self.balances[user_id]}
             entry = self._record(user_id, amount, body.get("transaction_type", "admin_grant"),
                                  body.get("description", ""))
             answer = {"transaction_id": entry["id"], "balance": self.balances[user_id]}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-from .__main__ import STATE_DIR, deliver_webhooks_to, dev_token, environment, start_all
+from .__main__ import STATE_DIR, dev_token, environment, start_all
 from .base import StandIn, StateFileError
 from .ports import GATEWAY_PORT, layout, refusal, taken
 
@@ -34,7 +34,7 @@ MANAGE = [sys.executable, str(ROOT / "manage.py")]
 # not exist in this checkout is left out. Add a row to add a job.
 PERIODIC_JOBS: list[tuple[str, list[str], int]] = [
     ("mirror", ["mirror_stripe_events"], 300),
-    ("reconcile", ["reconcile_ledger"], 3600),
+    ("reconcile", ["reconcile_ledger"], 300),
 ]
 ROLLUP_EVERY = 3600  # seconds, as README's Operations table suggests for an always-on roll-up
 HEALTH_WAIT = 120.0  # seconds the web process gets to answer /health
@@ -266,7 +266,6 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(refusal(busy))
 
     url = f"http://127.0.0.1:{args.base_port}"
-    deliver_webhooks_to(url)
     base_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PORT": str(args.base_port)}
     migrate(base_env)
 

@@ -48,6 +48,8 @@ def upstream_settings(standins: dict) -> dict:
     from standins.__main__ import environment
 
     values = environment(standins)
+    # The one list-valued variable: settings.py reads it with env.list.
+    values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
     values["AUTH0_JWKS_URL"] = values["AUTH0_ISSUER"] + ".well-known/jwks.json"
     # Portal sign-in (social-auth) reads its own names, derived from these in settings.py.
     values["SOCIAL_AUTH_AUTH0_DOMAIN"] = values["AUTH0_DOMAIN"]

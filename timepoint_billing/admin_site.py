@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 # Billing's apps, in the order an operator needs them, and their models' order
 # (models not named here follow, alphabetically).
 BILLING_APPS = {
-    "payments": ["SalesReport", "CreditGrant", "StripeEvent"],
+    "payments": ["SalesReport", "ReconciliationRun", "CreditGrant", "StripeEvent", "Difference"],
     "accounts": ["Account", "SessionToken"],
     "apikeys": ["APIKey", "TierChange"],
     "metering": ["UsageDashboard", "UsageRecord"],

@@ -473,6 +473,15 @@ PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default
 PAYMENTS_HISTORY_PAGE = env.int("PAYMENTS_HISTORY_PAGE", default=100)
 PAYMENTS_HISTORY_SCAN = env.int("PAYMENTS_HISTORY_SCAN", default=500)
 PAYMENTS_WORKER_INTERVAL = env.float("PAYMENTS_WORKER_INTERVAL", default=5.0)
+# Reconciliation (manage.py reconcile_ledger): the default window, how long a payment's
+# webhook may still be on its way, when a pending grant is overdue, and how many Flash
+# histories are read at once.
+PAYMENTS_RECONCILE_DAYS = env.int("PAYMENTS_RECONCILE_DAYS", default=3)
+PAYMENTS_RECONCILE_GRACE_SECONDS = env.int("PAYMENTS_RECONCILE_GRACE_SECONDS", default=900)
+PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS = env.int("PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS", default=3600)
+PAYMENTS_RECONCILE_FLASH_THREADS = env.int("PAYMENTS_RECONCILE_FLASH_THREADS", default=8)
+# The admin links a Stripe object to its page in Stripe's dashboard (the stand-in's locally).
+STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
 # Apple: StoreKit 2 signed transactions are verified against these root certificates
 # (DER or PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).
 APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])

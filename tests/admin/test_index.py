@@ -23,7 +23,8 @@ def test_it_lists_billing_first_and_the_stripe_mirror_last(operator_client):
     apps = operator_client.get("/admin/").context["app_list"]
 
     assert [app["name"] for app in apps[:4]] == ["Payments", "Accounts", "API keys", "Usage"]
-    assert [m["object_name"] for m in apps[0]["models"]] == ["SalesReport", "CreditGrant", "StripeEvent"]
+    assert [m["object_name"] for m in apps[0]["models"]] == ["SalesReport", "ReconciliationRun", "CreditGrant",
+                                                             "StripeEvent", "Difference"]
     mirror = apps[-1]
     assert mirror["name"] == "Stripe mirror (read-only)"
     assert [m["name"] for m in mirror["models"]] == ["Customers", "Subscriptions", "Invoices", "Charges", "Refunds",
@@ -74,3 +75,21 @@ def test_it_shows_each_operator_only_the_checks_of_lists_they_may_see(alice):
     client = Client()
     client.force_login(viewer)
     assert "needs-attention" not in client.get("/admin/").content.decode()
+
+
+def test_it_counts_the_reconciliation_differences_nobody_has_explained(operator, operator_client):
+    from django.utils import timezone
+
+    from payments.models import Difference, DifferenceKind
+
+    now = timezone.now()
+    for key, done in (("open", {}), ("explained", {"explained_at": now, "explanation": "a test payment"}),
+                      ("resolved", {"resolved_at": now})):
+        Difference.objects.create(key=f"paid_no_grant:{key}", kind=DifferenceKind.PAID_NO_GRANT, occurred_at=now,
+                                  detail=f"cs_{key} was paid; no grant", stripe_object_id=f"cs_{key}", **done)
+
+    [item] = [i for i in needs_attention(operator) if "reconciliation" in i.label]
+
+    assert item.count == 1
+    listed = operator_client.get(item.url).context["cl"]
+    assert [d.stripe_object_id for d in listed.result_list] == ["cs_open"]

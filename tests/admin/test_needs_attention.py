@@ -42,7 +42,8 @@ def test_it_counts_what_needs_attention_and_links_to_exactly_those_rows(operator
 
     box = page.get_by_role("region", name="Needs attention")
     assert _counts(box) == {"Grants stuck or failed in Flash": 1, "Stripe events that failed": 1,
-                            "Refunds and disputes held for review": 1}
+                            "Refunds and disputes held for review": 1,
+                            "Reconciliation differences nobody has explained": 0}
     screenshot(page, "admin-index")
     page.set_viewport_size(PHONE)
     expect(box.get_by_role("link", name="Stripe events that failed")).to_be_in_viewport()

@@ -90,7 +90,7 @@ def test_it_refuses_an_unknown_environment():
 
 
 def test_it_passes_the_deploy_check_in_production(tmp_path):
-    from tests.payments.apple_certs import AppleChain
+    from standins.storekit import AppleChain
 
     root = tmp_path / "AppleRootCA.cer"
     root.write_bytes(AppleChain().root_der())
@@ -114,9 +114,12 @@ def test_it_never_debugs_in_production():
     assert show(**PRODUCTION, DEBUG="true")["debug"] is False
 
 
-def test_it_starts_against_the_stripe_stand_in_without_warnings():
-    # make run points Stripe at its stand-in; that must not cost a warning on every start.
-    result = run(["manage.py", "check", "--fail-level", "WARNING"], STRIPE_API_BASE="http://127.0.0.1:8104")
+def test_it_starts_on_make_runs_environment_without_warnings(standins):
+    # make run points every integration at its stand-in (Stripe's API base, the Apple
+    # stand-in's root certificate…): that must not cost a warning on every start.
+    from standins.__main__ import environment
+
+    result = run(["manage.py", "check", "--fail-level", "WARNING"], **environment(standins))
     assert result.returncode == 0, result.stderr + result.stdout
     assert "System check identified no issues" in result.stdout
 

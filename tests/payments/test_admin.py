@@ -1,6 +1,3 @@
-import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from payments import grants
 from payments.models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent
@@ -9,14 +6,6 @@ from relay import flash as flash_client
 from .conftest import committed, completed_session
 
 GRANTS = "/admin/payments/creditgrant/"
-
-
-@pytest.fixture
-def operator(db) -> Client:
-    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, flash):

@@ -5,7 +5,7 @@ production and an error in production, instead of surfacing as a 503 per purchas
 import pytest
 from django.core.checks import run_checks
 
-from .apple_certs import AppleChain
+from standins.storekit import AppleChain
 
 pytestmark = pytest.mark.django_db  # other apps' checks read the database
 

@@ -4,30 +4,33 @@ import pytest
 from django.test import Client
 
 from payments.models import CreditGrant, GrantState
+from standins.storekit import AppleChain
 
-from .apple_certs import AppleChain
 from .conftest import committed
 
 URL = "/api/v1/billing/verify-receipt"
 
 
-@pytest.fixture(scope="module")
-def chain() -> AppleChain:
-    return AppleChain()
-
-
-@pytest.fixture(autouse=True)
-def _apple_roots(settings, chain, tmp_path_factory) -> None:
-    path = tmp_path_factory.mktemp("apple") / "root.cer"
-    path.write_bytes(chain.root_der())
-    settings.APPLE_ROOT_CERTIFICATES = [str(path)]
-    settings.APPLE_ENVIRONMENT = "Sandbox"
-    settings.APPLE_BUNDLE_ID = "com.timepointai.app"
+@pytest.fixture
+def chain(apple) -> AppleChain:
+    """The Apple stand-in's signing chain, whose root the gateway trusts (its
+    APPLE_ROOT_CERTIFICATES, APPLE_ENVIRONMENT=Sandbox)."""
+    return apple.chain
 
 
 def _post(client: Client, body: dict):
     with committed():
         return client.post(URL, body, content_type="application/json")
+
+
+def test_it_grants_a_transaction_the_apple_stand_in_signs_over_http(as_alice, alice, apple):
+    import requests
+
+    signed = requests.post(apple.url + "/__standin__/storekit/sign", timeout=5,
+                           json={"transaction_id": "2000000007", "product_id": "com.timepointai.credits.100"})
+    response = _post(as_alice, {"signed_transaction": signed.json()["signed_transaction"]})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"granted": True, "credits": 100, "transaction_id": "2000000007"}
 
 
 def test_it_grants_a_storekit2_transaction_once(as_alice, alice, flash, chain):
