@@ -48,8 +48,6 @@ def upstream_settings(standins: dict) -> dict:
     from standins.__main__ import environment
 
     values = environment(standins)
-    # The one list-valued variable: settings.py reads it with env.list.
-    values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
     values["AUTH0_JWKS_URL"] = values["AUTH0_ISSUER"] + ".well-known/jwks.json"
     # Portal sign-in (social-auth) reads its own names, derived from these in settings.py.
     values["SOCIAL_AUTH_AUTH0_DOMAIN"] = values["AUTH0_DOMAIN"]
@@ -60,7 +58,10 @@ def upstream_settings(standins: dict) -> dict:
 
 @pytest.fixture(scope="session", autouse=True)
 def _point_at_standins(standins: dict) -> None:
-    override = override_settings(**upstream_settings(standins))
+    values = upstream_settings(standins)
+    # The one list-valued variable: settings.py reads it with env.list.
+    values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
+    override = override_settings(**values)
     override.enable()
     yield
     override.disable()

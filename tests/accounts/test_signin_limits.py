@@ -184,6 +184,7 @@ def declined_callback(client: Client):
 
 
 def sign_in(client: Client, auth0, sub: str):
+    auth0.login_as(sub)  # as if an Auth0 session were open: no sign-in page
     authorize = begin(client)
     assert authorize.status_code == 302, authorize.status_code
     at_auth0 = requests.get(authorize["Location"], allow_redirects=False, timeout=10)
