@@ -1,24 +1,55 @@
+import datetime as dt
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, DateTimeField, Max, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import format_html
 
 from .models import Account, SessionToken
+
+# Stands for "never" inside GREATEST, which PostgreSQL and SQLite treat differently
+# when an argument is NULL.
+NEVER = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("email", "external_id", "flash_user_id", "plan", "tier", "tier_override", "last_seen_at")
+    list_display = ("email", "plan", "effective_tier", "active_keys", "last_activity", "created_at")
     list_filter = ("plan", "tier", "tier_override", "last_seen_at")
     search_fields = ("email", "external_id", "flash_user_id", "display_name")
     readonly_fields = ("id", "external_id", "flash_user_id", "user", "created_at", "last_seen_at")
     date_hierarchy = "created_at"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        never = Value(NEVER, output_field=DateTimeField())
+        return super().get_queryset(request).annotate(
+            key_count=Count("api_keys", filter=Q(api_keys__is_active=True), distinct=True),
+            last_active=Greatest(Coalesce("last_seen_at", never), Coalesce(Max("api_keys__last_used_at"), never)),
+        )
+
+    @admin.display(description="tier", ordering="tier")
+    def effective_tier(self, obj: Account) -> str:
+        """The tier the account's limits follow; an operator's override says so."""
+        if obj.tier_override:
+            return format_html("{} <small>(set by an operator)</small>", obj.get_tier_override_display())
+        return obj.get_tier_display()
+
+    @admin.display(description="active keys", ordering="key_count")
+    def active_keys(self, obj: Account) -> int:
+        return obj.key_count
+
+    @admin.display(description="last activity", ordering="last_active")
+    def last_activity(self, obj: Account) -> dt.datetime | None:
+        """The later of the last sign-in or token use and the last use of any key."""
+        return obj.last_active if obj.last_active and obj.last_active > NEVER else None
+
 
 @admin.register(SessionToken)
 class SessionTokenAdmin(admin.ModelAdmin):
     # Never the hash: only the prefix identifies a token here.
-    list_display = ("prefix", "account", "created_at", "last_used_at", "expires_at", "revoked_at", "active")
+    list_display = ("prefix", "account", "last_used_at", "expires_at", "active")
     list_filter = ("revoked_at", "expires_at")
     search_fields = ("prefix", "account__email", "account__external_id")
     list_select_related = ("account",)

@@ -25,6 +25,8 @@ from timepoint_billing.errors import APIError
 from .models import Account
 from .portal_docs import GROUPS
 
+FAILURES_SHOWN = 5  # the dashboard's glimpse; a key's page lists more
+
 
 @require_GET
 def login(request: HttpRequest) -> HttpResponse:
@@ -90,9 +92,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "limits": TIERS.get(account.effective_tier, TIERS["free"]),
         "month": month,
         "month_start": today.replace(day=1),
-        "points": [(day_label(row["date"]), row["requests"]) for row in month["series"]],
+        "points": [(day_label(row["date"]), row["requests"]) for row in month["daily"]],
         "active_keys": sum(1 for key in names.values() if key.is_active),
         "by_key": by_key,
+        "failures": usage.recent_failures(usage.day_start(today.replace(day=1)), FAILURES_SHOWN, account=account),
     })
 
 

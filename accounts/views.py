@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
@@ -22,8 +22,22 @@ _ERRORS = {
 }
 
 
-@extend_schema(request=None, responses={200: LoginSerializer, **_ERRORS}, tags=["auth"],
-               summary="Exchange an Auth0 access token for a billing session token")
+_USER = {"id": "7d0e9b8c-3f5a-4b61-9c1e-2a4f6d8b0c12", "external_id": "auth0|64f1c2", "email": "ada@example.com",
+         "flash_user_id": "0b6a3c1e-92d4-4f7b-8e5a-1c2d3e4f5a6b", "tier": "free", "plan": "free"}
+
+
+@extend_schema(
+    request=None, responses={200: LoginSerializer, **_ERRORS}, tags=["auth"],
+    summary="Exchange an Auth0 access token for a session token",
+    description="Send an Auth0 access token as `Authorization: Bearer …` and get a billing session "
+    "token (`tp_sess_…`) to use in its place. It is shown once, stays valid while it is used (it "
+    "expires after 30 days without use) and ends with `POST /api/v1/auth/logout`. The first call "
+    "for an Auth0 identity creates its account, with its signup credits. A session token or API key "
+    "sent here is refused with 403.",
+    examples=[OpenApiExample("Signed in", response_only=True, value={
+        "session_token": "tp_sess_4kq9x2m7c1v8b3n6z5a0s4d2f7g1h9j3k2l8p5q0", "expires_at": "2026-12-30T10:00:00Z",
+        "user": _USER})],
+)
 @api_view(["POST"])
 @permission_classes([IsAuth0Caller])
 def login(request: Request) -> Response:
@@ -32,15 +46,24 @@ def login(request: Request) -> Response:
                                      "user": request.user}).data)
 
 
-@extend_schema(responses={200: UserSerializer, **_ERRORS}, tags=["auth"], summary="The signed-in user")
+@extend_schema(
+    responses={200: UserSerializer, **_ERRORS}, tags=["auth"], summary="Who you are signed in as",
+    description="The account behind an Auth0 access token or a session token: its id, Auth0 "
+    "identity, email, Flash user id, API tier and plan. API keys are refused with 403.",
+    examples=[OpenApiExample("The signed-in account", response_only=True, value=_USER)],
+)
 @api_view(["GET"])
 @permission_classes([IsHuman])
 def me(request: Request) -> Response:
     return Response(UserSerializer(request.user).data)
 
 
-@extend_schema(request=None, responses={204: None, **_ERRORS}, tags=["auth"],
-               summary="Revoke the session token used for this request")
+@extend_schema(
+    request=None, responses={204: None, **_ERRORS}, tags=["auth"], summary="Sign out",
+    description="Revokes the session token this request carries: it is refused (401) from now on. "
+    "With an Auth0 access token there is nothing to revoke and the answer is 204 too; API keys are "
+    "refused with 403 (revoke a key with `DELETE /api/v1/keys/{key_id}`).",
+)
 @api_view(["POST"])
 @permission_classes([IsHuman])
 def logout(request: Request) -> Response:

@@ -11,7 +11,8 @@ from .models import APIKey, TierChange
 
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "name", "account", "environment", "tier", "rate_limit", "is_active", "last_used_at")
+    # The rate limit follows the tier (it is on the key's page).
+    list_display = ("prefix", "name", "account", "environment", "tier", "is_active", "last_used_at")
     list_filter = ("is_active", "environment", "tier")
     search_fields = ("prefix", "name", "account__email", "account__external_id")
     list_select_related = ("account",)

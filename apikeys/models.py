@@ -31,6 +31,7 @@ class APIKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["account", "is_active"])]
+        verbose_name = "API key"
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"

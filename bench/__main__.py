@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import harness, keys, metering, relay_overhead, sse, streams, webhook
+from . import harness, keys, metering, reconcile, relay_overhead, sse, streams, webhook
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     sse.report(sse.run(200 // scale))
     metering.run(records=100_000 // scale, requests=500 // scale, threads=4)
     webhook.report(webhook.run(300 // scale))
+    reconcile.report(reconcile.run(10_000 // scale, 1_000 // scale))
     print(f"\nall benches: {time.monotonic() - started:.0f} s")
 
 

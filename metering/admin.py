@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import uuid
+from collections import Counter
 from functools import cached_property
 
 from django.contrib import admin
@@ -16,6 +17,8 @@ from django.db.models import Max, Min, Sum
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+
+from payments import sales
 
 from . import charts, dashboard
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
@@ -187,8 +190,7 @@ class _Echo:
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "method", "endpoint", "status_code", "credits_spent", "response_time_ms",
-                    "account", "api_key", "preset", "is_test")
+    list_display = ("created_at", "request", "status", "credits", "time_ms", "account", "key", "preset", "test")
     list_filter = (StatusClassFilter, AccountFilter, APIKeyFilter, EndpointFilter, MethodFilter, "is_test")
     list_select_related = ("account", "api_key")
     date_hierarchy = "created_at"
@@ -198,14 +200,44 @@ class UsageRecordAdmin(admin.ModelAdmin):
     list_per_page = 50
     change_list_template = "admin/metering/usagerecord/change_list.html"
 
+    # Short headings: the list holds ten columns beside its filters on a 1280 px screen.
+    @admin.display(description="request", ordering="endpoint")
+    def request(self, obj: UsageRecord) -> str:
+        return f"{obj.method} {obj.endpoint}"
+
+    @admin.display(description="status", ordering="status_code")
+    def status(self, obj: UsageRecord) -> int:
+        return obj.status_code
+
+    @admin.display(description="credits", ordering="credits_spent")
+    def credits(self, obj: UsageRecord) -> int:
+        return obj.credits_spent
+
+    @admin.display(description="ms", ordering="response_time_ms")
+    def time_ms(self, obj: UsageRecord) -> int:
+        return obj.response_time_ms
+
+    @admin.display(description="test", boolean=True, ordering="is_test")
+    def test(self, obj: UsageRecord) -> bool:
+        return obj.is_test
+
+    @admin.display(description="API key")
+    def key(self, obj: UsageRecord) -> str:
+        # The prefix names the key; its name is on the record's page.
+        return f"{obj.api_key.prefix}…" if obj.api_key else "-"
+
     def get_queryset(self, request):
         return HierarchyQuerySet(model=UsageRecord).order_by(*(self.get_ordering(request) or ()))
 
-    # Usage is a record of what happened: read-only.
+    # Usage is a record of what happened: read-only, and no operator deletes it (the
+    # retention purge after roll-up is the only deletion).
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
     def get_urls(self):
@@ -233,7 +265,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 @admin.register(UsageDashboard)
 class UsageDashboardAdmin(admin.ModelAdmin):
-    """Listed in the admin index under Metering; its page is the charts."""
+    """Listed in the admin index under Usage; its page is the charts."""
 
     def has_add_permission(self, request):
         return False
@@ -254,7 +286,12 @@ class UsageDashboardAdmin(admin.ModelAdmin):
         date_to = dashboard.today()
         date_from = date_to - dt.timedelta(days=days - 1)
         daily = dashboard.per_day(date_from, date_to)
-        revenue = dashboard.revenue_per_day(date_from, date_to)
+        # Money is the sales page's (payments.sales): net of refunds and disputes,
+        # per currency, on the same days.
+        sold = sales.by_period(date_from, date_to + dt.timedelta(days=1))
+        net = Counter()
+        for _, figures in sold:
+            net.update(figures.net)
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage dashboard",
@@ -276,11 +313,13 @@ class UsageDashboardAdmin(admin.ModelAdmin):
                 [(d["date"].isoformat(), d["error_rate"] * 100) for d in daily], "Error rate",
                 fmt=lambda v: f"{v:.1f}%", colour="#ba2121",
             ),
-            "revenue_chart": charts.bar_chart(
-                [(d["date"].isoformat(), float(d["revenue"])) for d in revenue], "Revenue",
-                fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a",
-            ),
-            "revenue_total": sum(d["revenue"] for d in revenue),
+            "net_sales": sales.money_text(net),
+            "net_sales_charts": [
+                (currency.upper(), charts.bar_chart(
+                    [(day.isoformat(), float(sales.major(f.net.get(currency, 0), currency))) for day, f in sold],
+                    f"Net sales ({currency.upper()})", fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a"))
+                for currency in sorted({c for _, f in sold for c in f.currencies})
+            ],
             "top_accounts": dashboard.top(date_from, date_to, "account"),
             "top_endpoints": dashboard.top(date_from, date_to, "endpoint"),
         }

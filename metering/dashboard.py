@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
 
 from django.apps import apps
 from django.db.models import Count, F, Q, Sum
@@ -81,27 +80,3 @@ def top(date_from: dt.date, date_to: dt.date, by: str, limit: int = 10) -> list[
         for row in rows:
             row["label"] = row["key"]
     return rows
-
-
-# Money and date fields a grant model may carry; the payments app decides which.
-def revenue_per_day(date_from: dt.date, date_to: dt.date) -> list[dict]:
-    """Money taken per day from the grant ledger: purchases in, refunds (negative
-    money amounts) out. Amounts are in the currency's minor unit; all plans and
-    packages are sold in one currency (payments.plans.CURRENCY)."""
-    from payments.models import CreditGrant
-
-    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=dt.UTC)
-    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    totals = {
-        row["day"]: row["total"] or 0
-        for row in CreditGrant.objects.filter(created_at__gte=start, created_at__lt=end, money_amount__isnull=False)
-        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
-        .values("day")
-        .order_by()
-        .annotate(total=Sum("money_amount"))
-    }
-    return [
-        {"date": date_from + dt.timedelta(days=n),
-         "revenue": Decimal(totals.get(date_from + dt.timedelta(days=n), 0)) / 100}
-        for n in range((date_to - date_from).days + 1)
-    ]

@@ -1,4 +1,5 @@
-"""Portal usage pages: one key's requests per day and per endpoint."""
+"""Portal usage pages: one key's requests per day and per endpoint, and its latest
+failed requests."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from apikeys.models import APIKey
 from . import usage
 
 WINDOW_DAYS = 30
+FAILURES_SHOWN = 10
 
 
 @require_GET
@@ -31,4 +33,5 @@ def key_usage(request: HttpRequest, key_id: str) -> HttpResponse:
         "date_to": date_to,
         "points": [(day_label(row["date"]), row["requests"]) for row in figures["daily"]],
         "errors": sum(row["errors"] for row in figures["daily"]),
+        "failures": usage.recent_failures(usage.day_start(date_from), FAILURES_SHOWN, api_key=key),
     })

@@ -49,7 +49,7 @@ class AccountUsage(serializers.Serializer):
     total_requests = serializers.IntegerField()
     errors = serializers.IntegerField(help_text="requests answered with a status of 400 or more")
     credits_spent = serializers.IntegerField()
-    series = PeriodUsage(many=True)
+    daily = PeriodUsage(many=True, help_text="one row per day (per month with granularity=month), zero-filled")
     by_endpoint = EndpointUsage(many=True)
     by_key = KeyShare(many=True)
 

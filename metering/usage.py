@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from http import HTTPStatus
 from typing import Any
 
 from django.db.models import Count, Q, Sum
@@ -22,6 +23,11 @@ MONTH = "month"
 
 def today() -> dt.date:
     return timezone.now().astimezone(dt.UTC).date()
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """The first instant of a UTC day (usage days are UTC days)."""
+    return day_bounds(day)[0]
 
 
 def _closed_rolled_days(date_from: dt.date, date_to: dt.date) -> set[dt.date]:
@@ -91,7 +97,7 @@ def _periods(date_from: dt.date, date_to: dt.date, granularity: str) -> list[dt.
 
 
 def summarise(rows: list[dict], date_from: dt.date, date_to: dt.date, granularity: str = DAY) -> dict:
-    """Totals, a zero-filled series per period and the per-endpoint split."""
+    """Totals, a zero-filled row per period (`daily`) and the per-endpoint split."""
     series = {p: {"requests": 0, "errors": 0, "credits_spent": 0} for p in _periods(date_from, date_to, granularity)}
     endpoints: dict[str, dict[str, int]] = defaultdict(lambda: {"requests": 0, "credits_spent": 0})
     keys: dict[Any, dict[str, int]] = defaultdict(lambda: {"requests": 0, "credits_spent": 0})
@@ -107,7 +113,7 @@ def summarise(rows: list[dict], date_from: dt.date, date_to: dt.date, granularit
         "total_requests": sum(b["requests"] for b in series.values()),
         "errors": sum(b["errors"] for b in series.values()),
         "credits_spent": sum(b["credits_spent"] for b in series.values()),
-        "series": [{"date": p.isoformat(), **b} for p, b in series.items()],
+        "daily": [{"date": p.isoformat(), **b} for p, b in series.items()],
         "by_endpoint": [
             {"endpoint": name, **figures}
             for name, figures in sorted(endpoints.items(), key=lambda item: (-item[1]["requests"], item[0]))
@@ -126,7 +132,7 @@ def key_usage(key, date_from: dt.date, date_to: dt.date) -> dict:
         "key_id": str(key.pk),
         "total_requests": summary["total_requests"],
         "credits_spent": summary["credits_spent"],
-        "daily": summary["series"],
+        "daily": summary["daily"],
         "by_endpoint": summary["by_endpoint"],
     }
 
@@ -141,7 +147,32 @@ def account_usage(account, date_from: dt.date, date_to: dt.date, granularity: st
         "total_requests": summary["total_requests"],
         "errors": summary["errors"],
         "credits_spent": summary["credits_spent"],
-        "series": summary["series"],
+        # Named as in the key usage answer (CONTRACT §5); with granularity=month
+        # each row is a month, dated by its first day.
+        "daily": summary["daily"],
         "by_endpoint": summary["by_endpoint"],
         "by_key": summary["by_key"],
     }
+
+
+def _status_text(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
+
+
+def recent_failures(since: dt.datetime, limit: int = 10, **scope: Any) -> list[dict]:
+    """The newest refused or failed requests (status 400 and above) since `since`:
+    what a developer needs to find one in their own logs (time, status, method,
+    endpoint, request id). `scope` narrows by account/api_key like `daily_rows`."""
+    records = (
+        UsageRecord.objects.filter(created_at__gte=since, status_code__gte=400, **scope)
+        .select_related("api_key")
+        .order_by("-created_at")[:limit]
+    )
+    return [
+        {"created_at": r.created_at, "status_code": r.status_code, "status_text": _status_text(r.status_code),
+         "method": r.method, "endpoint": r.endpoint, "request_id": r.request_id, "api_key": r.api_key}
+        for r in records
+    ]

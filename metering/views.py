@@ -54,6 +54,9 @@ class KeyUsageView(APIView):
 
     @extend_schema(
         summary="Usage of one of your API keys",
+        description="Requests made with one of your keys and the credits they spent, in total, per day "
+        "and per endpoint, over `from`…`to` (the last 30 days by default). Someone else's key answers "
+        "404. Sign in to call this: API keys are refused with 403.",
         parameters=RANGE_PARAMETERS,
         responses={200: serializers.KeyUsage, **ERRORS, 404: OpenApiResponse(description="not_found")},
     )
@@ -70,6 +73,10 @@ class AccountUsageView(APIView):
 
     @extend_schema(
         summary="Your account's usage over every key and session",
+        description="Requests made by your account (every key, session and Auth0 token), the errors "
+        "among them and the credits spent, as a `series` per day or month, per endpoint and per key, "
+        "over `from`…`to` (the last 30 days by default; at most two years). Sign in to call this: "
+        "API keys are refused with 403.",
         parameters=[
             *RANGE_PARAMETERS,
             OpenApiParameter("granularity", str, enum=["day", "month"], description="series per day or month"),

@@ -1,21 +1,49 @@
 """Operators' view of the ledger: grants by state, retry / reconcile / release
-actions, manual grants with who and why; Stripe events and what they did."""
+actions, manual grants with who and why; Stripe events and what they did; the
+reconciliation page (runs, per-day totals of the three sides, open differences)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.views.decorators.http import require_POST
 
 from relay.upstream import UpstreamError
 
-from . import grants, webhooks
-from .models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent, TransactionType
+from . import (
+    grants,
+    reconciliation,
+    sales_admin,  # noqa: F401  (registers the sales page)
+    webhooks,
+)
+from .models import (
+    CreditGrant,
+    Difference,
+    EventState,
+    GrantSource,
+    GrantState,
+    ReconciliationRun,
+    RunOutcome,
+    StripeEvent,
+    TransactionType,
+)
+from .reconciliation import format_money
+from .stripe_api import dashboard_url
 
 MANUAL_TYPES = [(t, t) for t in (TransactionType.ADMIN_GRANT, TransactionType.SIGNUP_BONUS, TransactionType.REFUND)]
 
@@ -35,11 +63,27 @@ class ManualGrantForm(forms.ModelForm):
         return amount
 
 
+class MoneyBackFilter(admin.SimpleListFilter):
+    """Refunds and disputes side by side: both are reversals held for an operator."""
+
+    title = "money back"
+    parameter_name = "money_back"
+
+    def lookups(self, request, model_admin):
+        return [("reversals", "Refunds and disputes")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "reversals":
+            return queryset.filter(source__in=[GrantSource.STRIPE_REFUND, GrantSource.STRIPE_DISPUTE])
+        return queryset
+
+
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "account", "amount", "transaction_type", "source", "state", "attempts",
-                    "created_at", "applied_at")
-    list_filter = ("state", "source", "transaction_type")
+    # The transaction type follows the source and attempts matter only with the reason (both
+    # are on the grant's page): the list keeps to 1280 px.
+    list_display = ("short_id", "account", "amount", "source", "state", "why", "created_at", "applied_at")
+    list_filter = ("state", MoneyBackFilter, "source", "transaction_type")
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
                      "account__email", "flash_user_id")
     list_select_related = ("account",)
@@ -50,6 +94,11 @@ class CreditGrantAdmin(admin.ModelAdmin):
     @admin.display(description="grant")
     def short_id(self, obj: CreditGrant) -> str:
         return str(obj.id)[:8]
+
+    @admin.display(description="why not applied")
+    def why(self, obj: CreditGrant) -> str:
+        # The reason a pending, stuck or failed grant is not in Flash (its last error).
+        return "" if obj.state == GrantState.APPLIED else Truncator(obj.last_error).chars(120)
 
     def get_form(self, request: HttpRequest, obj: CreditGrant | None = None, **kwargs):
         if obj is None:
@@ -100,13 +149,43 @@ class CreditGrantAdmin(admin.ModelAdmin):
         self.message_user(request, f"{found} found in Flash and marked applied; {missing} not in Flash.")
 
 
+def process_again(event: StripeEvent) -> bool:
+    """Run a failed event's handler again (e.g. once its account exists); True when
+    it succeeded this time. The result is kept on the event either way."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                event.result = webhooks.process(event)
+            event.state = EventState.SUCCEEDED
+        except webhooks.Unprocessable as exc:
+            event.result = str(exc)
+        event.processed_at = timezone.now()
+        event.save(update_fields=["state", "result", "processed_at"])
+    return event.state == EventState.SUCCEEDED
+
+
 @admin.register(StripeEvent)
 class StripeEventAdmin(admin.ModelAdmin):
-    list_display = ("stripe_id", "type", "state", "result", "received_at", "mirrored_at")
+    list_display = ("stripe_id", "type", "state", "short_result", "received_at", "mirrored_at")
     list_filter = ("state", "type")
     search_fields = ("stripe_id", "result")
-    readonly_fields = [f.name for f in StripeEvent._meta.fields]
+    readonly_fields = [f.name if f.name != "payload" else "payload_json" for f in StripeEvent._meta.fields]
     actions = ["reprocess"]
+
+    @admin.display(description="payload")
+    def payload_json(self, obj: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        # Nothing on an event is edited by hand: no save buttons (a failed one has
+        # its *Process again* button instead).
+        no_save = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**no_save, **(extra_context or {})})
+
+    @admin.display(description="result", ordering="result")
+    def short_result(self, obj: StripeEvent) -> str:
+        # The whole result is on the event's page; the list keeps to one line.
+        return Truncator(obj.result).chars(70)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -114,18 +193,137 @@ class StripeEventAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: StripeEvent | None = None) -> bool:
         return False
 
+    def get_urls(self) -> list:
+        return [path("<path:object_id>/process-again/", self.admin_site.admin_view(self.process_again_view),
+                     name="payments_stripeevent_process_again"), *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def process_again_view(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The *Process again* button of a failed event's page."""
+        event = get_object_or_404(StripeEvent, pk=object_id, state=EventState.FAILED)
+        if not self.has_change_permission(request, event):
+            raise PermissionDenied
+        if process_again(event):
+            self.message_user(request, f"Event {event.stripe_id} processed: {event.result}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Event {event.stripe_id} failed again: {event.result}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:payments_stripeevent_change", args=[event.pk]))
+
     @admin.action(description="Process failed events again (e.g. after fixing the account)")
     def reprocess(self, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for event in queryset.filter(state=EventState.FAILED):
-            with transaction.atomic():
-                try:
-                    with transaction.atomic():
-                        event.result = webhooks.process(event)
-                    event.state = EventState.SUCCEEDED
-                    done += 1
-                except webhooks.Unprocessable as exc:
-                    event.result = str(exc)
-                event.processed_at = timezone.now()
-                event.save(update_fields=["state", "result", "processed_at"])
+        done = sum(process_again(event) for event in queryset.filter(state=EventState.FAILED))
         self.message_user(request, f"{done} event(s) processed successfully.")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationAdmin(admin.ModelAdmin):
+    """Its list page is the reconciliation page: the latest runs, the latest run's
+    per-day totals of Stripe, the ledger and Flash, and every open difference with a
+    way to explain it; "Run now" reconciles the default window."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path("run/", self.admin_site.admin_view(require_POST(self.run_now)), name="payments_reconciliation_run"),
+            path("explain/<int:pk>/", self.admin_site.admin_view(require_POST(self.explain)),
+                 name="payments_reconciliation_explain"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        runs = list(ReconciliationRun.objects.all()[:10])
+        latest = ReconciliationRun.objects.exclude(outcome__in=[RunOutcome.RUNNING, RunOutcome.FAILED]).first()
+        open_differences = [
+            {"difference": d, "stripe_url": dashboard_url(d.stripe_object_id) if d.stripe_object_id else ""}
+            for d in reconciliation.open_differences().select_related("account").annotate(times=Count("runs"))[:200]
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reconciliation",
+            "opts": self.model._meta,
+            "runs": runs,
+            "latest": latest,
+            "open_differences": open_differences,
+            "open_count": reconciliation.open_differences_count(),
+            "explained": Difference.objects.filter(explained_at__isnull=False)
+                                           .select_related("explained_by").order_by("-explained_at")[:10],
+            "may_run": request.user.has_perm("payments.add_reconciliationrun"),
+            "may_explain": request.user.has_perm("payments.change_difference"),
+            "window_days": settings.PAYMENTS_RECONCILE_DAYS,
+            "daily": [{**day, "money": format_money(day["stripe"]["money"]),
+                       "refunded": format_money(day["stripe"]["refunded"])}
+                      for day in (latest.daily if latest else [])],
+        }
+        return TemplateResponse(request, "admin/payments/reconciliation.html", context)
+
+    def _back(self) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:payments_reconciliationrun_changelist"))
+
+    def run_now(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("payments.add_reconciliationrun"):
+            raise PermissionDenied
+        since, until = reconciliation.default_window()
+        run = reconciliation.reconcile(since, until, triggered_by=f"admin: {request.user.get_username()}")
+        if run.outcome == RunOutcome.FAILED:
+            self.message_user(request, f"Run {run.pk} could not complete: {run.error}", messages.ERROR)
+        elif run.unexplained:
+            self.message_user(request, f"Run {run.pk}: {run.unexplained} unexplained difference(s).", messages.WARNING)
+        else:
+            self.message_user(request, f"Run {run.pk}: Stripe, the ledger and Flash agree.")
+        return self._back()
+
+    def explain(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if not request.user.has_perm("payments.change_difference"):
+            raise PermissionDenied
+        difference = get_object_or_404(Difference, pk=pk)
+        note = request.POST.get("note", "").strip()
+        if not note:
+            self.message_user(request, "Say why the difference is explained.", messages.ERROR)
+        else:
+            reconciliation.explain(difference, request.user, note)
+            self.message_user(request, f"Marked explained: {difference}.")
+        return self._back()
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("explained", "Explained"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        return {
+            "open": lambda: queryset.filter(resolved_at__isnull=True, explained_at__isnull=True),
+            "explained": lambda: queryset.filter(explained_at__isnull=False),
+            "resolved": lambda: queryset.filter(resolved_at__isnull=False),
+        }.get(self.value(), lambda: queryset)()
+
+
+@admin.register(Difference)
+class DifferenceAdmin(admin.ModelAdmin):
+    """Every difference reconciliation ever found, for the history; the reconciliation
+    page is where the open ones are explained."""
+
+    list_display = ("kind", "occurred_at", "stripe_object_id", "account", "detail", "resolved_at", "explained_at")
+    list_filter = (OpenFilter, "kind")
+    search_fields = ("key", "stripe_object_id", "flash_transaction_id", "detail", "account__email", "explanation")
+    list_select_related = ("account",)
+    readonly_fields = [f.name for f in Difference._meta.fields]
+    exclude = ("runs",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Difference | None = None) -> bool:
+        return False

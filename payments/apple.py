@@ -10,9 +10,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import jwt
 import requests
 from appstoreserverlibrary.models.Environment import Environment
-from appstoreserverlibrary.signed_data_verifier import SignedDataVerifier, VerificationException
+from appstoreserverlibrary.signed_data_verifier import (
+    SignedDataVerifier,
+    VerificationException,
+    VerificationStatus,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
@@ -34,7 +39,8 @@ APPLE_TEMPORARY = {21002, 21005, 21009} | set(range(21100, 21200))
 class Purchase:
     transaction_id: str
     product_id: str
-    credits: int
+    quantity: int
+    credits: int  # the product's credits × quantity
     environment: str
 
 
@@ -46,11 +52,22 @@ def apple_unavailable() -> APIError:
     return APIError(503, "upstream_unavailable", "Apple is unavailable; try again shortly.")
 
 
-def _credits(product_id: str) -> int:
+def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
     credits = APPLE_PRODUCTS.get(product_id)
     if credits is None:
         raise invalid(f"Unknown product {product_id!r}.")
-    return credits
+    count = _quantity(quantity)
+    return Purchase(transaction_id, product_id, count, credits * count, environment)
+
+
+def _quantity(value: object) -> int:
+    """How many of the product were bought at once: an int in StoreKit 2, a digit string
+    in legacy receipts; absent means one."""
+    if value is None or value == "":
+        return 1
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+        raise invalid("The purchase's quantity is not a positive whole number.")
+    return int(value)
 
 
 # --- StoreKit 2 ----------------------------------------------------------------------
@@ -74,8 +91,25 @@ def _verifier(roots: tuple[str, ...], environment: str, bundle_id: str, app_appl
     return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id, app_apple_id)
 
 
+def _check_form(jws: str) -> None:
+    """A StoreKit 2 signed transaction is a compact JWS: an ES256 header carrying the
+    certificate chain (x5c) and a JSON object payload. Anything else is the client's
+    mistake (400), whatever the verifier's state: retrying cannot make it valid."""
+    try:
+        header = jwt.get_unverified_header(jws)
+        jwt.decode(jws, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise invalid("signed_transaction is not a StoreKit 2 signed transaction (a JWS).") from None
+    chain = header.get("x5c")
+    if header.get("alg") != "ES256" or not isinstance(chain, list) or not chain:
+        raise invalid("signed_transaction is not signed by the App Store (ES256 with a certificate chain).")
+
+
 def verify_signed_transaction(jws: str) -> Purchase:
+    _check_form(jws)
     if not settings.APPLE_ROOT_CERTIFICATES:
+        # Also reported at start-up (system check payments.W001/E001). The purchase is
+        # real: 503 tells the app to keep the transaction and submit it again later.
         log.error("APPLE_ROOT_CERTIFICATES is not configured: StoreKit 2 purchases cannot be verified")
         raise APIError(503, "upstream_unavailable", "Apple purchases cannot be verified right now.")
     try:
@@ -87,6 +121,8 @@ def verify_signed_transaction(jws: str) -> Purchase:
     try:
         transaction = verifier.verify_and_decode_signed_transaction(jws)
     except VerificationException as exc:
+        if exc.status == VerificationStatus.RETRYABLE_VERIFICATION_FAILURE:  # only with online checks
+            raise APIError(503, "upstream_unavailable", "Apple purchases cannot be verified right now.") from None
         log.info("StoreKit transaction rejected: %s", exc.status)
         raise invalid("The signed transaction is not valid.") from None
     except Exception:  # the library raises plain errors on malformed input
@@ -95,8 +131,8 @@ def verify_signed_transaction(jws: str) -> Purchase:
         raise invalid("This transaction was refunded or revoked.")
     if not transaction.transactionId or not transaction.productId:
         raise invalid("The signed transaction has no transaction or product id.")
-    return Purchase(str(transaction.transactionId), transaction.productId, _credits(transaction.productId),
-                    str(getattr(transaction.environment, "value", transaction.environment)))
+    return _purchase(str(transaction.transactionId), transaction.productId, transaction.quantity,
+                     str(getattr(transaction.environment, "value", transaction.environment)))
 
 
 # --- legacy receipts -------------------------------------------------------------------
@@ -155,4 +191,4 @@ def verify_receipt(receipt: str) -> list[Purchase]:
     for purchase in purchases:  # in_app and latest_receipt_info overlap
         by_id.setdefault(str(purchase["transaction_id"]), purchase)
     newest_first = sorted(by_id.items(), key=lambda item: int(item[1].get("purchase_date_ms") or 0), reverse=True)
-    return [Purchase(tid, p["product_id"], _credits(p["product_id"]), environment) for tid, p in newest_first]
+    return [_purchase(tid, p["product_id"], p.get("quantity"), environment) for tid, p in newest_first]

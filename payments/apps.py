@@ -8,6 +8,8 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from . import checks  # noqa: F401 -- registers the start-up checks
+
         if settings.STRIPE_API_BASE:
             import stripe
 

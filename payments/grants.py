@@ -5,6 +5,12 @@ compare-and-set that pushes `next_attempt_at` one lease ahead and marks the outc
 unknown (so a worker killed mid-call leaves a row that a later attempt reconciles),
 call Flash outside any transaction, record what happened. An attempt that follows
 one whose outcome is unknown first looks for the grant's id in Flash's history.
+
+A grant is retried until Flash takes it (CONTRACT.md §6); only a refusal about the
+grant itself ends it as failed. Flash refusing billing's own key is an operator's
+to fix: the grant stays pending and the operators are alerted once. A grant still
+undelivered an hour after it was made is marked stuck (still retried) and alerted
+once.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from relay import flash
-from relay.upstream import UpstreamError
+from relay.upstream import CredentialRefused, UpstreamError
 
-from .models import CreditGrant, GrantState
+from .alerts import grant_alert
+from .models import UNDELIVERED_STATES, CreditGrant, GrantState
 
 log = logging.getLogger("payments.grants")
 
@@ -66,18 +73,35 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.PAYMENTS_GRANT_LEASE_SECONDS)
 
 
-def backoff(attempts: int) -> timedelta:
-    """Exponential with full jitter in its upper half, capped."""
-    base = settings.PAYMENTS_GRANT_BACKOFF_BASE
-    delay = min(settings.PAYMENTS_GRANT_BACKOFF_MAX, base * (2 ** max(0, attempts - 1)))
-    return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+# Past the fast-retry window, the wait before the next attempt is at most this share of
+# the grant's age: waits then grow geometrically with a long outage (reaching
+# PAYMENTS_GRANT_BACKOFF_MAX after about four hours at the default one hour).
+LONG_OUTAGE_SHARE_OF_AGE = 0.25
+
+
+def backoff(attempts: int, age: timedelta) -> timedelta:
+    """The wait before the next attempt of a grant `age` old that has had `attempts`.
+
+    Exponential from PAYMENTS_GRANT_BACKOFF_BASE, but never above
+    PAYMENTS_GRANT_FAST_RETRY_SECONDS while the grant is younger than
+    PAYMENTS_GRANT_FAST_RETRY_WINDOW (a buyer is waiting, and a short outage should
+    cost seconds, not minutes); after that, at most a share of the grant's age, capped
+    at PAYMENTS_GRANT_BACKOFF_MAX. Full jitter in the upper half."""
+    exponential = settings.PAYMENTS_GRANT_BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 32)
+    fast = settings.PAYMENTS_GRANT_FAST_RETRY_SECONDS
+    seconds_old = age.total_seconds()
+    if seconds_old < settings.PAYMENTS_GRANT_FAST_RETRY_WINDOW:
+        ceiling = fast
+    else:
+        ceiling = max(fast, min(settings.PAYMENTS_GRANT_BACKOFF_MAX, seconds_old * LONG_OUTAGE_SHARE_OF_AGE))
+    return timedelta(seconds=min(exponential, ceiling) * random.uniform(0.5, 1.0))
 
 
 def _claim(grant: CreditGrant) -> bool:
     """Take the grant for one attempt, if nobody else did since it was read."""
     now = timezone.now()
     taken = CreditGrant.objects.filter(
-        pk=grant.pk, state=GrantState.PENDING, attempts=grant.attempts, next_attempt_at__lte=now
+        pk=grant.pk, state__in=UNDELIVERED_STATES, attempts=grant.attempts, next_attempt_at__lte=now
     ).update(attempts=F("attempts") + 1, next_attempt_at=now + _lease(), outcome_unknown=True)
     if taken:
         grant.attempts += 1
@@ -97,7 +121,8 @@ def process_due(limit: int = 50) -> int:
     """Deliver up to `limit` due grants; several workers may run this at once."""
     now = timezone.now()
     with transaction.atomic():
-        due = CreditGrant.objects.filter(state=GrantState.PENDING, next_attempt_at__lte=now).order_by("next_attempt_at")
+        due = CreditGrant.objects.filter(state__in=UNDELIVERED_STATES, next_attempt_at__lte=now).order_by(
+            "next_attempt_at")
         if connection.features.has_select_for_update_skip_locked:
             due = due.select_for_update(skip_locked=True)
         claimed = [grant for grant in due[:limit] if _claim(grant)]
@@ -110,6 +135,7 @@ def _attempt(grant: CreditGrant, timeout: tuple[float, float] | None = None) -> 
     # The claim set outcome_unknown in the row; `grant` was read before the claim and
     # still holds whether the previous attempt left the outcome unknown.
     was_unknown = grant.outcome_unknown
+    setting = "FLASH_SERVICE_KEY"  # the key of the history read; the grant itself uses the admin key
     try:
         if was_unknown:
             found = find_in_flash(grant)
@@ -117,20 +143,53 @@ def _attempt(grant: CreditGrant, timeout: tuple[float, float] | None = None) -> 
                 log.info("grant %s was already applied in Flash (reconciled from history)", grant.id)
                 return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")),
                                note="reconciled from Flash history")
+        setting = "FLASH_ADMIN_KEY"
         body = flash.grant(grant.flash_user_id, grant.amount, grant.transaction_type,
                            f"{grant.description} {grant.marker}".strip(), timeout=timeout)
+    except CredentialRefused as exc:
+        # The admin grant carries nothing but the admin key; a history read also carries
+        # the grant's Flash user id, which a bare 401 may be about instead.
+        if setting == "FLASH_ADMIN_KEY" or exc.names_key:
+            return _key_refused(grant, exc, setting, unknown=setting == "FLASH_SERVICE_KEY")
+        return _retry_later(grant, exc)
     except flash.GrantRefused as exc:
         log.error("grant %s refused by Flash: %s", grant.id, exc)
-        return _finish(grant, applied=False, error=str(exc), final=True)
+        state = _finish(grant, applied=False, error=str(exc), final=True)
+        if state == GrantState.FAILED:
+            grant_alert(grant, "grant failed", "Flash refused this grant for a reason retrying cannot fix; it "
+                                               "will not be sent again unless an operator retries it.")
+        return state
     except UpstreamError as exc:
-        log.warning("grant %s attempt %s: %s", grant.id, grant.attempts, exc.message)
-        final = grant.attempts >= settings.PAYMENTS_GRANT_MAX_ATTEMPTS
-        return _finish(grant, applied=False, error=f"{exc.code}: {exc.message}", final=final, unknown=True)
+        return _retry_later(grant, exc)
     return _finish(grant, applied=True, flash_transaction_id=str(body.get("transaction_id") or body.get("id") or ""))
 
 
+def _retry_later(grant: CreditGrant, exc: UpstreamError) -> str:
+    """Flash could not be reached or answered an error: the grant may have landed."""
+    log.warning("grant %s attempt %s: %s", grant.id, grant.attempts, exc.message)
+    return _finish(grant, applied=False, error=f"{exc.code}: {exc.message}", unknown=True)
+
+
+def _key_refused(grant: CreditGrant, exc: CredentialRefused, setting: str, *, unknown: bool) -> str:
+    """Flash refused billing's own key: not the grant's fault, and fixed by an operator,
+    so the grant stays pending (retried with backoff) and the operators hear of it once."""
+    detail = " ".join(exc.detail.split())[:200]
+    error = (f"Flash refuses billing's own key ({exc.status}: {detail}); an operator must fix {setting}. "
+             "Retried until Flash takes it.")
+    first = grant.key_refused_at is None
+    state = _finish(grant, applied=False, error=error, unknown=unknown,
+                    extra={"key_refused_at": timezone.now()} if first else None)
+    if first and grant.key_refused_at is not None:
+        grant_alert(grant, "Flash refuses billing's key", f"Flash refused {setting} while delivering this grant. "
+                    "The grant stays pending and is retried until Flash takes it; fix the key and it goes "
+                    "through on the next attempt.")
+    return state
+
+
 def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = "", error: str = "",
-            final: bool = False, unknown: bool = False, note: str = "") -> str:
+            final: bool = False, unknown: bool = False, note: str = "", extra: dict[str, Any] | None = None) -> str:
+    """Record the outcome of this attempt; `grant` reflects what was written (nothing,
+    when the attempt's lease had been lost to another worker)."""
     now = timezone.now()
     if applied:
         changes: dict[str, Any] = dict(state=GrantState.APPLIED, applied_at=now, outcome_unknown=False,
@@ -138,12 +197,42 @@ def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = ""
     elif final:
         changes = dict(state=GrantState.FAILED, last_error=error, outcome_unknown=unknown)
     else:
-        changes = dict(last_error=error, outcome_unknown=unknown, next_attempt_at=now + backoff(grant.attempts))
+        changes = dict(last_error=error, outcome_unknown=unknown,
+                       next_attempt_at=now + backoff(grant.attempts, now - grant.created_at))
+    changes.update(extra or {})
     # Only the holder of this attempt writes its result (a lease may have expired).
-    CreditGrant.objects.filter(pk=grant.pk, attempts=grant.attempts, state=GrantState.PENDING).update(**changes)
-    for name, value in changes.items():
-        setattr(grant, name, value)
+    written = CreditGrant.objects.filter(pk=grant.pk, attempts=grant.attempts,
+                                         state__in=UNDELIVERED_STATES).update(**changes)
+    if written:
+        for name, value in changes.items():
+            setattr(grant, name, value)
     return grant.state
+
+
+def mark_stuck(limit: int = 100) -> int:
+    """Mark grants still undelivered PAYMENTS_GRANT_STUCK_AFTER seconds after they were
+    made as stuck (the worker keeps retrying them), alerting the operators once per
+    grant. Returns how many were newly marked."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENTS_GRANT_STUCK_AFTER)
+    overdue = CreditGrant.objects.filter(state=GrantState.PENDING, created_at__lte=cutoff)
+    # Stuck before and retried by an operator since: stuck again, already alerted.
+    overdue.filter(stuck_at__isnull=False).update(state=GrantState.STUCK)
+    marked = 0
+    for grant in overdue.filter(stuck_at__isnull=True).order_by("created_at")[:limit]:
+        # The compare-and-set is what makes the alert once only, however many workers run.
+        if not CreditGrant.objects.filter(pk=grant.pk, state=GrantState.PENDING, stuck_at__isnull=True).update(
+                state=GrantState.STUCK, stuck_at=timezone.now()):
+            continue
+        grant.refresh_from_db()
+        marked += 1
+        grant_alert(grant, "grant stuck", f"This grant is still not in Flash {_age(grant)} after it was made. "
+                    "It is retried until Flash takes it; the last error says what stands in the way.")
+    return marked
+
+
+def _age(grant: CreditGrant) -> str:
+    minutes = int((timezone.now() - grant.created_at).total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def find_in_flash(grant: CreditGrant) -> dict | None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -12,16 +13,27 @@ from django.utils import timezone
 
 class GrantState(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Still undelivered an hour after it was made: retried exactly as a pending grant,
+    # and an operator has been alerted (docs/payments.md, "Grant states").
+    STUCK = "stuck", "Stuck"
     APPLIED = "applied", "Applied"
+    # Refused for a reason retrying cannot fix (last_error says which).
     FAILED = "failed", "Failed"
-    # A refund reversal waiting for an operator (see docs/payments.md, "Refunds").
+    # A refund or dispute reversal waiting for an operator (docs/payments.md, "Refunds").
     HELD = "held", "Held for review"
+    # A held dispute reversal the dispute's win made unnecessary: never sent.
+    RELEASED = "released", "Released (dispute won)"
+
+
+# The states the worker keeps delivering until Flash takes the grant.
+UNDELIVERED_STATES = (GrantState.PENDING, GrantState.STUCK)
 
 
 class GrantSource(models.TextChoices):
     STRIPE = "stripe", "Stripe purchase"
     STRIPE_SUBSCRIPTION = "stripe_subscription", "Stripe subscription"
     STRIPE_REFUND = "stripe_refund", "Stripe refund"
+    STRIPE_DISPUTE = "stripe_dispute", "Stripe dispute"
     APPLE = "apple", "Apple in-app purchase"
     SIGNUP = "signup", "Signup"
     MANUAL = "manual", "Manual (operator)"
@@ -36,6 +48,10 @@ class TransactionType(models.TextChoices):
     SIGNUP_BONUS = "signup_bonus"
     ADMIN_GRANT = "admin_grant"
     REFUND = "refund"
+
+
+# What `CreditGrant.marker` puts into the description Flash keeps.
+MARKER_PATTERN = re.compile(r"\s*\[grant ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\]")
 
 
 class CreditGrant(models.Model):
@@ -77,6 +93,10 @@ class CreditGrant(models.Model):
     # attempt first looks for this grant in Flash's history.
     outcome_unknown = models.BooleanField(default=False)
     flash_transaction_id = models.CharField(max_length=255, blank=True)
+    # Each is set once, when the operators were alerted about this grant.
+    key_refused_at = models.DateTimeField(null=True, blank=True,
+                                          help_text="when Flash first refused billing's own key for it")
+    stuck_at = models.DateTimeField(null=True, blank=True, help_text="when it was first marked stuck")
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
@@ -119,3 +139,95 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.stripe_id}"
+
+
+class SalesReport(CreditGrant):
+    """No table of its own: the admin's entry point to the sales page
+    (`payments.sales`), with its own view permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "sales"
+        verbose_name_plural = "sales"
+
+
+class DifferenceKind(models.TextChoices):
+    """What reconciliation can find between Stripe, the ledger and Flash (issue #16)."""
+
+    PAID_NO_GRANT = "paid_no_grant", "Paid, no grant"
+    GRANT_OVERDUE = "grant_overdue", "Grant pending or failed past its deadline"
+    NOT_IN_FLASH = "not_in_flash", "Applied, not in Flash's history"
+    NOT_BILLINGS = "flash_unexplained", "In Flash, no local grant"
+    AMOUNT_MISMATCH = "amount_mismatch", "Amount mismatch"
+    REVERSAL_MISSING = "reversal_missing", "Refund or dispute without its held reversal"
+
+
+class RunOutcome(models.TextChoices):
+    RUNNING = "running", "Running"
+    CLEAN = "clean", "Clean"
+    DIFFERENCES = "differences", "Unexplained differences"
+    FAILED = "failed", "Could not complete"
+
+
+class ReconciliationRun(models.Model):
+    """One `reconcile_ledger` run over a window: what each side held, per day, and how
+    many differences it found."""
+
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    repair = models.BooleanField(default=False)
+    triggered_by = models.CharField(max_length=150, blank=True, help_text="command line, or the operator")
+    outcome = models.CharField(max_length=16, choices=RunOutcome.choices, default=RunOutcome.RUNNING)
+    error = models.TextField(blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text="objects read on each side")
+    daily = models.JSONField(default=list, blank=True, help_text="per-day totals of the three sides")
+    found = models.PositiveIntegerField(default=0)
+    unexplained = models.PositiveIntegerField(default=0)
+    repaired = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = "reconciliation"
+        verbose_name_plural = "reconciliation"
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.get_outcome_display()})"
+
+
+class Difference(models.Model):
+    """A difference between the sides, kept across runs under a stable key (so that an
+    operator's explanation sticks): open until explained, repaired, or no longer found
+    by a run whose window covers it."""
+
+    key = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=32, choices=DifferenceKind.choices, db_index=True)
+    occurred_at = models.DateTimeField(db_index=True, help_text="when what it is about happened")
+    detail = models.TextField()
+    account = models.ForeignKey("accounts.Account", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    grant = models.ForeignKey(CreditGrant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stripe_object_id = models.CharField(max_length=255, blank=True)
+    flash_transaction_id = models.CharField(max_length=255, blank=True)
+    runs = models.ManyToManyField(ReconciliationRun, related_name="differences")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    repaired_grant = models.ForeignKey(CreditGrant, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", help_text="recorded by --repair")
+    explained_at = models.DateTimeField(null=True, blank=True)
+    explained_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    explanation = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["resolved_at", "explained_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.stripe_object_id or self.flash_transaction_id or self.grant_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None and self.explained_at is None

@@ -18,11 +18,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.portal import account_required, balance_or_none
+from accounts.templatetags.portal_ui import code_label
 from relay import flash
 from timepoint_billing.errors import APIError
 
 from .checkout import create_checkout, create_portal
-from .models import CreditGrant, GrantState
+from .models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource
 from .plans import PACKAGES, PLANS
 
 HISTORY_PAGE_SIZE = 20  # seeds/003: 20 transactions per page
@@ -37,6 +38,26 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
+def describe(entry: dict, grants: dict[str, CreditGrant]) -> str:
+    """What a transaction was, in words for its owner: never the ledger's marker,
+    never an operator's name or internal reason."""
+    text = str(entry.get("description") or "")
+    match = MARKER_PATTERN.search(text)
+    grant = grants.get(match.group(1)) if match else None
+    if grant is not None and grant.source == GrantSource.MANUAL:
+        return "Credits from TIMEPOINT support" if grant.amount > 0 else "Correction by TIMEPOINT support"
+    return MARKER_PATTERN.sub("", text).strip() or code_label(entry.get("transaction_type"))
+
+
+def described(account, transactions: list) -> list[dict]:
+    """Flash's entries with a `summary` for the page; the account's own grants named
+    by their markers tell what an entry was."""
+    entries = [t for t in transactions if isinstance(t, dict)]
+    ids = {m.group(1) for t in entries if (m := MARKER_PATTERN.search(str(t.get("description") or "")))}
+    grants = {str(g.pk): g for g in CreditGrant.objects.filter(account=account, pk__in=ids)} if ids else {}
+    return [{**t, "summary": describe(t, grants)} for t in entries]
+
+
 def _history(account, page: int) -> dict | None:
     try:
         body = flash.get_history(account.flash_user_id, {"limit": HISTORY_PAGE_SIZE,
@@ -46,7 +67,7 @@ def _history(account, page: int) -> dict | None:
     total = int(body.get("total") or 0)
     pages = max(1, math.ceil(total / HISTORY_PAGE_SIZE))
     return {
-        "transactions": body.get("transactions") or [],
+        "transactions": described(account, body.get("transactions") or []),
         "total": total,
         "page": page,
         "pages": pages,
@@ -63,7 +84,7 @@ def credits(request: HttpRequest) -> HttpResponse:
         "section": "credits",
         "balance": balance_or_none(account),
         "packages": list(PACKAGES.values()),
-        "pending": CreditGrant.objects.filter(account=account, state=GrantState.PENDING),
+        "pending": CreditGrant.objects.filter(account=account, state__in=UNDELIVERED_STATES),
         "history": _history(account, _page_number(request)),
     })
 
@@ -99,7 +120,7 @@ def success(request: HttpRequest) -> HttpResponse:
         CreditGrant.objects.filter(account=request.account, stripe_object_id=session_id).first()
         if session_id else None
     )
-    waiting = grant is None or grant.state == GrantState.PENDING
+    waiting = grant is None or grant.state in UNDELIVERED_STATES
     return render(request, "portal/credits_success.html", {
         "section": "credits",
         "grant": grant,

@@ -3,19 +3,21 @@ webhooks.py, apple.py and grants.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 
 import stripe
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import IsHuman
+from apikeys.views import CountedFirst
+from timepoint_billing import request_json
 from timepoint_billing.errors import APIError
 
 from . import apple, checkout, grants, webhooks
@@ -39,7 +41,17 @@ class PlansView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(responses=PlansSerializer, summary="Plans, credit packages and Apple products")
+    @extend_schema(
+        responses=PlansSerializer, summary="Plans, credit packages and Apple products",
+        description="What can be bought: monthly `plans` (credits each month, the API tier they give, "
+        "whether they include the HD preset), one-off credit `packages`, and the iOS app's "
+        "`apple_products`. Prices are decimal strings in `currency`. Public: no credential needed.",
+        examples=[OpenApiExample("Plans", response_only=True, value={
+            "plans": [{"id": "historian", "name": "Historian", "credits_per_month": 200, "price": "14.99",
+                       "currency": "usd", "hd": True, "tier": "free"}],
+            "packages": [{"id": "100_credits", "credits": 100, "price": "9.99", "currency": "usd"}],
+            "apple_products": [{"product_id": "com.timepointai.credits.100", "credits": 100}]})],
+    )
     def get(self, request: Request) -> Response:
         return Response({
             "plans": [
@@ -53,9 +65,33 @@ class PlansView(APIView):
         })
 
 
-class CheckoutView(APIView):
-    @extend_schema(request=CheckoutRequestSerializer, responses=CheckoutSerializer,
-                   summary="Start a Stripe Checkout for a credit package or a plan")
+class SignedInView(CountedFirst, APIView):
+    """Money and payment settings are for signed-in people only: an API key is refused
+    with 403 (CONTRACT.md §5); a billing-portal URL in a leaked key's hands could
+    cancel the plan or change the card. Every authenticated billing route is one. The
+    refused request still counts toward the key's requests per minute."""
+
+    permission_classes = [IsHuman]
+
+
+class CheckoutView(SignedInView):
+    @extend_schema(
+        request=CheckoutRequestSerializer, responses=CheckoutSerializer,
+        summary="Buy credits or subscribe to a plan",
+        description="Starts a Stripe Checkout for one credit `package` (paid once) or one monthly `plan` "
+        "(a subscription): send exactly one of them (ids from `GET /api/v1/billing/plans`). Open "
+        "`checkout_url` in a browser to pay; once Stripe confirms the payment the credits are added to "
+        "your balance, and a plan's again each month its invoice is paid. An unknown package or plan, "
+        "or a second subscription, is refused with 400 (change plans in the billing portal). Sign in "
+        "to call this: API keys are refused with 403.",
+        examples=[
+            OpenApiExample("100 credits", request_only=True, value={"package": "100_credits"}),
+            OpenApiExample("The Historian plan", request_only=True, value={"plan": "historian"}),
+            OpenApiExample("Checkout started", response_only=True, value={
+                "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+                "session_id": "cs_test_a1b2c3"}),
+        ],
+    )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         serializer = CheckoutRequestSerializer(data=data)
@@ -65,8 +101,13 @@ class CheckoutView(APIView):
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
-class PortalView(APIView):
-    @extend_schema(request=None, responses=PortalSerializer, summary="Stripe billing portal for the caller")
+class PortalView(SignedInView):
+    @extend_schema(
+        request=None, responses=PortalSerializer, summary="Manage your plan and payment details",
+        description="A link to Stripe's billing portal for your account, where you change your card, "
+        "see invoices, or change or cancel your plan. Available after a first purchase (400 before). "
+        "Sign in to call this: API keys are refused with 403.",
+    )
     def post(self, request: Request) -> Response:
         session = checkout.create_portal(request.user)
         return Response({"url": session["url"]})
@@ -80,8 +121,15 @@ class StripeWebhookView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(request={"application/json": dict}, responses={200: WebhookAckSerializer,
-                   400: OpenApiResponse(description="invalid_signature")}, summary="Stripe webhook")
+    @extend_schema(
+        request={"application/json": dict},
+        responses={200: WebhookAckSerializer, 400: OpenApiResponse(description="invalid_signature")},
+        summary="Stripe's events (for Stripe only)",
+        description="Where Stripe delivers the events of the account's webhook endpoint, signed with "
+        "`Stripe-Signature`. A bad or missing signature is refused with 400 and nothing is recorded. "
+        "Paid checkouts and paid plan invoices grant their credits exactly once, however often an event "
+        "is delivered; other event types are acknowledged and ignored.",
+    )
     def post(self, request: Request) -> Response:
         payload = request.body
         header = request.headers.get("Stripe-Signature", "")
@@ -91,9 +139,12 @@ class StripeWebhookView(APIView):
         try:
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
                                                   tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
-            event = json.loads(payload)
-        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
+        except (stripe.SignatureVerificationError, UnicodeDecodeError):
             raise APIError(400, "invalid_signature", "Invalid or missing Stripe-Signature.") from None
+        try:
+            event = request_json.loads(payload)
+        except request_json.InvalidJSON as exc:
+            raise APIError(400, "invalid_request", f"The event is not JSON: {exc}") from None
         if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
             raise APIError(400, "invalid_request", "Not a Stripe event.")
         if event["type"] not in webhooks.HANDLERS:
@@ -118,9 +169,17 @@ class StripeWebhookView(APIView):
         return Response({"received": True})
 
 
-class VerifyReceiptView(APIView):
-    @extend_schema(request=ReceiptRequestSerializer, responses=ReceiptSerializer,
-                   summary="Grant an Apple in-app purchase once")
+class VerifyReceiptView(SignedInView):
+    @extend_schema(
+        request=ReceiptRequestSerializer, responses=ReceiptSerializer,
+        summary="Redeem an Apple in-app purchase",
+        description="For the iOS app, after a purchase: send the StoreKit 2 `signed_transaction` (or a "
+        "legacy `receipt_data`). Each Apple transaction adds its credits once; sending it again "
+        "answers `granted: false`. An invalid receipt is refused with 400; when Apple cannot be "
+        "reached the answer is 503 and sending it again later is safe.",
+        examples=[OpenApiExample("Granted", response_only=True, value={
+            "granted": True, "credits": 100, "transaction_id": "2000000123456789"})],
+    )
     def post(self, request: Request) -> Response:
         serializer = ReceiptRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
         serializer.is_valid(raise_exception=True)
@@ -139,7 +198,8 @@ class VerifyReceiptView(APIView):
                     account=account,
                     amount=purchase.credits,
                     transaction_type=TransactionType.APPLE_IAP,
-                    description=f"Apple purchase: {purchase.credits} credits",
+                    description=f"Apple purchase: {purchase.credits} credits"
+                                + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
                     product=purchase.product_id,
                     apple_transaction_id=purchase.transaction_id,
                 )

@@ -19,7 +19,7 @@ from accounts.models import Account
 
 from . import grants
 from .models import CreditGrant, GrantSource, GrantState, StripeEvent, TransactionType
-from .plans import PACKAGES, package_for_price, plan_for_price
+from .plans import PACKAGES, Plan, package_for_price, plan_for_price
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -27,13 +27,15 @@ log = logging.getLogger("payments.webhooks")
 ENDED_STATUSES = {"canceled", "unpaid", "incomplete_expired"}
 # Statuses in which the subscriber has the plan (past_due: Stripe is still retrying).
 LIVE_STATUSES = {"active", "trialing", "past_due"}
+# Dispute outcomes that give the money back (won) or never took it (an inquiry closed).
+DISPUTE_SETTLED = {"won", "warning_closed"}
 
 
 class Unprocessable(Exception):
     """A verified event billing cannot act on (unknown account, no credit product…)."""
 
 
-def _get(obj: Any, *path: str) -> Any:
+def nested(obj: Any, *path: str) -> Any:
     for name in path:
         if not isinstance(obj, dict):
             return None
@@ -41,7 +43,7 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def _id(value: Any) -> str:
+def object_id(value: Any) -> str:
     """A Stripe reference, expanded (an object) or not (an id)."""
     if isinstance(value, dict):
         value = value.get("id")
@@ -75,18 +77,24 @@ def checkout_completed(event: StripeEvent, session: dict) -> str:
     # Absent only in API versions before payment_status existed, when completed meant paid.
     if session.get("payment_status", "paid") not in ("paid", "no_payment_required"):
         return "payment not settled yet (an async_payment_succeeded event will follow)"
-    metadata = session.get("metadata") or {}
-    account = _account(metadata, reference=session.get("client_reference_id") or "",
-                       customer=_id(session.get("customer")))
-    _link_customer(account, _id(session.get("customer")))
+    account = session_account(session)
+    _link_customer(account, object_id(session.get("customer")))
     if session.get("mode") == "subscription":
         return "subscription checkout: customer linked; credits come with invoice.paid"
+    grant, created, skipped = grant_for_session(session, account=account, event_id=event.stripe_id)
+    return f"grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits" + (
+        f"; skipped non-credit items {skipped}" if skipped else "")
 
+
+def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]]:
+    """What a payment-mode Checkout session bought: (credits, package ids, credit Price
+    ids, skipped non-credit Price ids). From its line items when they are present
+    (expanded: then they are the truth), else from `metadata.package`."""
     credits, products, price_ids, skipped = 0, [], [], []
-    lines = _get(session, "line_items", "data")
-    if isinstance(lines, list):  # present only when expanded; then it is the truth
+    lines = nested(session, "line_items", "data")
+    if isinstance(lines, list):
         for line in lines:
-            price = _id(line.get("price"))
+            price = object_id(line.get("price"))
             package = package_for_price(price)
             if package is None:
                 skipped.append(price or "?")
@@ -95,14 +103,29 @@ def checkout_completed(event: StripeEvent, session: dict) -> str:
             products.append(package.id)
             price_ids.append(price)
     else:
-        package = PACKAGES.get(metadata.get("package", ""))
+        package = PACKAGES.get((session.get("metadata") or {}).get("package", ""))
         if package is not None:
             credits, products = package.credits, [package.id]
+    return credits, products, price_ids, skipped
+
+
+def session_account(session: dict) -> Account:
+    return _account(session.get("metadata"), reference=session.get("client_reference_id") or "",
+                    customer=object_id(session.get("customer")))
+
+
+def grant_for_session(session: dict, *, account: Account | None = None, event_id: str = "",
+                      reason: str = "") -> tuple[CreditGrant, bool, list[str]]:
+    """The grant a paid Checkout session of credit packages owes, recorded once under
+    `stripe:checkout:<session id>`: the webhook and reconciliation's repair both record
+    through here, so whichever comes second finds the first's grant. Returns (grant,
+    created, skipped non-credit items)."""
+    account = account or session_account(session)
+    credits, products, price_ids, skipped = session_credits(session)
     if skipped:
         log.info("checkout %s: skipped non-credit line items %s", session.get("id"), skipped)
     if credits <= 0:
         raise Unprocessable("checkout session has no credit package (metadata.package or line items)")
-
     grant, created = grants.record(
         f"stripe:checkout:{session['id']}",
         source=GrantSource.STRIPE,
@@ -113,75 +136,97 @@ def checkout_completed(event: StripeEvent, session: dict) -> str:
         product=",".join(products),
         currency=(session.get("currency") or "").lower(),
         money_amount=session.get("amount_total"),
-        stripe_event_id=event.stripe_id,
+        stripe_event_id=event_id,
         stripe_object_id=session["id"],
-        stripe_customer_id=_id(session.get("customer")),
-        stripe_payment_intent_id=_id(session.get("payment_intent")),
+        stripe_customer_id=object_id(session.get("customer")),
+        stripe_payment_intent_id=object_id(session.get("payment_intent")),
         stripe_price_ids=price_ids,
+        reason=reason,
     )
-    return f"grant {grant.id} {'recorded' if created else 'already recorded'}: {credits} credits" + (
-        f"; skipped non-credit items {skipped}" if skipped else "")
+    return grant, created, skipped
 
 
-def _invoice_subscription(invoice: dict) -> tuple[str, dict]:
-    details = _get(invoice, "parent", "subscription_details") or invoice.get("subscription_details") or {}
-    subscription = _id(details.get("subscription")) or _id(invoice.get("subscription"))
+def invoice_subscription(invoice: dict) -> tuple[str, dict]:
+    details = nested(invoice, "parent", "subscription_details") or invoice.get("subscription_details") or {}
+    subscription = object_id(details.get("subscription")) or object_id(invoice.get("subscription"))
     metadata = dict(details.get("metadata") or {})
-    for line in _get(invoice, "lines", "data") or []:
+    for line in nested(invoice, "lines", "data") or []:
         if not metadata.get("account_id"):
             metadata.update(line.get("metadata") or {})
     return subscription, metadata
 
 
-def _line_price(line: dict) -> str:
-    return (_id(line.get("price")) or _id(_get(line, "pricing", "price_details", "price"))
-            or _id(_get(line, "plan")))
+def line_price(line: dict) -> str:
+    return (object_id(line.get("price")) or object_id(nested(line, "pricing", "price_details", "price"))
+            or object_id(nested(line, "plan")))
 
 
 def _invoice_payment_intent(invoice: dict) -> str:
     """Where a refund's charge will point: `payment_intent` in older API versions,
     `payments.data[].payment.payment_intent` in newer ones."""
-    found = _id(invoice.get("payment_intent"))
-    for payment in _get(invoice, "payments", "data") or []:
-        found = found or _id(_get(payment, "payment", "payment_intent"))
+    found = object_id(invoice.get("payment_intent"))
+    for payment in nested(invoice, "payments", "data") or []:
+        found = found or object_id(nested(payment, "payment", "payment_intent"))
     return found
 
 
-def invoice_paid(event: StripeEvent, invoice: dict) -> str:
-    subscription, metadata = _invoice_subscription(invoice)
-    if not subscription:
-        return "not a subscription invoice: ignored"
-    customer = _id(invoice.get("customer"))
-    account = _account(metadata, customer=customer)
-    plan, skipped = None, []
-    for line in _get(invoice, "lines", "data") or []:
-        found = plan_for_price(_line_price(line))
+def invoice_plan(invoice: dict) -> tuple[Plan | None, int, list[str]]:
+    """The plan a subscription invoice bills (its first plan line), that line's
+    quantity, and the lines that are not plans (rounding adjustments, custom prices)."""
+    plan, quantity, skipped = None, 1, []
+    for line in nested(invoice, "lines", "data") or []:
+        found = plan_for_price(line_price(line))
         if found is None:
-            skipped.append(_line_price(line) or line.get("description") or "?")
+            skipped.append(line_price(line) or line.get("description") or "?")
         elif plan is None:
-            plan = found
+            plan, quantity = found, int(line.get("quantity") or 1)
+    return plan, quantity, skipped
+
+
+def invoice_account(invoice: dict) -> Account:
+    _subscription, metadata = invoice_subscription(invoice)
+    return _account(metadata, customer=object_id(invoice.get("customer")))
+
+
+def grant_for_invoice(invoice: dict, *, event_id: str = "",
+                      reason: str = "") -> tuple[CreditGrant, bool, Plan, list[str]]:
+    """The grant a paid subscription invoice owes (the plan's credits × quantity),
+    recorded once under `stripe:invoice:<invoice id>`, for the webhook and the repair
+    alike. Returns (grant, created, plan, skipped non-plan lines)."""
+    account = invoice_account(invoice)
+    plan, quantity, skipped = invoice_plan(invoice)
     if plan is None:
         raise Unprocessable(f"invoice has no plan price (lines: {skipped})")
-    _link_customer(account, customer)
-    set_plan(account, plan.id, as_of=_happened(event))
+    credits = plan.credits_per_month * quantity
     grant, created = grants.record(
         f"stripe:invoice:{invoice['id']}",
         source=GrantSource.STRIPE_SUBSCRIPTION,
         account=account,
-        amount=plan.credits_per_month,
+        amount=credits,
         transaction_type=TransactionType.SUBSCRIPTION_GRANT,
-        description=f"{plan.name} plan: {plan.credits_per_month} credits",
+        description=f"{plan.name} plan: {credits} credits",
         product=plan.id,
         currency=(invoice.get("currency") or "").lower(),
         money_amount=invoice.get("amount_paid"),
-        stripe_event_id=event.stripe_id,
+        stripe_event_id=event_id,
         stripe_object_id=invoice["id"],
-        stripe_customer_id=customer,
+        stripe_customer_id=object_id(invoice.get("customer")),
         stripe_payment_intent_id=_invoice_payment_intent(invoice),
-        stripe_price_ids=[p for p in (_line_price(line) for line in _get(invoice, "lines", "data") or []) if p],
+        stripe_price_ids=[p for p in (line_price(line) for line in nested(invoice, "lines", "data") or []) if p],
+        reason=reason,
     )
+    return grant, created, plan, skipped
+
+
+def invoice_paid(event: StripeEvent, invoice: dict) -> str:
+    subscription, _metadata = invoice_subscription(invoice)
+    if not subscription:
+        return "not a subscription invoice: ignored"
+    grant, created, plan, skipped = grant_for_invoice(invoice, event_id=event.stripe_id)
+    _link_customer(grant.account, object_id(invoice.get("customer")))
+    set_plan(grant.account, plan.id, as_of=_happened(event))
     done = "recorded" if created else "already recorded"
-    return f"grant {grant.id} {done}: {plan.credits_per_month} credits; plan {plan.id}" + (
+    return f"grant {grant.id} {done}: {grant.amount} credits; plan {plan.id}" + (
         f"; skipped non-credit items {skipped}" if skipped else "")
 
 
@@ -194,7 +239,7 @@ def _happened(event: StripeEvent) -> datetime | None:
 
 
 def subscription_changed(event: StripeEvent, subscription: dict) -> str:
-    customer = _id(subscription.get("customer"))
+    customer = object_id(subscription.get("customer"))
     account = _account(subscription.get("metadata"), customer=customer)
     _link_customer(account, customer)
     status = subscription.get("status")
@@ -203,51 +248,128 @@ def subscription_changed(event: StripeEvent, subscription: dict) -> str:
         return f"subscription {status or 'deleted'}: account back on free"
     if status not in LIVE_STATUSES:
         return f"subscription {status}: plan unchanged until it is paid"
-    for item in _get(subscription, "items", "data") or []:
-        plan = plan_for_price(_id(item.get("price")) or _id(item.get("plan")))
+    for item in nested(subscription, "items", "data") or []:
+        plan = plan_for_price(object_id(item.get("price")) or object_id(item.get("plan")))
         if plan is not None:
             set_plan(account, plan.id, as_of=_happened(event))
             return f"subscription {status}: plan {plan.id}"
     raise Unprocessable("subscription has no plan price")
 
 
-def charge_refunded(event: StripeEvent, charge: dict) -> str:
-    """A refund is recorded as a held reversal (docs/payments.md, "Refunds")."""
-    intent, invoice = _id(charge.get("payment_intent")), _id(charge.get("invoice"))
+def original_grant(payment_intent: str, invoice: str = "") -> CreditGrant | None:
+    """The purchase grant a charge paid for: by its payment intent (Checkout and, in
+    newer API versions, invoices), else by its invoice (older versions)."""
     original = None
-    if intent:
-        original = CreditGrant.objects.filter(stripe_payment_intent_id=intent, amount__gt=0).first()
+    if payment_intent:
+        original = CreditGrant.objects.filter(stripe_payment_intent_id=payment_intent, amount__gt=0).first()
     if original is None and invoice:
         original = CreditGrant.objects.filter(stripe_object_id=invoice, amount__gt=0).first()
+    return original
+
+
+def reversal_credits(original: CreditGrant, paid: int | None, taken_back: int) -> int:
+    """The credits to take back when `taken_back` of the `paid` money goes back to the
+    buyer: in proportion, all of them when all of it (or an unknown share) does."""
+    if not paid or taken_back >= paid:
+        return original.amount
+    return math.floor(original.amount * taken_back / paid)
+
+
+def _held(key: str, event: StripeEvent, reversed_grant: CreditGrant, source: str, credits: int, description: str,
+          *, currency: str | None, money_amount: int, stripe_object_id: str, customer: str,
+          intent: str) -> tuple[CreditGrant, bool]:
+    """A `refund` grant against another grant, held for an operator: never sent to
+    Flash by itself (docs/payments.md, "Refunds" and "Disputes")."""
+    return grants.record(
+        key,
+        deliver_after_commit=False,
+        source=source,
+        account=reversed_grant.account,
+        flash_user_id=reversed_grant.flash_user_id,
+        amount=credits,
+        transaction_type=TransactionType.REFUND,
+        description=description,
+        product=reversed_grant.product,
+        currency=(currency or "").lower(),
+        money_amount=money_amount,
+        stripe_event_id=event.stripe_id,
+        stripe_object_id=stripe_object_id,
+        stripe_customer_id=customer,
+        stripe_payment_intent_id=intent,
+        reverses=reversed_grant,
+        state=GrantState.HELD,
+    )
+
+
+def charge_refunded(event: StripeEvent, charge: dict) -> str:
+    """A refund is recorded as a held reversal (docs/payments.md, "Refunds")."""
+    intent = object_id(charge.get("payment_intent"))
+    original = original_grant(intent, object_id(charge.get("invoice")))
     if original is None:
         raise Unprocessable(f"refund of charge {charge.get('id')}: no grant found for its payment")
-    paid = charge.get("amount") or original.money_amount or 0
     refunded = charge.get("amount_refunded") or 0
-    to_reverse = original.amount if not paid or refunded >= paid else math.floor(original.amount * refunded / paid)
-    already = -sum(r.amount for r in original.reversals.all())
+    to_reverse = reversal_credits(original, charge.get("amount") or original.money_amount, refunded)
+    already = -sum(r.amount for r in original.reversals.filter(source=GrantSource.STRIPE_REFUND))
     delta = to_reverse - already
     if delta <= 0:
         return f"refund of {refunded} already recorded"
-    reversal, _ = grants.record(
-        f"stripe:refund:{charge.get('id')}:{refunded}",
-        deliver_after_commit=False,
-        source=GrantSource.STRIPE_REFUND,
-        account=original.account,
-        flash_user_id=original.flash_user_id,
-        amount=-delta,
-        transaction_type=TransactionType.REFUND,
-        description=f"Refund of Stripe payment: -{delta} credits",
-        product=original.product,
-        currency=(charge.get("currency") or "").lower(),
-        money_amount=-refunded,
-        stripe_event_id=event.stripe_id,
-        stripe_object_id=str(charge.get("id") or ""),
-        stripe_customer_id=_id(charge.get("customer")),
-        stripe_payment_intent_id=intent,
-        reverses=original,
-        state=GrantState.HELD,
-    )
+    # Stripe's amount_refunded is the charge's running total; each reversal carries
+    # the money of its own refund, so that the reversals of a charge add up to it.
+    money_before = -sum(r.money_amount or 0 for r in original.reversals.filter(
+        source=GrantSource.STRIPE_REFUND, stripe_object_id=str(charge.get("id") or "")))
+    reversal, _ = _held(
+        f"stripe:refund:{charge.get('id')}:{refunded}", event, original, GrantSource.STRIPE_REFUND, -delta,
+        f"Refund of Stripe payment: -{delta} credits", currency=charge.get("currency"),
+        money_amount=-(refunded - money_before), stripe_object_id=str(charge.get("id") or ""),
+        customer=object_id(charge.get("customer")), intent=intent)
     return f"refund recorded as held reversal {reversal.id}: -{delta} credits (operator to confirm)"
+
+
+def _dispute_reversal(event: StripeEvent, dispute: dict) -> tuple[CreditGrant, bool]:
+    """A disputed payment's credits, held like a refund's until an operator (or the
+    dispute's outcome) decides; one per dispute."""
+    intent = object_id(dispute.get("payment_intent"))
+    original = original_grant(intent)
+    if original is None:
+        raise Unprocessable(f"dispute {dispute.get('id')}: no grant found for its payment")
+    disputed = dispute.get("amount") or 0
+    credits = reversal_credits(original, original.money_amount, disputed)
+    return _held(f"stripe:dispute:{dispute.get('id')}", event, original, GrantSource.STRIPE_DISPUTE, -credits,
+                 f"Disputed Stripe payment: -{credits} credits", currency=dispute.get("currency"),
+                 money_amount=-disputed, stripe_object_id=str(dispute.get("id") or ""),
+                 customer=original.stripe_customer_id, intent=intent)
+
+
+def dispute_created(event: StripeEvent, dispute: dict) -> str:
+    reversal, created = _dispute_reversal(event, dispute)
+    done = "recorded as held reversal" if created else "already recorded as"
+    return f"dispute {done} {reversal.id}: {reversal.amount} credits (operator to confirm)"
+
+
+def dispute_closed(event: StripeEvent, dispute: dict) -> str:
+    """Won (or an inquiry closed): the held reversal is released, never sent; if an
+    operator had already sent it, the credits given back wait, held, for the operator.
+    Lost: the reversal stays held (recorded now if the created event never came)."""
+    status = dispute.get("status")
+    if status == "lost":
+        reversal, _ = _dispute_reversal(event, dispute)
+        return f"dispute lost: reversal {reversal.id} ({reversal.amount} credits) stays held for the operator"
+    if status not in DISPUTE_SETTLED:
+        return f"dispute closed ({status}): nothing to do"
+    reversal = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute.get('id')}").first()
+    if reversal is None:
+        return "dispute won: nothing was held"
+    if CreditGrant.objects.filter(pk=reversal.pk, state=GrantState.HELD).update(
+            state=GrantState.RELEASED, last_error="dispute won: released, never sent to Flash"):
+        return f"dispute won: held reversal {reversal.id} released, nothing taken from Flash"
+    if reversal.state == GrantState.RELEASED:
+        return f"dispute won: reversal {reversal.id} already released"
+    given_back, _ = _held(f"stripe:dispute:{dispute.get('id')}:won", event, reversal, GrantSource.STRIPE_DISPUTE,
+                          -reversal.amount, f"Dispute won: {-reversal.amount} credits back",
+                          currency=reversal.currency, money_amount=-(reversal.money_amount or 0),
+                          stripe_object_id=str(dispute.get("id") or ""), customer=reversal.stripe_customer_id,
+                          intent=reversal.stripe_payment_intent_id)
+    return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
 
 
 HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
@@ -258,11 +380,13 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "customer.subscription.updated": subscription_changed,
     "customer.subscription.deleted": subscription_changed,
     "charge.refunded": charge_refunded,
+    "charge.dispute.created": dispute_created,
+    "charge.dispute.closed": dispute_closed,
 }
 
 
 def process(event: StripeEvent) -> str:
-    obj = _get(event.payload, "data", "object")
+    obj = nested(event.payload, "data", "object")
     if not isinstance(obj, dict):
         raise Unprocessable("event has no data.object")
     return HANDLERS[event.type](event, obj)

@@ -6,6 +6,8 @@ grant `{"user_id", "amount", "transaction_type", "description"}` with X-Admin-Ke
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -51,6 +53,7 @@ def _service_headers(flash_user_id: str | None = None) -> dict[str, str]:
 def _json_object(response: upstream.UpstreamResponse, what: str) -> dict[str, Any]:
     """A 2xx JSON object, or a 502 (Flash's body is logged, never shown)."""
     if response.status_code >= 300:
+        upstream.raise_for_billing_fault(SERVICE, response)
         upstream.log_error_body(SERVICE, response)
         raise upstream.failed(SERVICE)
     try:
@@ -158,8 +161,10 @@ class GrantRefused(Exception):
 
 def grant(user_id: str, amount: int, transaction_type: str, description: str,
           timeout: tuple[float, float] | None = None) -> dict:
-    """Flash's admin grant (seeds/001 §4). Raises GrantRefused on a 4xx, an
-    UpstreamError on a 5xx or a transport failure (outcome unknown)."""
+    """Flash's admin grant (seeds/001 §4). Raises upstream.CredentialRefused when Flash
+    refuses billing's admin key (not applied; an operator must fix the key),
+    GrantRefused on any other 4xx (about the grant itself), an UpstreamError on a 5xx
+    or a transport failure (outcome unknown)."""
     response = upstream.send(
         _session,
         SERVICE,
@@ -170,6 +175,7 @@ def grant(user_id: str, amount: int, transaction_type: str, description: str,
               "description": description},
         headers={"X-Admin-Key": settings.FLASH_ADMIN_KEY},
     )
+    upstream.raise_for_billing_fault(SERVICE, response)
     if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         try:
             detail = str(response.json().get("detail", ""))[:200]
@@ -190,6 +196,40 @@ def history(user_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
     """One page of the user's credit transactions, newest first."""
     entries = get_history(user_id, {"limit": limit, "offset": offset})["transactions"]
     return entries if isinstance(entries, list) else []
+
+
+def transaction_time(entry: dict) -> datetime | None:
+    """When Flash recorded a history entry (its ISO 8601 `created_at`, UTC when it
+    names no zone); None when it has no readable time."""
+    try:
+        when = datetime.fromisoformat(str(entry.get("created_at")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def history_since(user_id: str, since: datetime, page: int = 100) -> Iterator[dict]:
+    """The user's credit transactions, newest first, down to the first one older than
+    `since`, page after page. Pages are read by offset, so an entry that a new
+    transaction pushed onto the next page is given once."""
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        entries = history(user_id, limit=page, offset=offset)
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            when = transaction_time(entry)
+            if when is not None and when < since:
+                return
+            key = str(entry.get("id", ""))
+            if key and key in seen:
+                continue
+            seen.add(key)
+            yield entry
+        if len(entries) < page:
+            return
+        offset += page
 
 
 # --- relaying a client's request ------------------------------------------------------

@@ -36,9 +36,5 @@ class Costs(serializers.Serializer):
     costs = serializers.DictField(child=serializers.IntegerField())
 
 
-class ClockchainAnswer(serializers.Serializer):
-    """Clockchain's answer, passed through as it is."""
-
-
 class Error(serializers.Serializer):
     error = serializers.DictField(help_text='{"code": ..., "message": ...}')

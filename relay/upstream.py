@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json as _json
 import logging
+import re
 from typing import Any
 
 import requests
@@ -61,6 +62,21 @@ LOGGED_BODY_CHARS = 2000
 
 class UpstreamError(APIError):
     """Billing could not get a usable answer from an upstream service."""
+
+
+class CredentialRefused(UpstreamError):
+    """An upstream refused billing's own service or admin key (CONTRACT.md §3): a
+    misconfiguration between the services that an operator fixes, never the caller's
+    fault, and never final for anything billing is retrying."""
+
+    def __init__(self, service: str, status: int, detail: str) -> None:
+        super().__init__(502, "upstream_error", f"{service} refused the gateway's own credentials: a configuration "
+                                                "problem on our side, not your credential.")
+        self.status = status
+        self.detail = detail
+        # Whether the upstream named the key; a bare 401 may also be about the user id
+        # billing sent (Flash's "Unknown user").
+        self.names_key = bool(_OWN_KEY_REFUSAL.search(detail))
 
 
 def unavailable(service: str) -> UpstreamError:
@@ -191,21 +207,56 @@ def outgoing_headers(request: Any, extra: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-def log_error_body(service: str, response: UpstreamResponse) -> None:
+def _body_text(response: UpstreamResponse) -> str:
     try:
-        text = response.text[:LOGGED_BODY_CHARS]
+        return response.text[:LOGGED_BODY_CHARS]
     except Exception:  # a body that cannot even be read is logged as such
-        text = "<unreadable>"
-    log.error("%s answered %s: %s", service, response.status_code, text)
+        return "<unreadable>"
 
 
-def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
-    """The upstream's answer as the client gets it: status, body, content type and
-    allow-listed headers. An upstream 5xx becomes 502 (its body is logged, not shown)."""
+def log_error_body(service: str, response: UpstreamResponse) -> None:
+    log.error("%s answered %s: %s", service, response.status_code, _body_text(response))
+
+
+# How Flash and Clockchain word a refusal of the key billing sent ("Invalid or missing
+# service key", "Invalid admin key"), as opposed to a 403 about the object asked for.
+_OWN_KEY_REFUSAL = re.compile(r"(service|admin)[\s_-]*key", re.IGNORECASE)
+
+
+def refuses_billing_key(response: UpstreamResponse) -> bool:
+    """Whether this answer refuses billing's own credential rather than the caller.
+
+    Billing authenticated the caller before calling, and an upstream only ever sees
+    billing's keys: every 401 is about them. A 403 is about them when its body says
+    so; any other 403 (someone else's timepoint…) is the upstream's word on the
+    object and belongs to the caller."""
+    if response.status_code == 401:
+        return True
+    return response.status_code == 403 and bool(_OWN_KEY_REFUSAL.search(_body_text(response)))
+
+
+def raise_for_billing_fault(service: str, response: UpstreamResponse) -> None:
+    """Raise the contract's 502 when the answer is not the caller's to see: an upstream
+    5xx, or a refusal of billing's own key (logged at ERROR as the misconfiguration it
+    is; the key itself is never logged). Other answers are left to the caller."""
     if response.status_code >= 500:
         log_error_body(service, response)
         response.close()
         raise failed(service)
+    if refuses_billing_key(response):
+        detail = _body_text(response)
+        log.error("%s refused billing's own key (%s: %s): the service or admin key billing sends, or the user id "
+                  "it sends with it, is not what %s expects. Fix the configuration; callers get 502 until then.",
+                  service, response.status_code, detail, service)
+        response.close()
+        raise CredentialRefused(service, response.status_code, detail)
+
+
+def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
+    """The upstream's answer as the client gets it: status, body, content type and
+    allow-listed headers. An upstream 5xx, or a 401/403 to billing's own key, becomes
+    502 (the body is logged, not shown)."""
+    raise_for_billing_fault(service, response)
     relayed = HttpResponse(
         response.content,
         status=response.status_code,

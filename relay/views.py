@@ -11,14 +11,16 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from apikeys.limits import concurrency_slot, hold_slot, may_use_hd, release_when_closed
 from metering.recording import annotate
+from timepoint_billing import request_json
 from timepoint_billing.errors import APIError
+from timepoint_billing.schema import error_example
 
 from . import clockchain, flash, paths, serializers, upstream
 from .streaming import EventRelay
@@ -42,6 +44,47 @@ _SSE_EVENT = {
     "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
                    "retry": {"type": "integer"}},
 }
+_TIMEPOINT = {"id": "5c1f0a9e-7b2d-4e8f-a6c3-9d0b1e2f3a4b", "query": "The signing of the Magna Carta",
+              "preset": "balanced", "visibility": "private", "slug": "the-signing-of-the-magna-carta",
+              "created_at": "2026-11-30T10:00:00Z"}
+_SSE_EXAMPLE = "".join(
+    f"event: {event}\ndata: {json.dumps(data)}\n\n" for event, data in [
+        ("start", {"status": "started"}),
+        ("progress", {"step": 1, "of": 3}),
+        ("progress", {"step": 2, "of": 3}),
+        ("progress", {"step": 3, "of": 3}),
+        ("done", _TIMEPOINT),
+    ])
+_GENERATE_EXAMPLES = [
+    OpenApiExample("A generation", request_only=True,
+                   value={"query": "The signing of the Magna Carta", "preset": "balanced"}),
+    error_example(402, "insufficient_credits", "A balanced generation costs 5 credits; the balance is 3."),
+    error_example(403, "forbidden", "The hd preset needs a plan or tier with HD (pro, enterprise or the "
+                                    "Historian plan)."),
+    error_example(429, "rate_limited", "Too many requests: 10 per minute on the free tier."),
+]
+_GENERATION = (
+    " Spends the preset's credits (`GET /api/v1/credits/costs`) from your balance; a balance that "
+    "cannot pay is refused with 402 `insufficient_credits` before anything is spent. The `hd` preset "
+    "needs a plan or tier with HD (403 otherwise). With a `tp_test_` key the generation runs in a "
+    "sandbox and spends nothing. Each generation holds one of your tier's concurrent slots while it "
+    "runs (429 `concurrency_limited` when all are taken). Flash's own refusals (4xx) reach you "
+    "with their status and body."
+)
+# Clockchain's answers are passed on as they are: any JSON object.
+_CLOCKCHAIN_ANSWER = OpenApiResponse(
+    OpenApiTypes.OBJECT, description="Clockchain's answer, passed on unchanged.",
+    examples=[OpenApiExample("Moments", value={"items": [{"id": "m1", "title": "The fall of Constantinople",
+                                                          "year": 1453}]})],
+)
+_PUBLIC = (" Public: without a credential it is limited per client IP at the free tier's rate; with one, "
+           "your own limits apply.")
+
+
+def _clockchain(summary: str, description: str, **kwargs: Any) -> Callable:
+    return extend_schema_view(get=extend_schema(
+        summary=summary, description=description + _PUBLIC, tags=["clockchain"],
+        responses={200: _CLOCKCHAIN_ANSWER, **_READ_ERRORS}, **kwargs))
 
 
 class RelayView(APIView):
@@ -80,9 +123,9 @@ class GenerationView(FlashRelayView):
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost)."""
         try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise APIError(400, "invalid_request", "The body must be a JSON object.") from None
+            body = request_json.loads(request.body or b"{}")
+        except request_json.InvalidJSON as exc:
+            raise APIError(400, "invalid_request", f"The body must be a JSON object: {exc}") from None
         if not isinstance(body, dict):
             raise APIError(400, "invalid_request", "The body must be a JSON object.")
         preset = body.get("preset") or flash.DEFAULT_PRESET
@@ -123,8 +166,13 @@ class GenerationView(FlashRelayView):
 
 
 class GenerateView(GenerationView):
-    @extend_schema(request=serializers.GenerateRequest, responses={200: serializers.Timepoint, **_ERRORS},
-                   tags=["relay"], summary="Generate a timepoint (relayed to Flash)")
+    @extend_schema(
+        request=serializers.GenerateRequest, responses={200: serializers.Timepoint, **_ERRORS}, tags=["timepoints"],
+        summary="Generate a timepoint",
+        description="Generates a timepoint of the moment `query` describes and answers with it once it is "
+        "done (up to two minutes; `POST /api/v1/generate/stream` shows progress meanwhile)." + _GENERATION,
+        examples=[*_GENERATE_EXAMPLES, OpenApiExample("Generated", response_only=True, value=_TIMEPOINT)],
+    )
     def post(self, request: Request) -> HttpResponse:
         with concurrency_slot(request):
             preset, base, cost = self.prepare(request)
@@ -135,10 +183,19 @@ class GenerateView(GenerationView):
 
 
 class GenerateStreamView(GenerationView):
-    @extend_schema(request=serializers.GenerateRequest,
-                   responses={(200, "text/event-stream"): OpenApiResponse(
-                       _SSE_EVENT, description="One event per upstream event, as it arrives"), **_ERRORS},
-                   tags=["relay"], summary="Generate a timepoint, streaming Flash's server-sent events")
+    @extend_schema(
+        request=serializers.GenerateRequest,
+        responses={(200, "text/event-stream"): OpenApiResponse(
+            _SSE_EVENT, description="Server-sent events, each passed on the moment Flash sends it",
+            examples=[OpenApiExample("A generation's events", value=_SSE_EXAMPLE)]), **_ERRORS},
+        tags=["timepoints"], summary="Generate a timepoint, with progress as server-sent events",
+        description="The same generation as `POST /api/v1/generate`, answered as `text/event-stream`: "
+        "Flash's events (progress, then a final event such as `done` with the timepoint) reach you as "
+        "they happen, never buffered. A stream Flash breaks off ends with an `event: error`; closing "
+        "the connection ends the stream upstream too. Refusals come before the stream starts, as JSON "
+        "errors." + _GENERATION,
+        examples=_GENERATE_EXAMPLES,
+    )
     def post(self, request: Request) -> HttpResponse:
         slot = hold_slot(request)
         try:
@@ -163,20 +220,31 @@ class GenerateStreamView(GenerationView):
 
 
 class TimepointView(FlashRelayView):
-    @extend_schema(responses={200: serializers.Timepoint, **_READ_ERRORS}, tags=["relay"])
+    @extend_schema(responses={200: serializers.Timepoint, **_READ_ERRORS}, tags=["timepoints"],
+                   summary="A timepoint",
+                   description="One of your timepoints, or anyone's public one. Someone else's private "
+                   "timepoint answers 404, as one that does not exist.",
+                   examples=[OpenApiExample("A timepoint", response_only=True, value=_TIMEPOINT)])
     def get(self, request: Request, timepoint_id: str) -> HttpResponse:
         return self.relay(request, "GET", paths.upstream_path("/api/v1/timepoints", timepoint_id))
 
 
 class TimepointVisibilityView(FlashRelayView):
     @extend_schema(request=serializers.VisibilityRequest, responses={200: serializers.Timepoint, **_READ_ERRORS},
-                   tags=["relay"])
+                   tags=["timepoints"], summary="Make a timepoint public or private",
+                   description="`public`: anyone with its id can read it; `private`: only you. Only the "
+                   "timepoint's owner may change it (404 for anyone else).",
+                   examples=[OpenApiExample("Publish", request_only=True, value={"visibility": "public"})])
     def patch(self, request: Request, timepoint_id: str) -> HttpResponse:
         return self.relay(request, "PATCH", paths.upstream_path("/api/v1/timepoints", timepoint_id) + "/visibility")
 
 
 class BalanceView(FlashRelayView):
-    @extend_schema(responses={200: serializers.Balance, **_READ_ERRORS}, tags=["credits"])
+    @extend_schema(responses={200: serializers.Balance, **_READ_ERRORS}, tags=["credits"],
+                   summary="Your credit balance",
+                   description="Your balance in Flash's credit ledger, the one record of credits: purchases "
+                   "and plan grants add to it, live generations spend from it.",
+                   examples=[OpenApiExample("A balance", response_only=True, value={"balance": 145})])
     def get(self, request: Request) -> HttpResponse:
         relayed = self.relay(request, "GET", "/api/v1/credits/balance")
         if relayed.status_code == 200:
@@ -190,13 +258,28 @@ class BalanceView(FlashRelayView):
 
 
 class HistoryView(FlashRelayView):
-    @extend_schema(responses={200: serializers.History, **_READ_ERRORS}, tags=["credits"])
+    @extend_schema(
+        responses={200: serializers.History, **_READ_ERRORS}, tags=["credits"], summary="Your credit transactions",
+        description="Every change to your balance, newest first: signup credits, purchases, plan grants, "
+        "generations. `total` counts them all; `limit` and `offset` page through them.",
+        parameters=[OpenApiParameter("limit", int, description="how many (Flash's default: 20)"),
+                    OpenApiParameter("offset", int, description="how many of the newest to skip")],
+        examples=[OpenApiExample("Transactions", response_only=True, value={"total": 2, "transactions": [
+            {"id": "e1", "amount": 100, "transaction_type": "stripe_purchase", "description": "100 credits",
+             "balance_after": 150, "created_at": "2026-11-30T10:00:00Z"},
+            {"id": "e0", "amount": 50, "transaction_type": "signup_bonus", "description": "Signup credits",
+             "balance_after": 50, "created_at": "2026-11-29T09:00:00Z"}]})],
+    )
     def get(self, request: Request) -> HttpResponse:
         return self.relay(request, "GET", "/api/v1/credits/history")
 
 
 class CostsView(FlashRelayView):
-    @extend_schema(responses={200: serializers.Costs, **_READ_ERRORS}, tags=["credits"])
+    @extend_schema(responses={200: serializers.Costs, **_READ_ERRORS}, tags=["credits"],
+                   summary="What a generation costs",
+                   description="The credits each generation preset costs (`generate_<preset>`).",
+                   examples=[OpenApiExample("Costs", response_only=True, value={"costs": {
+                       "generate_balanced": 5, "generate_hd": 10, "generate_hyper": 2, "generate_gemini3": 5}})])
     def get(self, request: Request) -> HttpResponse:
         return self.relay(request, "GET", "/api/v1/credits/costs")
 
@@ -211,34 +294,37 @@ class ClockchainRelayView(RelayView):
     permission_classes = [AllowAny]
     prefix = ""
 
-    @extend_schema(responses={200: serializers.ClockchainAnswer, **_READ_ERRORS}, tags=["clockchain"])
     def get(self, request: Request, path: str | None = None) -> HttpResponse:
         target = paths.upstream_path(self.prefix, path) if path is not None else self.prefix
         return self.forward(request, clockchain.SERVICE, lambda: clockchain.relay(request, target))
 
 
+@_clockchain("A moment", "A moment of Clockchain's graph by its path.")
 class MomentsView(ClockchainRelayView):
     prefix = "/api/v1/moments"
 
 
+@_clockchain("Browse a branch", "Clockchain's graph below `path` (e.g. an era, then a place).")
 class BrowseView(ClockchainRelayView):
     prefix = "/api/v1/browse"
 
 
+@_clockchain("Browse from the top", "The top of Clockchain's graph.", operation_id="browse_root")
 class BrowseRootView(BrowseView):
-    @extend_schema(operation_id="browse_root", responses={200: serializers.ClockchainAnswer, **_READ_ERRORS},
-                   tags=["clockchain"])
-    def get(self, request: Request, path: str | None = None) -> HttpResponse:
-        return super().get(request, path)
+    pass
 
 
+@_clockchain("Today in history", "Moments that happened on today's date.")
 class TodayView(ClockchainRelayView):
     prefix = "/api/v1/today"
 
 
+@_clockchain("Search moments", "Moments matching `q`.",
+             parameters=[OpenApiParameter("q", str, description="what to look for, e.g. `moon landing`")])
 class SearchView(ClockchainRelayView):
     prefix = "/api/v1/search"
 
 
+@_clockchain("Neighbouring moments", "The moments linked to the one named by `path` in Clockchain's graph.")
 class NeighborsView(ClockchainRelayView):
     prefix = "/api/v1/graph/neighbors"

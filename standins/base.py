@@ -6,11 +6,16 @@ Each stand-in runs a ThreadingHTTPServer on 127.0.0.1 in a daemon thread, so the
 tests start them in-process on free ports and `python -m standins` starts them on
 fixed ports for the quickstart. Over HTTP, `/__standin__/requests`, `/__standin__/fail`
 and `/__standin__/reset` give the same control to a process outside.
+
+A stand-in's data lives in memory (each test starts fresh) unless `keep_state_in(dir)`
+is called: then what its `state()` returns is written to `<dir>/<name>.json` whenever a
+request changed it and on stop, and read back by the next run's `load_state()`.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import threading
@@ -18,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -86,6 +92,10 @@ def route(method: str, pattern: str) -> Callable:
     return mark
 
 
+class StateFileError(Exception):
+    """A kept state file that cannot be read back."""
+
+
 class StandIn:
     name = "standin"
 
@@ -95,6 +105,9 @@ class StandIn:
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        self.state_file: Path | None = None
+        self._saved_state: str | None = None
+        self._save_lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
@@ -121,6 +134,7 @@ class StandIn:
         return self
 
     def stop(self) -> None:
+        self.save_state()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -143,6 +157,50 @@ class StandIn:
         if self._server is None:
             self.start()
 
+    # --- state kept across runs ---------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What a restart must not forget, as JSON-able data (subclasses with data
+        worth keeping override this and `load_state`)."""
+        return {}
+
+    def load_state(self, data: dict[str, Any]) -> None:
+        """Take back what `state()` returned in an earlier run (called under the lock)."""
+
+    def keep_state_in(self, directory: str | Path, name: str | None = None) -> StandIn:
+        """Keep this stand-in's state in `<directory>/<name>.json` (`name` defaults to the
+        stand-in's): read now when the file exists, written after every request that
+        changed it and on stop."""
+        self.state_file = Path(directory) / f"{name or self.name}.json"
+        self._saved_state = json.dumps({})  # nothing to write for a stand-in with nothing to keep
+        if self.state_file.exists():
+            try:
+                data = json.loads(self.state_file.read_text())
+            except (OSError, ValueError) as exc:
+                raise StateFileError(f"{self.state_file} cannot be read ({exc}); delete it to start afresh") from exc
+            with self.lock:
+                self.load_state(data)
+        self.save_state()
+        return self
+
+    def save_state(self) -> None:
+        if self.state_file is None:
+            return
+        with self._save_lock:
+            with self.lock:
+                text = json.dumps(self.state(), indent=1, sort_keys=True)
+            if text == self._saved_state:
+                return
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.state_file.with_name(self.state_file.name + ".partial")
+            # Owner-only: the Auth0 stand-in's signing key is in there. Written aside and
+            # renamed, so that a run stopped mid-write leaves the previous state whole.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.replace(partial, self.state_file)
+            self._saved_state = text
+
     # --- control ----------------------------------------------------------------
 
     def reset(self) -> None:
@@ -150,6 +208,7 @@ class StandIn:
             self.requests.clear()
             self.faults.clear()
             self.reset_state()
+        self.save_state()
         self.up()
 
     def reset_state(self) -> None:
@@ -211,6 +270,7 @@ class StandIn:
                 self.requests.clear()
                 self.faults.clear()
                 self.reset_state()
+            self.save_state()
             return Reply(204)
         return Reply(404, {"detail": "unknown control"})
 
@@ -269,7 +329,14 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.standin.dispatch(req)
         except Exception as exc:  # a stand-in bug should look like an upstream 500
             reply = Reply(500, {"detail": f"stand-in error: {exc!r}"})
-        self._write(reply)
+        if reply.stream is None:
+            self.standin.save_state()  # on disk before the caller hears the answer
+            self._write(reply)
+            return
+        try:
+            self._write(reply)
+        finally:  # a stream's end may change the data too
+            self.standin.save_state()
 
     def _write(self, reply: Reply) -> None:
         if reply.stream is not None:

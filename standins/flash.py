@@ -1,6 +1,10 @@
 """Flash as the memos (seeds/000, 001) and CONTRACT.md §4 describe it: users resolved
 by external id, a credit ledger with admin grants, a cost table, generation (sync
-and SSE) that spends credits, timepoints with visibility."""
+and SSE) that spends credits, timepoints with visibility.
+
+`Flash(sandbox=True)` is the sandbox behind FLASH_TEST_URL: it knows every user id
+billing sends (each starts with `sandbox_credits`), so test keys generate without
+anyone being made in it first."""
 
 from __future__ import annotations
 
@@ -24,10 +28,12 @@ class Flash(StandIn):
     name = "flash"
 
     def __init__(self, port: int = 0, service_key: str = "flash-service-key", admin_key: str = "flash-admin-key",
-                 signup_credits: int = 50) -> None:
+                 signup_credits: int = 50, sandbox: bool = False, sandbox_credits: int = 1000) -> None:
         self.service_key = service_key
         self.admin_key = admin_key
         self.signup_credits = signup_credits
+        self.sandbox = sandbox
+        self.sandbox_credits = sandbox_credits
         super().__init__(port)
 
     def reset_state(self) -> None:
@@ -47,6 +53,19 @@ class Flash(StandIn):
         # held until the gate opens (a caller that dies meanwhile never hears of them).
         self.grant_gate: threading.Event | None = None
         self.grants_answered = 0
+        # The next N admin grants are answered 200 but never recorded: a Flash that
+        # loses a write it acknowledged (what reconciliation must notice).
+        self.unrecorded_grants = 0
+
+    def state(self) -> dict:
+        return {"users": self.users, "balances": self.balances, "transactions": self.transactions,
+                "timepoints": self.timepoints}
+
+    def load_state(self, data: dict) -> None:
+        self.users = dict(data.get("users", {}))
+        self.balances = {user_id: int(balance) for user_id, balance in data.get("balances", {}).items()}
+        self.transactions = {user_id: list(entries) for user_id, entries in data.get("transactions", {}).items()}
+        self.timepoints = dict(data.get("timepoints", {}))
 
     # --- helpers for tests --------------------------------------------------------
 
@@ -78,6 +97,10 @@ class Flash(StandIn):
         given = req.headers.get("x-user-id", "")
         with self.lock:
             if given in self.balances:
+                return given
+            if self.sandbox and given and given not in self.users:
+                self.balances[given] = self.sandbox_credits
+                self.transactions[given] = []
                 return given
             return self.users.get(given)
 
@@ -155,6 +178,9 @@ class Flash(StandIn):
                 return 404, {"detail": "User not found"}
             if not isinstance(amount, int) or amount == 0:
                 return 422, {"detail": "amount must be a non-zero integer"}
+            if self.unrecorded_grants > 0:
+                self.unrecorded_grants -= 1
+                return 200, {"transaction_id": str(uuid.uuid4()), "balance": self.balances[user_id]}
             entry = self._record(user_id, amount, body.get("transaction_type", "admin_grant"),
                                  body.get("description", ""))
             answer = {"transaction_id": entry["id"], "balance": self.balances[user_id]}

@@ -59,10 +59,13 @@ def upstream_settings(standins: dict) -> dict:
 
 @pytest.fixture(scope="session", autouse=True)
 def _point_at_standins(standins: dict) -> None:
+    values = upstream_settings(standins)
+    # The one list-valued variable: settings.py reads it with env.list.
+    values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
     # Usage records wait in the writer's queue until a test stores them with
     # flush_usage(), in the test's own transaction (a background thread would write
     # through another connection, outside it).
-    override = override_settings(**upstream_settings(standins), USAGE_BACKGROUND_WRITER=False)
+    override = override_settings(**values, USAGE_BACKGROUND_WRITER=False)
     override.enable()
     yield
     override.disable()
@@ -139,6 +142,19 @@ def as_alice(alice_token: str) -> Client:
     return Client(headers=bearer(alice_token))
 
 
+def shared_database_url() -> str:
+    """DATABASE_URL for another process to use this test session's database."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{connection.settings_dict['NAME']}"
+    parts = urlsplit(os.environ.get("DATABASE_URL", ""))
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
+
+
 def _free_port() -> int:
     import socket
 
@@ -149,10 +165,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def gunicorn_server(transactional_db, standins: dict, tmp_path):
-    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, production=False)`
-    starts the gateway under gunicorn on a free port and returns its base URL: plain
-    gthread workers, or with `production` gunicorn.conf.py (gevent workers).
-    `gunicorn_server.stop(url)` stops one gracefully.
+    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, worker_class="gthread",
+    production=False)` starts the gateway under gunicorn on a free port and returns its
+    base URL: plain `-k worker_class` workers, or with `production` gunicorn.conf.py
+    (gevent workers, as bin/web runs it). `gunicorn_server.stop(url)` stops one
+    gracefully.
 
     The server uses this test's database (committed data: hence transactional_db),
     the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
@@ -166,37 +183,34 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     import sys
     import time
     from pathlib import Path
-    from urllib.parse import urlsplit, urlunsplit
 
     import requests
     from django.conf import settings
     from django.db import connection
 
-    database_url = os.environ.get("DATABASE_URL", "")
     redis_url = os.environ.get("REDIS_URL", "")
     if connection.vendor != "postgresql" or not redis_url.startswith("redis"):
         pytest.skip("gunicorn tests need DATABASE_URL=postgres://… and REDIS_URL=redis://… shared between processes")
-    parts = urlsplit(database_url)
-    test_database_url = urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
     root = Path(settings.BASE_DIR)
     started: list[subprocess.Popen] = []
 
-    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4, production: bool = False) -> str:
+    def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4,
+              worker_class: str = "gthread", production: bool = False) -> str:
         port = _free_port()
         environment = {
             **os.environ,
             **upstream_settings(standins),
             "ENVIRONMENT": "test",
             "DEBUG": "false",
-            "DATABASE_URL": test_database_url,
+            "DATABASE_URL": shared_database_url(),
             "REDIS_URL": redis_url,
             **(env or {}),
         }
         log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
-        # production: gunicorn.conf.py (gevent workers), as bin/web runs it; otherwise
-        # plain gthread workers, as other tooling may start the WSGI application.
-        serving = ["-c", "gunicorn.conf.py"] if production else ["-k", "gthread", "--threads", str(threads),
-                                                                 "--graceful-timeout", "2", "--no-control-socket"]
+        # production: gunicorn.conf.py, as bin/web runs it; otherwise plain workers of
+        # `worker_class`, as other tooling may start the WSGI application.
+        serving = ["-c", "gunicorn.conf.py"] if production else [
+            "-k", worker_class, "--threads", str(threads), "--graceful-timeout", "2", "--no-control-socket"]
         process = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", *serving,
              "-w", str(workers), "-b", f"127.0.0.1:{port}",

@@ -5,6 +5,7 @@ cache, development settings) so that a newcomer's first run needs nothing.
 """
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -65,7 +66,7 @@ _PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "timepoint_billing.admin_site.BillingAdminConfig",  # django.contrib.admin, arranged for billing
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -75,7 +76,9 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served by us (the API reference works offline)
     "django_ratelimit",
+    "axes",
     "social_django",
     "djstripe",
     "accounts",
@@ -90,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "timepoint_billing.bodies.UnreadableBodyMiddleware",
     "timepoint_billing.middleware.APIEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +130,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that pytest --reuse-db skips dj-stripe's minute of migrations.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Concurrent writers wait their turn instead of failing with "database is locked"
+    # (a 503): a transaction takes the write lock when it begins (a deferred one that
+    # read first cannot wait for it later), a busy writer is waited for up to 20 s,
+    # and WAL lets readers go on while one writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 else:
     # A pool per process (per gunicorn worker): however many requests and streams are in
     # flight, at most DB_POOL_MAX_SIZE connections. A request holds one only while it
@@ -175,7 +188,7 @@ else:
     }
     # The embedded single-process default has no shared atomic cache; production
     # always has REDIS_URL (enforced above), so these checks stay on there.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001", "axes.W001"]
 
 RATELIMIT_USE_CACHE = "default"
 # The client IP comes from REMOTE_ADDR unless a proxy header is named as trusted
@@ -280,8 +293,8 @@ STRIPE_PRICE_API_PRO = env.str("STRIPE_PRICE_API_PRO", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-if STRIPE_API_BASE:
-    STRIPE_API_HOST = STRIPE_API_BASE  # dj-stripe sets stripe.api_base from this
+# No STRIPE_API_HOST: dj-stripe would warn (djstripe.W002) on every start outside DEBUG;
+# payments.apps points stripe.api_base at STRIPE_API_BASE instead.
 
 APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default="https://buy.itunes.apple.com/verifyReceipt")
 APPLE_SANDBOX_VERIFY_URL = env.str(
@@ -329,20 +342,32 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsCaller"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.limits.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["timepoint_billing.request_json.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "timepoint_billing.negotiation.FallbackContentNegotiation",
     "EXCEPTION_HANDLER": "timepoint_billing.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "timepoint_billing.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TIMEPOINT API",
-    "DESCRIPTION": "The front door of the TIMEPOINT platform: identity, API keys, "
-    "payments, metering and the relay to Flash and Clockchain.",
+    "DESCRIPTION": (BASE_DIR / "timepoint_billing" / "api_reference.md").read_text(),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Redoc's files come from drf-spectacular-sidecar, not a CDN: /api/v1/docs/ works offline.
+    "REDOC_DIST": "SIDECAR",
+    # The reference's sections, in reading order.
+    "TAGS": [
+        {"name": "auth", "description": "Sign in with Auth0 and trade the token for a session token."},
+        {"name": "keys", "description": "API keys for your programs, and their usage."},
+        {"name": "timepoints", "description": "Generate timepoints (at once or streamed) and share them."},
+        {"name": "credits", "description": "Your balance, its history, and what a generation costs."},
+        {"name": "clockchain", "description": "Browse and search Clockchain's graph of moments; public."},
+        {"name": "billing", "description": "Plans and credit packages, Stripe Checkout, Apple purchases."},
+        {"name": "usage", "description": "Your account's requests and spending over time."},
+        {"name": "health", "description": "Liveness and readiness, for monitors."},
+    ],
 }
 
 # --- static files ----------------------------------------------------------------------
@@ -366,11 +391,15 @@ STORAGES = {
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["timepoint_billing.formats"]  # dates as 2026-11-30 12:55 (admin)
 USE_I18N = True
 USE_TZ = True
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.com")
+# Who is emailed when a grant needs a person (stuck, failed, Flash refusing billing's
+# key). Not Django's ADMINS: that would also mail every 500's request details.
+OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
 
 # --- accounts (identity issue) -----------------------------------------------------
 
@@ -381,7 +410,12 @@ SESSION_TOKEN_TTL_DAYS = env.int("SESSION_TOKEN_TTL_DAYS", default=30)
 AUTH0_JWKS_FAILURE_BACKOFF_SECONDS = env.int("AUTH0_JWKS_FAILURE_BACKOFF_SECONDS", default=5)
 
 # Portal sign-in: social-auth's Auth0 backend, pointed at AUTH0_ISSUER (accounts.backends).
-AUTHENTICATION_BACKENDS = ["accounts.backends.Auth0", "django.contrib.auth.backends.ModelBackend"]
+# axes first: it refuses a locked-out client before any backend checks a password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.Auth0",
+    "django.contrib.auth.backends.ModelBackend",
+]
 SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
 SOCIAL_AUTH_AUTH0_KEY = AUTH0_CLIENT_ID
 SOCIAL_AUTH_AUTH0_SECRET = AUTH0_CLIENT_SECRET
@@ -391,7 +425,9 @@ SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
 # No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
 # (an error URL of /portal/login/ would bounce straight back to Auth0).
-MIDDLEWARE = [*MIDDLEWARE, "social_django.middleware.SocialAuthExceptionMiddleware"]
+# social-auth's error page, with failed portal sign-ins counted by axes (below); axes'
+# own middleware last, as it asks, to answer a locked-out sign-in.
+MIDDLEWARE = [*MIDDLEWARE, "accounts.signin_limits.SignInFailureMiddleware", "axes.middleware.AxesMiddleware"]
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
 # Auth0 tokens are not kept in the database: the portal needs only who signed in.
 SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
@@ -408,6 +444,23 @@ SOCIAL_AUTH_PIPELINE = [
     "accounts.pipeline.link_account",
     "social_core.pipeline.user.user_details",
 ]
+
+# Brute-force limits on admin and portal sign-in (django-axes; accounts/signin_limits.py):
+# SIGNIN_FAILURE_LIMIT failures from one client IP, or for one username, lock that IP or
+# username out of signing in for SIGNIN_LOCKOUT_MINUTES. Counted in the shared cache, so
+# every worker and instance counts together. The API's Bearer authentication is not
+# concerned (AUTH_FAILURES_PER_MINUTE below).
+AXES_HANDLER = "accounts.signin_limits.SharedCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = "accounts.signin_limits.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "apikeys.limits.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
+# The cache handler keeps no database records: axes' admin pages would always be empty.
+# Operators lift a lockout with `manage.py axes_reset_ip IP` / `axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
 
 # --- apikeys (keys and limits issue) -------------------------------------------------
 
@@ -432,15 +485,30 @@ PAYMENTS_PORTAL_RETURN_URL = env.str("PAYMENTS_PORTAL_RETURN_URL", default="http
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
 # Grant delivery to Flash (payments/grants.py, manage.py process_grants).
 PAYMENTS_GRANT_INLINE_TIMEOUT = env.float("PAYMENTS_GRANT_INLINE_TIMEOUT", default=5.0)
+# A paid grant is retried until Flash takes it (no attempts limit). Waits double from
+# the base, but stay under FAST_RETRY_SECONDS for the first FAST_RETRY_WINDOW seconds of
+# a grant's life; longer outages back off up to BACKOFF_MAX (payments/grants.py).
 PAYMENTS_GRANT_BACKOFF_BASE = env.float("PAYMENTS_GRANT_BACKOFF_BASE", default=10.0)
+PAYMENTS_GRANT_FAST_RETRY_SECONDS = env.float("PAYMENTS_GRANT_FAST_RETRY_SECONDS", default=15.0)
+PAYMENTS_GRANT_FAST_RETRY_WINDOW = env.float("PAYMENTS_GRANT_FAST_RETRY_WINDOW", default=300.0)
 PAYMENTS_GRANT_BACKOFF_MAX = env.float("PAYMENTS_GRANT_BACKOFF_MAX", default=3600.0)
-PAYMENTS_GRANT_MAX_ATTEMPTS = env.int("PAYMENTS_GRANT_MAX_ATTEMPTS", default=25)
+# A grant still undelivered this long after it was made is marked stuck and alerted.
+PAYMENTS_GRANT_STUCK_AFTER = env.float("PAYMENTS_GRANT_STUCK_AFTER", default=3600.0)
 # Longer than any one attempt (connect + read timeouts, plus a history scan): a row
 # claimed by a worker that died is retried, and reconciled, after this.
 PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default=120.0)
 PAYMENTS_HISTORY_PAGE = env.int("PAYMENTS_HISTORY_PAGE", default=100)
 PAYMENTS_HISTORY_SCAN = env.int("PAYMENTS_HISTORY_SCAN", default=500)
 PAYMENTS_WORKER_INTERVAL = env.float("PAYMENTS_WORKER_INTERVAL", default=5.0)
+# Reconciliation (manage.py reconcile_ledger): the default window, how long a payment's
+# webhook may still be on its way, when a pending grant is overdue, and how many Flash
+# histories are read at once.
+PAYMENTS_RECONCILE_DAYS = env.int("PAYMENTS_RECONCILE_DAYS", default=3)
+PAYMENTS_RECONCILE_GRACE_SECONDS = env.int("PAYMENTS_RECONCILE_GRACE_SECONDS", default=900)
+PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS = env.int("PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS", default=3600)
+PAYMENTS_RECONCILE_FLASH_THREADS = env.int("PAYMENTS_RECONCILE_FLASH_THREADS", default=8)
+# The admin links a Stripe object to its page in Stripe's dashboard (the stand-in's locally).
+STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
 # Apple: StoreKit 2 signed transactions are verified against these root certificates
 # (DER or PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).
 APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])

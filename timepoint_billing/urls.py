@@ -6,7 +6,7 @@ from drf_spectacular.renderers import (
     OpenApiYamlRenderer,
     OpenApiYamlRenderer2,
 )
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import views
 
@@ -16,7 +16,7 @@ SCHEMA_RENDERERS = [OpenApiJsonRenderer, OpenApiJsonRenderer2, OpenApiYamlRender
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(renderer_classes=SCHEMA_RENDERERS, **PUBLIC), name="schema"),
-    path("docs/", SpectacularRedocView.as_view(url_name="schema", **PUBLIC), name="docs"),
+    path("docs/", views.APIReferenceView.as_view(url_name="schema", **PUBLIC), name="docs"),
     path("auth/", include("accounts.urls")),
     path("", include("apikeys.urls")),
     path("billing/", include("payments.urls")),

@@ -4,4 +4,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timepoint_billing.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from timepoint_billing.bodies import ChunkedBodies  # noqa: E402 -- imports Django code: after setup
+
+# Chunked request bodies are read whole before Django sees them (timepoint_billing/bodies.py).
+application = ChunkedBodies(django_application)

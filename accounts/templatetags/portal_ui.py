@@ -65,9 +65,10 @@ def as_datetime(value: Any) -> datetime | date | None:
 
 # Geometry of the chart's viewBox: the SVG scales to its container's width.
 CHART_WIDTH = 640
-CHART_HEIGHT = 180
-AXIS_HEIGHT = 22
-TOP_GAP = 16
+CHART_HEIGHT = 196
+AXIS_HEIGHT = 32  # room for the day labels, at the phone's larger size too
+TOP_GAP = 28  # room for the peak's label above the plot
+SIDE_GAP = 40  # a centred label under the first or last bar stays inside the SVG
 
 
 @register.inclusion_tag("portal/_bar_chart.html")
@@ -85,7 +86,8 @@ def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "r
         slot = CHART_WIDTH / len(rows)
         width = max(slot * 0.7, 1.0)
         plot_height = CHART_HEIGHT - AXIS_HEIGHT - TOP_GAP
-        # A label under every bar would overlap on a month; about eight fit.
+        # A label under every bar would overlap on a month; about eight fit, and
+        # every other one of them (the minor ones) is hidden on a phone.
         every = max(1, -(-len(rows) // 8))
         for index, (label, value) in enumerate(rows):
             height = (value / peak * plot_height) if peak else 0
@@ -99,6 +101,7 @@ def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "r
                 "height": round(height, 2),
                 "text_x": round(index * slot + slot / 2, 2),
                 "show_label": index % every == 0,
+                "minor_label": (index // every) % 2 == 1,
             })
     peak_label = next((label for label, value in rows if value == peak), "") if peak else ""
     if rows:
@@ -111,14 +114,21 @@ def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "r
         "title": title,
         "unit": unit,
         "rows": rows,
+        # The table under the chart lists the days that had any: a month of zeros
+        # says less than the sentence that replaces them.
+        "table_rows": [(label, value) for label, value in rows if value],
+        "quiet_rows": sum(1 for _, value in rows if not value),
         "bars": bars,
         "total": total,
         "peak": peak,
         "summary": summary,
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,
+        "side": SIDE_GAP,
+        "view_width": CHART_WIDTH + 2 * SIDE_GAP,
         "baseline": CHART_HEIGHT - AXIS_HEIGHT,
         "top": TOP_GAP,
-        "label_y": CHART_HEIGHT - 6,
+        "label_y": CHART_HEIGHT - 8,
+        "peak_y": TOP_GAP - 8,
         "chart_id": f"chart-{abs(hash((title, tuple(rows)))) % 10**8}",
     }

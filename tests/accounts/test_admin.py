@@ -44,6 +44,26 @@ def test_it_revokes_session_tokens(admin_client, alice, alice_token):
 
 
 def test_it_keeps_non_staff_out(client, django_user_model):
-    django_user_model.objects.create_user("someone", password="pw-123456789")
-    client.login(username="someone", password="pw-123456789")
+    client.force_login(django_user_model.objects.create_user("someone", password="pw-123456789"))
     assert client.get("/admin/accounts/account/").status_code == 302
+
+
+def test_it_lists_plan_tier_active_keys_and_last_activity(admin_client, alice, bob):
+    from apikeys.keys import create_key, revoke_key
+
+    bob.plan, bob.tier, bob.tier_override = "api_pro", "pro", "enterprise"
+    bob.save()
+    _, plaintext = create_key(alice, "server", "live")
+    revoke_key(create_key(alice, "old", "live")[0])
+    assert Client().get("/api/v1/credits/balance", headers=bearer(plaintext)).status_code == 200
+
+    response = admin_client.get("/admin/accounts/account/", {"o": "-4"})  # most active keys first
+
+    rows = {str(account): account for account in response.context["cl"].result_list}
+    assert (rows["alice@example.com"].key_count, rows["bob@example.com"].key_count) == (1, 0)
+    page = response.content.decode()
+    assert page.index("alice@example.com") < page.index("bob@example.com")
+    assert "API Pro" in page and "Enterprise <small>(set by an operator)</small>" in page
+    # The key's use is alice's last activity; bob never did anything.
+    assert rows["alice@example.com"].last_active > rows["bob@example.com"].last_active
+    assert '<td class="field-last_activity">-</td>' in page  # bob's

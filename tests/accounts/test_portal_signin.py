@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
+from html.parser import HTMLParser
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from django.test import Client
 from social_django.models import UserSocialAuth
 
 from accounts.models import Account
+from standins.__main__ import dev_token
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +187,96 @@ def test_it_lets_staff_into_the_admin_with_a_django_account(client):
     assert page.status_code == 200
     assert page.request["PATH_INFO"] == "/admin/"
     assert b"Session tokens" in page.content
+
+
+# --- the Auth0 stand-in's sign-in page (what `make run`'s portal shows) ------------------
+
+
+class Forms(HTMLParser):
+    """The page's forms: each a dict of its inputs' names and values, and its button."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append({"action": attrs["action"], "fields": {}, "button": ""})
+        elif tag == "input" and self.forms:
+            self.forms[-1]["fields"][attrs["name"]] = attrs.get("value", "")
+        self._in_button = tag == "button"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_button = False
+
+    def handle_data(self, data: str) -> None:
+        if getattr(self, "_in_button", False):
+            self.forms[-1]["button"] += data.strip()
+
+    def named(self, button: str) -> dict:
+        return next(f for f in self.forms if f["button"] == button)
+
+
+def at_the_auth0_page(client: Client, auth0) -> requests.Response:
+    """Press the portal's sign-in button with no Auth0 session: the stand-in's page."""
+    page = requests.get(go_to_auth0(client), allow_redirects=False, timeout=10)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    return page
+
+
+def submit(client: Client, auth0, form: dict, **fields: str):
+    """The person presses the form's button; the browser follows back to the portal."""
+    answer = requests.post(auth0.url + form["action"], data={**form["fields"], **fields}, allow_redirects=False,
+                           timeout=10)
+    assert answer.status_code == 302, answer.text
+    return client.get(answer.headers["Location"].removeprefix("http://testserver"), follow=True)
+
+
+def test_it_signs_in_as_the_identity_typed_on_the_auth0_page(client, auth0):
+    form = Forms(at_the_auth0_page(client, auth0).text).named("Sign in")
+
+    page = submit(client, auth0, form, sub="github|ada", email="ada@example.com", name="Ada")
+
+    assert "Signed in as ada@example.com" in page.content.decode()
+    account = Account.objects.get(external_id="github|ada")
+    assert account.user.email == "ada@example.com"
+
+
+def test_it_signs_in_by_default_as_the_identity_make_run_prints_a_token_for(client, auth0):
+    # The printed token's first call makes the account; the portal must show that one.
+    made_with_curl = Client().get("/api/v1/auth/me", headers=bearer(dev_token(auth0))).json()
+    form = Forms(at_the_auth0_page(client, auth0).text).named("Sign in")
+    assert form["fields"]["sub"] == "auth0|newcomer"
+
+    page = submit(client, auth0, form)
+
+    assert "Signed in as newcomer@example.com" in page.content.decode()
+    assert Account.objects.count() == 1
+    assert str(Account.objects.get().id) == made_with_curl["id"]
+
+
+def test_it_offers_the_identities_that_signed_in_before(client, auth0):
+    submit(client, auth0, Forms(at_the_auth0_page(client, auth0).text).named("Sign in"), sub="auth0|grace",
+           email="grace@example.com")
+    again = Client(enforce_csrf_checks=True)
+
+    forms = Forms(at_the_auth0_page(again, auth0).text)
+    page = submit(again, auth0, forms.named("Continue as auth0|grace"))
+
+    assert "Signed in as grace@example.com" in page.content.decode()
+    assert forms.named("Continue as auth0|newcomer")  # the default stays on offer
+
+
+def test_it_asks_again_for_a_missing_user_id_and_signs_nobody_in(client, auth0):
+    form = Forms(at_the_auth0_page(client, auth0).text).named("Sign in")
+
+    answer = requests.post(auth0.url + form["action"], data={**form["fields"], "sub": " "}, allow_redirects=False,
+                           timeout=10)
+
+    assert answer.status_code == 400
+    assert "Give a user id" in answer.text
+    assert Forms(answer.text).named("Sign in")["fields"]["state"] == form["fields"]["state"]
+    assert auth0.received("/oauth/token") == []

@@ -1,6 +1,8 @@
 """The OpenAPI 3 schema and the human docs, and the rule that every /api/v1/ endpoint
 is a DRF view that appears in the schema."""
 
+import re
+
 import pytest
 import yaml
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -62,3 +64,92 @@ def test_it_documents_every_api_endpoint(schema):
     missing = sorted(p for p in endpoints if p.startswith("/api/v1/") and p not in NOT_ENDPOINTS
                      and p not in schema["paths"])
     assert missing == [], "endpoints left out of /api/v1/schema/"
+
+
+# --- written for API users ---------------------------------------------------------------
+
+
+def _operations(schema: dict):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def _docstrings() -> set[str]:
+    """Every docstring of the views behind /api/v1/ and /health (what must not leak)."""
+    found = set()
+    for _path, _regex, method, callback in EndpointEnumerator().get_api_endpoints():
+        view = getattr(callback, "cls", None)
+        for documented in (view, getattr(view, method.lower(), None)):
+            doc = getattr(documented, "__doc__", None)
+            if doc:
+                found.add(" ".join(doc.split()))
+    return found
+
+
+def test_it_describes_every_operation_for_api_users_not_with_docstrings(schema):
+    docstrings = _docstrings()
+    undescribed = [name for name, op in _operations(schema) if not op.get("summary") or not op.get("description")]
+    leaked = [name for name, op in _operations(schema) if " ".join(op.get("description", "").split()) in docstrings]
+    assert undescribed == []
+    assert leaked == []
+    assert docstrings, "the check above needs the views' docstrings"
+
+
+def test_it_names_request_bodies_once(schema):
+    assert [name for name in schema["components"]["schemas"] if name.endswith("RequestRequest")] == []
+    body = schema["paths"]["/api/v1/generate"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["$ref"].endswith("/GenerateRequest")
+
+
+def test_it_gives_every_success_a_body_schema_unless_it_has_none(schema):
+    bodiless = [name for name, op in _operations(schema) for status, answer in op["responses"].items()
+                if status.startswith("2") and status != "204" and not answer.get("content")]
+    assert bodiless == []
+    browse = schema["paths"]["/api/v1/browse/{path}"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert browse["schema"]["type"] == "object"
+
+
+def test_it_shows_a_server_sent_event_stream(schema):
+    stream = schema["paths"]["/api/v1/generate/stream"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    example = next(iter(stream["examples"].values()))["value"]
+    events = [block.splitlines() for block in example.strip().split("\n\n")]
+    assert all(lines[0].startswith("event: ") and lines[1].startswith("data: {") for lines in events)
+    assert events[-1][0] == "event: done"
+
+
+@pytest.mark.parametrize("operation, request_example, response_status", [
+    ("POST /api/v1/keys", True, "201"),
+    ("POST /api/v1/generate", True, "200"),
+    ("POST /api/v1/billing/checkout", True, "200"),
+    ("POST /api/v1/auth/login", False, "200"),
+    ("GET /api/v1/credits/balance", False, "200"),
+    ("GET /api/v1/credits/history", False, "200"),
+    ("GET /api/v1/billing/plans", False, "200"),
+])
+def test_it_gives_examples_for_the_main_requests_and_answers(schema, operation, request_example, response_status):
+    op = dict(_operations(schema))[operation]
+    if request_example:
+        assert op["requestBody"]["content"]["application/json"].get("examples"), "no request example"
+    assert op["responses"][response_status]["content"]["application/json"].get("examples"), "no answer example"
+
+
+def test_it_shows_the_error_envelope_in_examples(schema):
+    refusal = schema["paths"]["/api/v1/generate"]["post"]["responses"]["402"]["content"]["application/json"]
+    example = next(iter(refusal["examples"].values()))["value"]
+    assert example["error"]["code"] == "insufficient_credits"
+
+
+def test_it_serves_the_reference_from_this_origin_under_a_strict_csp(client, db):
+    response = client.get("/api/v1/docs/")
+
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'none'"
+    assert policy["script-src"] == "'self'"  # no inline script, no CDN
+    page = response.content.decode()
+    assert "<script>" not in page and "://" not in page  # nothing inline, nothing from elsewhere
+    script = re.search(r'<script src="([^"]+)"', page).group(1)
+    assert script.startswith("/static/")
+    served = client.get(script)
+    assert served.status_code == 200
+    assert b"Redoc" in b"".join(served.streaming_content if served.streaming else [served.content])

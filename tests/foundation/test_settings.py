@@ -14,7 +14,8 @@ CONTRACT_VARS = {
     "AUTH0_AUDIENCE", "AUTH0_ISSUER", "AUTH0_JWKS_URL", "AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET",
     "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "FLASH_URL", "FLASH_SERVICE_KEY",
     "FLASH_ADMIN_KEY", "CLOCKCHAIN_URL", "CLOCKCHAIN_SERVICE_KEY", "APPLE_VERIFY_URL", "APPLE_SHARED_SECRET",
-    "CORS_ALLOWED_ORIGINS", "LOG_FORMAT", "LOG_LEVEL", "RAILWAY_PUBLIC_DOMAIN",
+    "CORS_ALLOWED_ORIGINS", "LOG_FORMAT", "LOG_LEVEL", "RAILWAY_PUBLIC_DOMAIN", "APPLE_ROOT_CERTIFICATES",
+    "APPLE_BUNDLE_ID", "APPLE_APP_APPLE_ID", "APPLE_ENVIRONMENT", "OPERATOR_EMAILS",
 }
 
 PRODUCTION = {
@@ -88,8 +89,14 @@ def test_it_refuses_an_unknown_environment():
     assert "ENVIRONMENT must be development, test or production" in result.stderr
 
 
-def test_it_passes_the_deploy_check_in_production():
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION)
+def test_it_passes_the_deploy_check_in_production(tmp_path):
+    from standins.storekit import AppleChain
+
+    root = tmp_path / "AppleRootCA.cer"
+    root.write_bytes(AppleChain().root_der())
+    storekit = {"APPLE_ROOT_CERTIFICATES": str(root), "APPLE_APP_APPLE_ID": "1234567890",
+                "OPERATOR_EMAILS": "ops@example.com"}
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION, **storekit)
     assert result.returncode == 0, result.stderr + result.stdout
 
 
@@ -105,3 +112,20 @@ def test_it_hardens_production():
 
 def test_it_never_debugs_in_production():
     assert show(**PRODUCTION, DEBUG="true")["debug"] is False
+
+
+def test_it_starts_on_make_runs_environment_without_warnings(standins):
+    # make run points every integration at its stand-in (Stripe's API base, the Apple
+    # stand-in's root certificate…): that must not cost a warning on every start.
+    from standins.__main__ import environment
+
+    result = run(["manage.py", "check", "--fail-level", "WARNING"], **environment(standins))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+def test_it_sends_stripe_calls_to_the_configured_api_base():
+    probe = "import django; django.setup(); import stripe; print(stripe.api_base)"
+    result = run(["-c", probe], STRIPE_API_BASE="http://127.0.0.1:8104")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8104"

@@ -26,7 +26,10 @@ def test_it_sums_every_key_and_session_of_the_account(as_alice, alice, bob, make
     assert body["errors"] == 1
     assert body["credits_spent"] == 4
     assert body["granularity"] == "day"
-    assert body["series"][-1] == {"date": today.isoformat(), "requests": 2, "errors": 1, "credits_spent": 4}
+    # The per-day rows are named and shaped as in the key usage answer (CONTRACT §5).
+    assert set(body) == {"from", "to", "granularity", "total_requests", "errors", "credits_spent", "daily",
+                         "by_endpoint", "by_key"}
+    assert body["daily"][-1] == {"date": today.isoformat(), "requests": 2, "errors": 1, "credits_spent": 4}
     assert {row["key_id"] for row in body["by_key"]} == {str(key.id), None}
     assert {row["endpoint"] for row in body["by_endpoint"]} == {"/api/v1/generate", "/api/v1/timepoints/<id>"}
 
@@ -42,7 +45,7 @@ def test_it_groups_by_month_across_rolled_and_open_days(as_alice, alice, make_re
 
     body = as_alice.get(f"/api/v1/usage?granularity=month&from={last_month}&to={today}").json()
 
-    assert body["series"] == [
+    assert body["daily"] == [
         {"date": last_month.isoformat(), "requests": 2, "errors": 0, "credits_spent": 4},
         {"date": this_month.isoformat(), "requests": 1, "errors": 0, "credits_spent": 7},
     ]

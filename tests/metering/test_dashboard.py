@@ -33,7 +33,7 @@ def test_it_renders_charts_and_top_lists_with_data(staff_client, traffic, alice)
     response = staff_client.get("/admin/metering/usagedashboard/?days=7")
     assert response.status_code == 200
     body = response.content.decode()
-    assert body.count("<svg class=\"usage-chart\"") == 4  # requests, credits, error rate, revenue
+    assert body.count("<svg class=\"usage-chart\"") == 3  # requests, credits, error rate (no sales yet)
     # Nothing fetched from elsewhere: every script is the admin's own static file.
     assert re.findall(r'<script[^>]*src="(?!/static/)', body) == [] and "cdn" not in body.lower()
     assert f"{(traffic - dt.timedelta(days=3)).isoformat()}: 7</title>" in body  # requests bar tooltip
@@ -63,17 +63,17 @@ def test_the_records_list_filters_and_does_not_count_the_whole_table(staff_clien
     assert f"created_at__day={day.day}" in response.content.decode()
 
 
-def test_it_charts_revenue_from_the_grant_ledger_net_of_refunds(staff_client, alice):
-    from payments.models import CreditGrant
+def test_the_records_list_is_an_audit_trail_nobody_edits_or_deletes(staff_client, traffic):
+    from metering.models import UsageRecord
 
-    def grant(key: str, money: int, transaction_type: str = "stripe_purchase") -> None:
-        CreditGrant.objects.create(idempotency_key=key, source="stripe", account=alice,
-                                   flash_user_id=alice.flash_user_id, amount=100, transaction_type=transaction_type,
-                                   currency="usd", money_amount=money)
-
-    grant("stripe:checkout:cs_1", 999)
-    grant("stripe:checkout:cs_2", 3999)
-    grant("stripe:refund:ch_1", -999, "refund")
-    body = staff_client.get("/admin/metering/usagedashboard/?days=7").content.decode()
-    assert "Revenue: <strong>39.99</strong>" in body
-    assert f"{dt.datetime.now(dt.UTC).date().isoformat()}: 39.99</title>" in body
+    record = UsageRecord.objects.first()
+    listing = staff_client.get("/admin/metering/usagerecord/")
+    assert listing.status_code == 200
+    assert "delete_selected" not in listing.content.decode()  # no bulk delete action
+    assert staff_client.post("/admin/metering/usagerecord/", {
+        "action": "delete_selected", "_selected_action": [record.pk], "post": "yes"}).status_code == 200
+    assert staff_client.get(f"/admin/metering/usagerecord/{record.pk}/delete/").status_code == 403
+    assert staff_client.post(f"/admin/metering/usagerecord/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert staff_client.get("/admin/metering/usagerecord/add/").status_code == 403
+    assert UsageRecord.objects.filter(pk=record.pk).exists()
+    assert UsageRecord.objects.count() == 8

@@ -40,6 +40,43 @@ def committed():
 
 
 @pytest.fixture
+def operator(db) -> Client:
+    """An operator signed in to the admin (a superuser)."""
+    from django.contrib.auth import get_user_model
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123"))
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _events_reach_the_gateway(stripe_api: Stripe) -> None:
+    """What the Stripe stand-in delivers (a completed Checkout, a refund…) reaches this
+    process's gateway through the test client, inside the test's transaction, as
+    Stripe's deliveries reach ours."""
+
+    def transport(body: bytes, headers: dict[str, str]) -> int:
+        with committed():
+            return Client().post(WEBHOOK, data=body, content_type="application/json",
+                                 headers={"Stripe-Signature": headers["Stripe-Signature"]}).status_code
+
+    stripe_api.transport = transport
+
+
+@pytest.fixture
+def buy(stripe_api: Stripe) -> Callable:
+    """`buy(client, package, deliver=True)`: a checkout through the gateway, paid on the
+    stand-in's page; returns the completed session (`deliver=False` loses its webhooks)."""
+
+    def purchase(client: Client, package: str = "100_credits", deliver: bool = True) -> dict:
+        response = client.post("/api/v1/billing/checkout", {"package": package}, content_type="application/json")
+        assert response.status_code == 200, response.content
+        return stripe_api.pay(response.json()["session_id"], deliver=deliver)
+
+    return purchase
+
+
+@pytest.fixture
 def post_event(stripe_api: Stripe) -> Callable:
     def post(event: dict, client: Client | None = None, **sign) -> object:
         body, headers = stripe_api.signed(event, **sign)

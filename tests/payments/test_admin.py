@@ -1,6 +1,3 @@
-import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 
 from payments import grants
 from payments.models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent
@@ -9,14 +6,6 @@ from relay import flash as flash_client
 from .conftest import committed, completed_session
 
 GRANTS = "/admin/payments/creditgrant/"
-
-
-@pytest.fixture
-def operator(db) -> Client:
-    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, flash):
@@ -32,8 +21,7 @@ def test_it_records_a_manual_grant_with_operator_and_reason(operator, alice, fla
 
 
 def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, settings):
-    settings.PAYMENTS_GRANT_MAX_ATTEMPTS = 1
-    flash.fail(503, path="admin/grant")
+    flash.fail(422, body={"detail": "amount is over this user's limit"}, path="admin/grant")
     with committed():
         grant, _ = grants.record("test:admin", source=GrantSource.MANUAL, account=alice, amount=4,
                                  transaction_type="admin_grant")
@@ -41,6 +29,7 @@ def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, s
     assert grant.state == GrantState.FAILED
     listing = operator.get(GRANTS + "?state__exact=failed")
     assert listing.status_code == 200 and str(grant.id)[:8] in listing.content.decode()
+    assert "amount is over this user&#x27;s limit" in listing.content.decode()  # why, in the list
     assert str(grant.id)[:8] not in operator.get(GRANTS + "?state__exact=applied").content.decode()
     with committed():
         operator.post(GRANTS, {"action": "retry_grants", "_selected_action": [str(grant.id)]})
@@ -90,3 +79,26 @@ def test_it_reprocesses_a_failed_event_once_the_account_exists(operator, db, fla
     event.refresh_from_db()
     assert event.state == EventState.SUCCEEDED
     assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
+
+
+def test_it_processes_a_failed_event_again_from_its_own_page(operator, db, flash, stripe_api, post_event):
+    from accounts.models import Account
+
+    late = Account(external_id="auth0|late", email="late@example.com", flash_user_id=flash.add_user("auth0|late"))
+    post_event(stripe_api.event("checkout.session.completed", completed_session(late, customer="cus_late")))
+    event = StripeEvent.objects.get()
+    page = operator.get(f"/admin/payments/stripeevent/{event.pk}/change/").content.decode()
+    assert "Process again" in page and "no account for this event" in page
+    late.save()
+
+    with committed():
+        response = operator.post(f"/admin/payments/stripeevent/{event.pk}/process-again/")
+
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.state == EventState.SUCCEEDED
+    assert [g["amount"] for g in flash.grants(late.flash_user_id)] == [100]
+    assert "Process again" not in operator.get(f"/admin/payments/stripeevent/{event.pk}/change/").content.decode()
+    # Only a failed event has the button, and only a POST presses it.
+    assert operator.post(f"/admin/payments/stripeevent/{event.pk}/process-again/").status_code == 404
+    assert operator.get(f"/admin/payments/stripeevent/{event.pk}/process-again/").status_code == 405

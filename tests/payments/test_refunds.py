@@ -26,7 +26,10 @@ def test_it_reverses_partial_refunds_in_proportion_once(alice, stripe_api, post_
     post_event(stripe_api.event("charge.refunded", _charge(500)))
     post_event(stripe_api.event("charge.refunded", _charge(500)))  # a second event, same refund
     post_event(stripe_api.event("charge.refunded", _charge(999)))
-    assert sorted(g.amount for g in CreditGrant.objects.filter(amount__lt=0)) == [-50, -50]
+    reversals = CreditGrant.objects.filter(amount__lt=0).order_by("created_at")
+    assert [g.amount for g in reversals] == [-50, -50]
+    # Each reversal carries its own refund's money: together, the whole charge.
+    assert [g.money_amount for g in reversals] == [-500, -499]
 
 
 def test_it_finds_the_subscription_grant_a_refunded_charge_paid_for(alice, stripe_api, post_event):

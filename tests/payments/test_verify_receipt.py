@@ -4,30 +4,33 @@ import pytest
 from django.test import Client
 
 from payments.models import CreditGrant, GrantState
+from standins.storekit import AppleChain
 
-from .apple_certs import AppleChain
 from .conftest import committed
 
 URL = "/api/v1/billing/verify-receipt"
 
 
-@pytest.fixture(scope="module")
-def chain() -> AppleChain:
-    return AppleChain()
-
-
-@pytest.fixture(autouse=True)
-def _apple_roots(settings, chain, tmp_path_factory) -> None:
-    path = tmp_path_factory.mktemp("apple") / "root.cer"
-    path.write_bytes(chain.root_der())
-    settings.APPLE_ROOT_CERTIFICATES = [str(path)]
-    settings.APPLE_ENVIRONMENT = "Sandbox"
-    settings.APPLE_BUNDLE_ID = "com.timepointai.app"
+@pytest.fixture
+def chain(apple) -> AppleChain:
+    """The Apple stand-in's signing chain, whose root the gateway trusts (its
+    APPLE_ROOT_CERTIFICATES, APPLE_ENVIRONMENT=Sandbox)."""
+    return apple.chain
 
 
 def _post(client: Client, body: dict):
     with committed():
         return client.post(URL, body, content_type="application/json")
+
+
+def test_it_grants_a_transaction_the_apple_stand_in_signs_over_http(as_alice, alice, apple):
+    import requests
+
+    signed = requests.post(apple.url + "/__standin__/storekit/sign", timeout=5,
+                           json={"transaction_id": "2000000007", "product_id": "com.timepointai.credits.100"})
+    response = _post(as_alice, {"signed_transaction": signed.json()["signed_transaction"]})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"granted": True, "credits": 100, "transaction_id": "2000000007"}
 
 
 def test_it_grants_a_storekit2_transaction_once(as_alice, alice, flash, chain):
@@ -120,3 +123,80 @@ def test_it_grants_an_earlier_purchase_that_a_later_receipt_still_holds(as_alice
     again = _post(as_alice, {"receipt_data": _receipt("both")}).json()
     assert again == {"granted": False, "credits": 500, "transaction_id": "1000000011"}
     assert len(flash.grants(alice.flash_user_id)) == 2
+
+
+# --- malformed, unverifiable and unconfigured StoreKit 2 transactions (issue 17.4) -----
+
+
+# Not a JWS at all; three segments of nonsense; an ES256 header without the App Store's
+# certificate chain; empty segments.
+NOT_A_JWS = ["not-a-jws", "not.a.jws", "eyJhbGciOiJFUzI1NiJ9.eyJ4IjoxfQ.c2ln", ".."]
+
+
+def test_it_answers_400_to_a_signed_transaction_that_is_not_a_jws_even_unconfigured(as_alice, settings):
+    # Retrying cannot make garbage valid: 400, never 503 ("try again") however the
+    # verifier is configured.
+    for roots in ([], settings.APPLE_ROOT_CERTIFICATES):
+        settings.APPLE_ROOT_CERTIFICATES = roots
+        for garbage in NOT_A_JWS:
+            response = _post(as_alice, {"signed_transaction": garbage})
+            assert response.status_code == 400, (roots, garbage, response.content)
+            assert response.json()["error"]["code"] == "invalid_request"
+    assert not CreditGrant.objects.exists()
+
+
+def test_it_answers_400_to_a_jws_not_signed_by_the_app_store(as_alice, settings):
+    import jwt
+
+    settings.APPLE_ROOT_CERTIFICATES = []
+    for token in (jwt.encode({"transactionId": "1", "productId": "com.timepointai.credits.100"}, "secret-0123456789"
+                             "abcdef0123456789abcdef", algorithm="HS256"),
+                  jwt.encode({"transactionId": "1"}, None, algorithm="none")):
+        response = _post(as_alice, {"signed_transaction": token})
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_it_answers_503_to_a_genuine_looking_transaction_while_verification_is_impossible(as_alice, chain, settings):
+    settings.APPLE_ROOT_CERTIFICATES = []
+    response = _post(as_alice, {"signed_transaction": chain.sign()})
+    assert response.status_code == 503 and response.json()["error"]["code"] == "upstream_unavailable"
+    assert not CreditGrant.objects.exists()
+
+
+# --- quantity (issue 17.5) ------------------------------------------------------------
+
+
+def test_it_grants_credits_times_quantity_for_storekit2_once(as_alice, alice, flash, chain):
+    jws = chain.sign(transaction_id="2000000077", product_id="com.timepointai.credits.100", quantity=3)
+    response = _post(as_alice, {"signed_transaction": jws})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"granted": True, "credits": 300, "transaction_id": "2000000077"}
+    assert _post(as_alice, {"signed_transaction": jws}).json()["granted"] is False
+    assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [300]
+    assert CreditGrant.objects.get().amount == 300
+
+
+def test_it_grants_credits_times_quantity_for_every_legacy_purchase_once(as_alice, alice, flash, apple):
+    apple.add_receipt(_receipt("qty"), [
+        {"product_id": "com.timepointai.credits.100", "transaction_id": "1000000020", "quantity": "3",
+         "purchase_date_ms": "1700000000000"},
+        {"product_id": "com.timepointai.credits.500", "transaction_id": "1000000021", "quantity": "2",
+         "purchase_date_ms": "1700000600000"},
+        {"product_id": "com.timepointai.credits.100", "transaction_id": "1000000022",
+         "purchase_date_ms": "1700000300000"},  # no quantity: one
+    ])
+    answer = _post(as_alice, {"receipt_data": _receipt("qty")}).json()
+    assert answer == {"granted": True, "credits": 300 + 1000 + 100, "transaction_id": "1000000021"}
+    assert sorted(g["amount"] for g in flash.grants(alice.flash_user_id)) == [100, 300, 1000]
+    assert _post(as_alice, {"receipt_data": _receipt("qty")}).json()["granted"] is False
+    assert len(flash.grants(alice.flash_user_id)) == 3
+
+
+def test_it_refuses_a_nonsensical_quantity(as_alice, chain, apple):
+    for quantity in (0, -2):
+        jws = chain.sign(transaction_id=f"20000009{-quantity}", quantity=quantity)
+        assert _post(as_alice, {"signed_transaction": jws}).status_code == 400
+    apple.add_receipt(_receipt("bad-qty"), [{"product_id": "com.timepointai.credits.100",
+                                             "transaction_id": "1000000030", "quantity": "lots"}])
+    assert _post(as_alice, {"receipt_data": _receipt("bad-qty")}).status_code == 400
+    assert not CreditGrant.objects.exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,13 +31,13 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item, nextitem):
+@contextmanager
+def async_unsafe_within(item, directory: Path) -> Iterator[None]:
     """Playwright's sync API keeps an event loop in the tests' thread while the browser
     is open, and Django refuses ORM calls from a thread with a running loop. The
     browser tests touch the database strictly in turn with the browser, so they (and
     only they: the variable fails `check --deploy`) run with async safety off."""
-    if not Path(item.path).is_relative_to(HERE):  # pytest calls this hook for every test
+    if not Path(item.path).is_relative_to(directory):  # pytest calls the hook for every test
         yield
         return
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -48,6 +49,12 @@ def pytest_runtest_protocol(item, nextitem):
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with async_unsafe_within(item, HERE):
+        yield
 
 
 @pytest.fixture(scope="package")
@@ -124,10 +131,11 @@ def sign_in_through_auth0(page, auth0, sub: str, email: str, name: str = "") -> 
 
 
 @pytest.fixture
-def stripe_api(standins: dict):
-    if "stripe" not in standins:
-        pytest.skip("the Stripe stand-in (standins/stripe.py) is not on this branch yet")
-    return standins["stripe"]
+def stripe_api(standins: dict, live_server):
+    """The Stripe stand-in, delivering its events to the gateway on the live server."""
+    stripe = standins["stripe"]
+    stripe.webhook_url = f"{live_server.url}/api/v1/billing/webhooks/stripe"
+    return stripe
 
 
 def csrf_post(page, path: str, form: dict | None = None):
@@ -135,3 +143,47 @@ def csrf_post(page, path: str, form: dict | None = None):
     what a form on screen would not offer."""
     token = next(c["value"] for c in page.context.cookies() if c["name"] == settings.CSRF_COOKIE_NAME)
     return page.request.post(path, form=form or {}, headers={"X-CSRFToken": token}, max_redirects=0)
+
+
+# Every visible text of the page's charts, as boxes on screen.
+_CHART_LABEL_BOXES = """(selector) => [...document.querySelectorAll(selector)]
+  .filter(t => getComputedStyle(t).display !== 'none')
+  .map(t => { const r = t.getBoundingClientRect();
+              return {text: t.textContent, x: r.x, y: r.y, w: r.width, h: r.height}; })
+  .filter(b => b.w > 0)"""
+
+
+def colliding_chart_labels(page, selector: str = "svg[role=img] text") -> list[tuple[str, str]]:
+    """Pairs of chart labels that overlap on screen (none, on a readable chart)."""
+    boxes = page.evaluate(_CHART_LABEL_BOXES, selector)
+    assert boxes, f"no chart labels matched {selector}"
+    def overlap(a: dict, b: dict) -> bool:
+        across = a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+        return across and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+
+    return [(a["text"], b["text"]) for i, a in enumerate(boxes) for b in boxes[i + 1:] if overlap(a, b)]
+
+
+def fully_on_screen(locator, viewport: dict) -> bool:
+    """The element is laid out inside the viewport's width (nothing to scroll to)."""
+    box = locator.bounding_box()
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+
+
+def wait_for_records(count: int, deadline: float = 10.0, **scope) -> None:
+    """Usage records are the gateway's to write when it likes (the usage writer stores
+    them in batches): store what the live server has queued, until `count` of them
+    exist, or fail."""
+    import time
+
+    from metering.models import UsageRecord
+    from tests.conftest import flush_usage
+
+    end = time.monotonic() + deadline
+    while True:
+        flush_usage()
+        if UsageRecord.objects.filter(**scope).count() >= count:
+            return
+        if time.monotonic() > end:
+            pytest.fail(f"{count} usage records for {scope} never appeared")
+        time.sleep(0.05)

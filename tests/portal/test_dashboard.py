@@ -4,20 +4,23 @@ import pytest
 import requests
 
 from apikeys.keys import create_key
-from tests.conftest import bearer, flush_usage
+from tests.conftest import bearer
 
-from .conftest import PHONE, screenshot
+from .conftest import PHONE, colliding_chart_labels, screenshot, wait_for_records
 
 pytestmark = pytest.mark.browser
 
 
 def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, live_server):
     flash.add_user(alice.external_id, balance=30)  # amber: below 50
-    _, plaintext = create_key(alice, "server", "live")
+    key, plaintext = create_key(alice, "server", "live")
     for _ in range(3):
         assert requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext),
                             timeout=10).status_code == 200
-    flush_usage()  # stored, as the usage writer would within 250 ms
+    # Keys are managed by people, not programs: a refusal the dashboard lists.
+    refused = requests.get(f"{live_server.url}/api/v1/keys", headers=bearer(plaintext), timeout=10)
+    assert refused.status_code == 403
+    wait_for_records(4, api_key=key)
     page = alice_page
 
     page.goto("/portal/")
@@ -27,12 +30,16 @@ def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, 
     plan = page.locator(".card", has_text="Plan").first.inner_text()
     assert "Free" in plan and "10 requests/minute" in plan
     month = page.locator(".card", has_text="This month").first.inner_text()
-    assert "3 requests" in month and "1 active key" in month
+    assert "4 requests" in month and "1 error" in month and "1 active key" in month
     chart = page.locator("svg[role=img]")
-    assert "3 requests" in chart.locator("desc").text_content()
+    assert "4 requests" in chart.locator("desc").text_content()
+    failed = page.get_by_role("region", name="Latest failed requests").locator("tbody tr")
+    assert failed.count() == 1
+    assert all(part in failed.inner_text() for part in ("403", "GET /api/v1/keys", "server",
+                                                         refused.headers["X-Request-ID"]))
     assert page.get_by_role("link", name="Create a key").is_visible()
-    by_key = page.get_by_role("row", name="server")
-    assert "3" in by_key.inner_text()
+    by_key = page.get_by_role("region", name="Usage since").get_by_role("row", name="server")
+    assert "4" in by_key.inner_text()
     by_key.get_by_role("link", name="server").click()
     page.wait_for_url("**/portal/keys/*/")
     page.go_back()
@@ -40,6 +47,7 @@ def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, 
 
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert colliding_chart_labels(page) == []
     screenshot(page, "dashboard-phone")
 
 

@@ -9,7 +9,16 @@ from playwright.sync_api import expect
 from apikeys.models import APIKey
 from tests.conftest import bearer, flush_usage
 
-from .conftest import PHONE, csrf_post, screenshot, sign_in_through_auth0
+from .conftest import (
+    DESKTOP,
+    PHONE,
+    colliding_chart_labels,
+    csrf_post,
+    fully_on_screen,
+    screenshot,
+    sign_in_through_auth0,
+    wait_for_records,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -82,6 +91,53 @@ def test_it_lists_a_new_key_as_never_used_and_reads_well_on_a_phone(alice_page, 
     screenshot(page, "keys-phone")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"]  # nothing forces sideways scrolling of the page
+    # Every column of the row is on screen, the last ones (when, what to do) too.
+    for part in ("Tier", "Created", "Last used"):
+        assert fully_on_screen(row.locator(f'td[data-label="{part}"]'), PHONE), part
+    for link in ("Usage", "Revoke"):
+        assert fully_on_screen(row.get_by_role("link", name=link), PHONE), link
+
+
+def test_it_shows_a_key_s_active_days_and_its_latest_failed_requests(alice_page, alice, live_server):
+    from apikeys.keys import create_key
+
+    key, plaintext = create_key(alice, "batch job", "live")
+    for _ in range(2):
+        assert requests.get(f"{live_server.url}/api/v1/credits/balance", headers=bearer(plaintext),
+                            timeout=10).status_code == 200
+    refused = requests.get(f"{live_server.url}/api/v1/keys", headers=bearer(plaintext), timeout=10)
+    assert refused.status_code == 403  # keys are for people to manage, not for programs
+    wait_for_records(3, api_key=key)
+    page = alice_page
+    page.goto("/portal/keys/")
+
+    page.get_by_role("row", name=re.compile("batch job")).get_by_role("link", name="Usage").click()
+
+    breadcrumb = page.get_by_role("navigation", name="Breadcrumb")
+    assert breadcrumb.get_by_role("link", name="API keys").get_attribute("href") == "/portal/keys/"
+    assert breadcrumb.locator('[aria-current="page"]').inner_text() == "batch job"
+    assert page.locator(".card", has_text="Errors").first.locator(".stat").inner_text() == "1"
+    failed = page.get_by_role("region", name="Latest failed requests").locator("tbody tr")
+    expect(failed).to_have_count(1)
+    listed = failed.inner_text()
+    assert "403" in listed and "Forbidden" in listed and "GET /api/v1/keys" in listed
+    assert refused.headers["X-Request-ID"] in listed
+    page.get_by_text("Show as a table").click()
+    days = page.locator(".chart-table tbody tr")
+    expect(days).to_have_count(1)  # today; the 29 quiet days are one sentence
+    assert days.inner_text().split()[-1] == "3"
+    expect(page.get_by_text("The other 29 days had no requests.")).to_be_visible()
+    screenshot(page, "key-usage-details")
+
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert colliding_chart_labels(page) == []
+    assert fully_on_screen(failed.get_by_text(refused.headers["X-Request-ID"]), PHONE)
+    by_endpoint = page.get_by_role("region", name="By endpoint").get_by_role("row", name=re.compile("balance"))
+    assert fully_on_screen(by_endpoint.locator("td").last, PHONE)  # credits spent, the last column
+    screenshot(page, "key-usage-phone")
+    page.set_viewport_size(DESKTOP)
+    assert colliding_chart_labels(page) == []
 
 
 def test_it_explains_a_missing_name_next_to_the_field(alice_page, alice):

@@ -7,9 +7,8 @@ from .conftest import screenshot
 pytestmark = pytest.mark.browser
 
 
-def test_it_upgrades_through_stripe_checkout(alice_page, alice, stripe_api, live_server):
+def test_it_upgrades_through_stripe_checkout(alice_page, alice, stripe_api, live_server, flash):
     page = alice_page
-    page.route("https://checkout.stripe.com/**", lambda route: route.fulfill(status=200, body="Stripe Checkout"))
     page.goto("/portal/plan/")
     assert "You are on Free" in page.locator("main").inner_text()
     assert not page.get_by_role("button", name="Manage or cancel billing").count()  # nothing bought yet
@@ -17,12 +16,18 @@ def test_it_upgrades_through_stripe_checkout(alice_page, alice, stripe_api, live
 
     page.get_by_role("button", name="Choose API Pro").click()
 
-    page.wait_for_url("https://checkout.stripe.com/**")
+    page.wait_for_url(f"{stripe_api.url}/checkout/**")
     session = stripe_api.sessions[page.url.rsplit("/", 1)[-1]]
     assert session["mode"] == "subscription"
     assert session["metadata"]["plan"] == "api_pro"
     sent = stripe_api.params(stripe_api.received("/v1/checkout/sessions")[-1])
     assert sent["success_url"] == f"{live_server.url}/portal/plan/?checkout=done"
+
+    page.get_by_role("button", name="Subscribe").click()
+
+    page.wait_for_url("**/portal/plan/?checkout=done")
+    assert "You are on API Pro" in page.locator("main").inner_text()  # invoice.paid came first
+    assert flash.balance_of(alice.flash_user_id) == 100 + 1000
 
 
 def test_it_opens_stripe_s_billing_portal_to_manage_or_cancel(alice_page, alice, stripe_api, live_server):

@@ -40,3 +40,19 @@ def test_it_brings_a_signed_out_visitor_back_to_the_page_after_sign_in(page, aut
     page.wait_for_url("**/portal/docs/")
     expect(page.get_by_role("heading", name="Using the API")).to_be_visible()
     assert auth0.received("/authorize")
+
+
+def test_it_signs_in_as_whoever_is_chosen_on_the_auth0_page(page, auth0):
+    page.goto("/portal/login/")
+    page.get_by_role("button", name="Sign in with Auth0").click()
+
+    page.wait_for_url(auth0.url + "/authorize?**")
+    expect(page.get_by_label("User id (sub)")).to_have_value("auth0|newcomer")
+    screenshot(page, "auth0-standin-sign-in")
+    page.get_by_label("User id (sub)").fill("auth0|chosen")
+    page.get_by_label("Email").fill("chosen@example.com")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    page.wait_for_url("**/portal/")
+    assert "chosen@example.com" in page.locator("header").inner_text()
+    assert Account.objects.get(external_id="auth0|chosen").user.email == "chosen@example.com"

@@ -34,7 +34,7 @@ def _keep_the_test_connection():
 @pytest.fixture
 def apple_configured(settings, tmp_path):
     """StoreKit 2 verification set up as in production (without roots it answers 503 by design)."""
-    from tests.payments.apple_certs import AppleChain
+    from standins.storekit import AppleChain
 
     (tmp_path / "root.cer").write_bytes(AppleChain().root_der())
     settings.APPLE_ROOT_CERTIFICATES = [str(tmp_path / "root.cer")]

@@ -1,4 +1,5 @@
-"""Deliver pending grants to Flash, with backoff; safe to run as several processes."""
+"""Deliver pending and stuck grants to Flash, with backoff, and mark (and alert about)
+grants undelivered for an hour as stuck; safe to run as several processes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from payments.grants import process_due
+from payments.grants import mark_stuck, process_due
 
 log = logging.getLogger("payments.worker")
 
@@ -28,6 +29,7 @@ class Command(BaseCommand):
         total = 0
         while True:
             try:
+                mark_stuck()
                 done = process_due(batch)
             except Exception:  # a dead database must not end the worker; try again later
                 log.exception("grant worker cycle failed")

@@ -1,5 +1,6 @@
-"""A stand-in App Store signing chain: a root CA of our own, an intermediate and a
-leaf carrying Apple's marker OIDs, and StoreKit 2 JWS signed with the leaf."""
+"""StoreKit 2 signing as the App Store does it, for the Apple stand-in and the tests: a
+root CA of our own, an intermediate and a leaf carrying Apple's marker OIDs, and
+signed transactions (JWS with the chain in `x5c`)."""
 
 from __future__ import annotations
 

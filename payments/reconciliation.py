@@ -1,0 +1,523 @@
+"""Proof of every paid cent: Stripe (money in) ↔ the grant ledger ↔ Flash (issue #16).
+
+For a window, three sides are read:
+
+- **Stripe**, through the official client's list endpoints: paid Checkout sessions of
+  credit packages, paid subscription invoices, refunds and disputes created in it;
+- **the ledger**: the grant each Stripe object owes (by the idempotency key the webhook
+  gives it) and every grant created in the window;
+- **Flash**: the credit history of each account the window concerns (a grant, a payment,
+  a sign-up or a request in it), newest first down to the window's start, matched to
+  grants by the `[grant <uuid>]` marker every grant carries.
+
+Each difference is classified (`DifferenceKind`) and kept under a stable key across runs,
+so an operator's explanation sticks and a difference a later run no longer finds is
+resolved. `--repair` records the missing grants of paid objects through the webhook's own
+builders and idempotency keys, and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Account
+from relay import flash
+from relay.upstream import UpstreamError
+
+from . import webhooks
+from .models import (
+    CreditGrant,
+    Difference,
+    DifferenceKind,
+    GrantSource,
+    GrantState,
+    ReconciliationRun,
+    RunOutcome,
+    StripeEvent,
+)
+from .plans import package_for_price, plan_for_price
+from .stripe_api import client
+from .webhooks import nested, object_id
+
+log = logging.getLogger("payments.reconciliation")
+
+MARKER = re.compile(r"\[grant ([0-9a-f-]{36})\]")
+# Flash transaction types only its admin grant produces; Flash's own signup bonuses and
+# job refunds (`signup_bonus`, `refund`) count only when they carry a grant marker.
+ADMIN_GRANT_TYPES = {"admin_grant", "apple_iap", "stripe_purchase", "subscription_grant"}
+# States in which a grant is not owed to Flash (yet or ever).
+NOT_SENT = {GrantState.HELD, GrantState.RELEASED}
+# Flash's clock and ours may differ a little: read its history this much before the window.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+class ReconciliationFailed(Exception):
+    """A side could not be read: nothing can be proven about this window."""
+
+
+@dataclass
+class Paid:
+    """Money in: a paid Checkout session of credit packages or a paid subscription invoice."""
+
+    obj: dict
+    kind: str  # "session" or "invoice"
+    key: str  # the idempotency key of the grant it owes
+    paid_at: datetime
+    credits: int  # what the grant should be: package/plan credits × quantity
+    price_checks: list[tuple[str, int, int]]  # (price id, charged, what the catalogue says)
+    amount: int  # what the buyer paid
+    currency: str
+    account: Account | None = None  # its grant's, or found as the webhook finds it (read_ledger)
+
+
+@dataclass
+class Finding:
+    kind: str
+    key: str
+    occurred_at: datetime
+    detail: str
+    account_id: Any = None
+    grant_id: Any = None
+    stripe_object_id: str = ""
+    flash_transaction_id: str = ""
+    paid: Paid | None = None  # what --repair can record a grant from
+
+
+@dataclass
+class Sides:
+    paid: list[Paid] = field(default_factory=list)
+    refunded_charges: dict[str, dict] = field(default_factory=dict)  # charge id → charge (latest)
+    refunds: list[dict] = field(default_factory=list)
+    disputes: list[dict] = field(default_factory=list)
+    grants_by_key: dict[str, CreditGrant] = field(default_factory=dict)
+    window_grants: list[CreditGrant] = field(default_factory=list)
+    flash: dict[str, list[dict]] = field(default_factory=dict)  # flash user id → entries
+
+
+def _ts(when: datetime) -> int:
+    return int(when.timestamp())
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value or 0), tz=UTC)
+
+
+def _cents(price: str) -> int:
+    return int(Decimal(price) * 100)
+
+
+# --- reading the sides ------------------------------------------------------------------
+
+
+def _listed(resource: Any, since: datetime, until: datetime, **params: Any) -> Iterator[dict]:
+    first = resource.list(params={"limit": 100, "created": {"gte": _ts(since), "lte": _ts(until)}, **params})
+    for obj in first.auto_paging_iter():
+        yield obj.to_dict()
+
+
+def _paid_session(session: dict) -> Paid | None:
+    if session.get("mode") != "payment" or session.get("payment_status") not in ("paid", "no_payment_required"):
+        return None
+    credits, _products, _prices, _skipped = webhooks.session_credits(session)
+    if credits <= 0:
+        return None  # not a credit package: sold by something else on this Stripe account
+    checks = []
+    for line in nested(session, "line_items", "data") or []:
+        package = package_for_price(object_id(line.get("price")))
+        if package is not None:
+            checks.append((package.id, line.get("amount_subtotal") or 0,
+                           _cents(package.price) * int(line.get("quantity") or 1)))
+    intent = session.get("payment_intent")
+    return Paid(session, "session", f"stripe:checkout:{session['id']}",
+                _time(intent.get("created") if isinstance(intent, dict) else session.get("created")),
+                credits, checks, session.get("amount_total") or 0, (session.get("currency") or "").lower())
+
+
+def _paid_invoice(invoice: dict) -> Paid | None:
+    subscription, _metadata = webhooks.invoice_subscription(invoice)
+    plan, quantity, _skipped = webhooks.invoice_plan(invoice)
+    if not subscription or plan is None:
+        return None
+    checks = []
+    # Prorations and mid-period changes bill other amounts; a plan's own periods bill its price.
+    if invoice.get("billing_reason") in ("subscription_create", "subscription_cycle"):
+        for line in nested(invoice, "lines", "data") or []:
+            if plan_for_price(webhooks.line_price(line)) == plan:
+                checks.append((plan.id, line.get("amount") or 0, _cents(plan.price) * int(line.get("quantity") or 1)))
+    paid_at = nested(invoice, "status_transitions", "paid_at") or invoice.get("created")
+    return Paid(invoice, "invoice", f"stripe:invoice:{invoice['id']}", _time(paid_at),
+                plan.credits_per_month * quantity, checks, invoice.get("amount_paid") or 0,
+                (invoice.get("currency") or "").lower())
+
+
+def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
+    api = client().v1
+    for session in _listed(api.checkout.sessions, since, until, status="complete",
+                           expand=["data.line_items", "data.payment_intent"]):
+        paid = _paid_session(session)
+        if paid is not None:
+            sides.paid.append(paid)
+    for invoice in _listed(api.invoices, since, until, status="paid"):
+        paid = _paid_invoice(invoice)
+        if paid is not None:
+            sides.paid.append(paid)
+    for refund in _listed(api.refunds, since, until, expand=["data.charge"]):
+        if refund.get("status") in ("succeeded", "pending") and isinstance(refund.get("charge"), dict):
+            sides.refunds.append(refund)
+            sides.refunded_charges[refund["charge"]["id"]] = refund["charge"]
+    sides.disputes.extend(_listed(api.disputes, since, until))
+
+
+def read_ledger(sides: Sides, since: datetime, until: datetime) -> None:
+    keys = [paid.key for paid in sides.paid]
+    for start in range(0, len(keys), 1000):
+        for grant in CreditGrant.objects.filter(idempotency_key__in=keys[start:start + 1000]).select_related("account"):
+            sides.grants_by_key[grant.idempotency_key] = grant
+    for paid in sides.paid:
+        grant = sides.grants_by_key.get(paid.key)
+        if grant is not None:
+            paid.account = grant.account
+            continue
+        try:  # only payments without a grant: one query each, as the webhook would make
+            paid.account = (webhooks.session_account if paid.kind == "session" else webhooks.invoice_account)(paid.obj)
+        except webhooks.Unprocessable:
+            paid.account = None
+    sides.window_grants = list(CreditGrant.objects.filter(created_at__gte=since, created_at__lte=until)
+                               .select_related("account"))
+
+
+def accounts_in_window(sides: Sides, since: datetime) -> dict[str, Account]:
+    """Every account the window concerns, by Flash user id."""
+    accounts = {g.account.flash_user_id: g.account for g in sides.window_grants}
+    accounts.update({p.account.flash_user_id: p.account for p in sides.paid if p.account is not None})
+    for account in Account.objects.filter(Q(last_seen_at__gte=since) | Q(created_at__gte=since)):
+        accounts.setdefault(account.flash_user_id, account)
+    return accounts
+
+
+def read_flash(sides: Sides, accounts: dict[str, Account], since: datetime) -> None:
+    def one(user_id: str) -> tuple[str, list[dict] | str]:
+        try:
+            return user_id, list(flash.history_since(user_id, since - CLOCK_SKEW))
+        except UpstreamError as exc:
+            return user_id, exc.message
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.PAYMENTS_RECONCILE_FLASH_THREADS)) as pool:
+        read = dict(pool.map(one, accounts))
+    unreadable = sorted(str(accounts[user].pk) for user, entries in read.items() if isinstance(entries, str))
+    if unreadable:
+        raise ReconciliationFailed(f"Flash's history could not be read for {len(unreadable)} account(s): "
+                                   + ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else ""))
+    sides.flash = read  # type: ignore[assignment]
+
+
+# --- classifying ------------------------------------------------------------------------
+
+
+def _webhook_story(paid: Paid) -> str:
+    """What became of the object's webhook here, if anything did."""
+    event = (StripeEvent.objects.filter(payload__data__object__id=paid.obj["id"])
+             .order_by("-received_at").first())
+    if event is None:
+        return "no webhook event for it was ever received (missed, or refused: check STRIPE_WEBHOOK_SECRET)"
+    return f"webhook {event.stripe_id} ({event.type}) was received and {event.state}: {event.result}"
+
+
+def _marker(entry: dict) -> str | None:
+    match = MARKER.search(str(entry.get("description", "")))
+    return match.group(1) if match else None
+
+
+def _flash_entry_key(user_id: str, entry: dict) -> str:
+    return str(entry.get("id") or f"{user_id}:{entry.get('created_at')}:{entry.get('amount')}")
+
+
+def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until: datetime,
+             now: datetime) -> list[Finding]:
+    found: list[Finding] = []
+    settled = now - timedelta(seconds=settings.PAYMENTS_RECONCILE_GRACE_SECONDS)
+    deadline = now - timedelta(seconds=settings.PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS)
+    mismatches: dict[Any, list[str]] = defaultdict(list)
+
+    # Stripe → ledger: every payment has its grant, of the right size.
+    for paid in sides.paid:
+        grant = sides.grants_by_key.get(paid.key)
+        if grant is None:
+            if paid.paid_at <= settled:
+                found.append(Finding(
+                    DifferenceKind.PAID_NO_GRANT, f"paid_no_grant:{paid.obj['id']}", paid.paid_at,
+                    f"{paid.kind} paid {format_money({paid.currency: paid.amount})} for {paid.credits} credits; "
+                    "no grant: "
+                    + _webhook_story(paid),
+                    account_id=paid.account.pk if paid.account else None, stripe_object_id=paid.obj["id"], paid=paid))
+            continue
+        if grant.amount != paid.credits:
+            mismatches[grant].append(f"paid for {paid.credits} credits, the grant gives {grant.amount}")
+        for product, charged, price in paid.price_checks:
+            if charged != price:
+                mismatches[grant].append(f"{product} charged {charged} {paid.currency}, its price is {price}")
+        if grant.money_amount is not None and grant.money_amount != paid.amount:
+            mismatches[grant].append(f"the grant records {grant.money_amount} paid, Stripe says {paid.amount}")
+
+    # Ledger → Flash: applied grants are in Flash's history, with their amount.
+    in_flash: dict[str, tuple[str, dict]] = {}
+    for user_id, entries in sides.flash.items():
+        for entry in entries:
+            marker = _marker(entry)
+            if marker:
+                in_flash[marker] = (user_id, entry)
+    for grant in sides.window_grants:
+        seen = in_flash.get(str(grant.id))
+        if grant.state == GrantState.APPLIED and grant.account.flash_user_id in accounts:
+            if seen is None:
+                found.append(Finding(
+                    DifferenceKind.NOT_IN_FLASH, f"not_in_flash:{grant.id}", grant.created_at,
+                    f"grant of {grant.amount} credits ({grant.transaction_type}) is applied "
+                    f"(Flash transaction {grant.flash_transaction_id or 'unknown'}) but not in Flash's history",
+                    account_id=grant.account_id, grant_id=grant.id, stripe_object_id=grant.stripe_object_id,
+                    flash_transaction_id=grant.flash_transaction_id))
+            elif seen[1].get("amount") != grant.amount:
+                mismatches[grant].append(
+                    f"Flash applied {seen[1].get('amount')} credits, the grant says {grant.amount}")
+        overdue = grant.state == GrantState.FAILED or (
+            grant.state not in (GrantState.APPLIED, GrantState.FAILED, *NOT_SENT) and grant.created_at <= deadline)
+        if overdue:
+            note = "; Flash's history has it: reconcile it from the grant's admin page" if seen else ""
+            found.append(Finding(
+                DifferenceKind.GRANT_OVERDUE, f"grant_overdue:{grant.id}", grant.created_at,
+                f"grant of {grant.amount} credits is {grant.state} after {grant.attempts} attempt(s)"
+                + (f": {grant.last_error}" if grant.last_error else "") + note,
+                account_id=grant.account_id, grant_id=grant.id, stripe_object_id=grant.stripe_object_id))
+
+    for grant, reasons in mismatches.items():
+        found.append(Finding(
+            DifferenceKind.AMOUNT_MISMATCH, f"amount_mismatch:{grant.id}", grant.created_at, "; ".join(reasons),
+            account_id=grant.account_id, grant_id=grant.id, stripe_object_id=grant.stripe_object_id))
+
+    # Flash → ledger: every admin grant in Flash was made by billing.
+    markers = list(in_flash)
+    known = {str(pk) for start in range(0, len(markers), 1000)
+             for pk in CreditGrant.objects.filter(pk__in=markers[start:start + 1000]).values_list("pk", flat=True)}
+    for user_id, entries in sides.flash.items():
+        for entry in entries:
+            when = flash.transaction_time(entry)
+            marker = _marker(entry)
+            if (when is not None and not since <= when <= until) or (marker and marker in known):
+                continue
+            if marker or entry.get("transaction_type") in ADMIN_GRANT_TYPES:
+                key = _flash_entry_key(user_id, entry)
+                found.append(Finding(
+                    DifferenceKind.NOT_BILLINGS, f"flash_unexplained:{key}", when or now,
+                    f"Flash has {entry.get('amount')} credits ({entry.get('transaction_type')}: "
+                    f"\"{str(entry.get('description', ''))[:120]}\") that no grant of billing's explains",
+                    account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id", ""))))
+
+    found.extend(_reversals_missing(sides, settled))
+    return found
+
+
+def _reversals_missing(sides: Sides, settled: datetime) -> Iterator[Finding]:
+    """Stripe → ledger for money going back: refunds and disputes have held reversals."""
+    refunded_at: dict[str, datetime] = {}
+    for refund in sides.refunds:
+        refunded_at[refund["charge"]["id"]] = max(_time(refund.get("created")),
+                                                  refunded_at.get(refund["charge"]["id"], _time(0)))
+    for charge_id, charge in sides.refunded_charges.items():
+        original = webhooks.original_grant(object_id(charge.get("payment_intent")), object_id(charge.get("invoice")))
+        if original is None or refunded_at[charge_id] > settled:
+            continue  # nothing was granted for it (a paid-no-grant, if anything), or just refunded
+        expected = webhooks.reversal_credits(original, charge.get("amount") or original.money_amount,
+                                             charge.get("amount_refunded") or 0)
+        held = -sum(r.amount for r in original.reversals.filter(source=GrantSource.STRIPE_REFUND))
+        if held < expected:
+            yield Finding(
+                DifferenceKind.REVERSAL_MISSING, f"reversal_missing:{charge_id}", refunded_at[charge_id],
+                f"charge refunded {charge.get('amount_refunded')} of {charge.get('amount')} {charge.get('currency')}: "
+                f"{expected} credits should be reversed, the ledger holds reversals of {held}",
+                account_id=original.account_id, grant_id=original.pk, stripe_object_id=charge_id)
+    for dispute in sides.disputes:
+        created = _time(dispute.get("created"))
+        original = webhooks.original_grant(object_id(dispute.get("payment_intent")))
+        if original is None or created > settled:
+            continue
+        reversal = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute['id']}").first()
+        if dispute.get("status") in webhooks.DISPUTE_SETTLED:
+            given_back = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute['id']}:won").exists()
+            if reversal is None or reversal.state == GrantState.RELEASED or given_back:
+                continue
+            problem = f"dispute {dispute.get('status')}, but its reversal is {reversal.state}, not released"
+        elif reversal is None:
+            problem = (f"dispute {dispute.get('status')} of {dispute.get('amount')} {dispute.get('currency')}: "
+                       "no held reversal")
+        else:
+            continue
+        yield Finding(DifferenceKind.REVERSAL_MISSING, f"reversal_missing:{dispute['id']}", created, problem,
+                      account_id=original.account_id, grant_id=original.pk, stripe_object_id=dispute["id"])
+
+
+def per_day(sides: Sides, since: datetime, until: datetime) -> list[dict]:
+    """Per-day (UTC) totals of the three sides, for the admin's table."""
+    def blank() -> dict:
+        return {"stripe": {"payments": 0, "credits": 0, "money": defaultdict(int), "refunded": defaultdict(int)},
+                "ledger": {"grants": 0, "credits": 0, "applied": 0},
+                "flash": {"transactions": 0, "credits": 0}}
+
+    days: dict[str, dict] = defaultdict(blank)
+    for paid in sides.paid:
+        day = days[paid.paid_at.date().isoformat()]["stripe"]
+        day["payments"] += 1
+        day["credits"] += paid.credits
+        day["money"][paid.currency] += paid.amount
+    for refund in sides.refunds:
+        days[_time(refund.get("created")).date().isoformat()]["stripe"]["refunded"][refund.get("currency", "")] += (
+            refund.get("amount") or 0)
+    for grant in sides.window_grants:
+        if grant.amount > 0:
+            day = days[grant.created_at.astimezone(UTC).date().isoformat()]["ledger"]
+            day["grants"] += 1
+            day["credits"] += grant.amount
+            day["applied"] += grant.amount if grant.state == GrantState.APPLIED else 0
+    for entries in sides.flash.values():
+        for entry in entries:
+            when = flash.transaction_time(entry)
+            amount = entry.get("amount")
+            if (when is not None and since <= when <= until and isinstance(amount, int) and amount > 0
+                    and (_marker(entry) or entry.get("transaction_type") in ADMIN_GRANT_TYPES)):
+                day = days[when.date().isoformat()]["flash"]
+                day["transactions"] += 1
+                day["credits"] += amount
+    return [{"date": date, **totals} for date, totals in sorted(days.items(), reverse=True)]
+
+
+# --- a run ---------------------------------------------------------------------------
+
+
+def _repair(run: ReconciliationRun, finding: Finding) -> CreditGrant | None:
+    """The grant the webhook would have recorded, from Stripe's own object (its line
+    items are the truth), under the webhook's idempotency key."""
+    paid = finding.paid
+    reason = f"reconcile_ledger --repair (run {run.pk}): paid in Stripe, its webhook was never processed"
+    try:
+        if paid.kind == "session":
+            grant, _created, _skipped = webhooks.grant_for_session(paid.obj, reason=reason)
+        else:
+            grant, _created, _plan, _skipped = webhooks.grant_for_invoice(paid.obj, reason=reason)
+    except webhooks.Unprocessable as exc:
+        finding.detail += f"; cannot repair: {exc}"
+        return None
+    log.warning("reconciliation run %s recorded the missing grant %s for %s", run.pk, grant.id, paid.obj["id"])
+    return grant
+
+
+def _record(run: ReconciliationRun, findings: list[Finding], repaired: dict[str, CreditGrant]) -> None:
+    now = timezone.now()
+    for finding in findings:
+        values = {"kind": finding.kind, "occurred_at": finding.occurred_at, "detail": finding.detail,
+                  "account_id": finding.account_id, "grant_id": finding.grant_id,
+                  "stripe_object_id": finding.stripe_object_id, "flash_transaction_id": finding.flash_transaction_id,
+                  "last_seen_at": now, "resolved_at": None}
+        if finding.key in repaired:
+            values.update(repaired_grant=repaired[finding.key], resolved_at=now)
+        difference, _ = Difference.objects.update_or_create(key=finding.key, defaults=values)
+        difference.runs.add(run)
+    # What this window held before and no longer does has been put right.
+    (Difference.objects.filter(resolved_at__isnull=True, occurred_at__gte=run.since, occurred_at__lte=run.until)
+     .exclude(key__in=[f.key for f in findings]).update(resolved_at=now))
+
+
+def reconcile(since: datetime, until: datetime, *, repair: bool = False, triggered_by: str = "") -> ReconciliationRun:
+    """Run a reconciliation of the window and store it; a run that could not read a
+    side is stored as failed with the reason (and so is one that broke, re-raised)."""
+    run = ReconciliationRun.objects.create(since=since, until=until, repair=repair, triggered_by=triggered_by[:150])
+    try:
+        _reconcile(run)
+    except ReconciliationFailed as exc:
+        log.error("reconciliation run %s could not complete: %s", run.pk, exc)
+        _stop(run, str(exc))
+    except Exception as exc:
+        _stop(run, f"unexpected {type(exc).__name__} (see the logs)")
+        raise
+    return run
+
+
+def _stop(run: ReconciliationRun, error: str) -> None:
+    run.outcome, run.error, run.finished_at = RunOutcome.FAILED, error, timezone.now()
+    run.save(update_fields=["outcome", "error", "finished_at"])
+
+
+def _reconcile(run: ReconciliationRun) -> None:
+    since, until, sides = run.since, run.until, Sides()
+    if not settings.STRIPE_SECRET_KEY:
+        raise ReconciliationFailed("STRIPE_SECRET_KEY is not configured")
+    try:
+        read_stripe(sides, since, until)
+    except stripe.StripeError as exc:
+        raise ReconciliationFailed(f"Stripe could not be read: {type(exc).__name__} "
+                                   f"{exc.http_status or ''} {exc.user_message or ''}".strip()) from None
+    read_ledger(sides, since, until)
+    accounts = accounts_in_window(sides, since)
+    read_flash(sides, accounts, since)
+
+    findings = classify(sides, accounts, since, until, timezone.now())
+    repaired = {}
+    if run.repair:
+        for finding in findings:
+            if finding.kind == DifferenceKind.PAID_NO_GRANT:
+                grant = _repair(run, finding)
+                if grant is not None:
+                    repaired[finding.key] = grant
+    _record(run, findings, repaired)
+
+    explained = set(Difference.objects.filter(key__in=[f.key for f in findings], explained_at__isnull=False)
+                    .values_list("key", flat=True))
+    run.found = len(findings)
+    run.repaired = len(repaired)
+    run.unexplained = sum(1 for f in findings if f.key not in explained and f.key not in repaired)
+    run.outcome = RunOutcome.DIFFERENCES if run.unexplained else RunOutcome.CLEAN
+    run.counts = {"stripe_payments": len(sides.paid), "stripe_refunds": len(sides.refunds),
+                  "stripe_disputes": len(sides.disputes), "grants": len(sides.window_grants),
+                  "accounts": len(accounts), "flash_transactions": sum(len(e) for e in sides.flash.values())}
+    run.daily = per_day(sides, since, until)
+    run.finished_at = timezone.now()
+    run.save()
+    if run.unexplained:
+        log.error("reconciliation run %s: %s unexplained difference(s) between Stripe, the ledger and Flash",
+                  run.pk, run.unexplained)
+
+
+def open_differences() -> Any:
+    return Difference.objects.filter(resolved_at__isnull=True, explained_at__isnull=True)
+
+
+def open_differences_count() -> int:
+    """For the admin's "needs attention" box: differences nobody has explained yet."""
+    return open_differences().count()
+
+
+def explain(difference: Difference, user: Any, note: str) -> None:
+    difference.explained_at, difference.explained_by, difference.explanation = timezone.now(), user, note
+    difference.save(update_fields=["explained_at", "explained_by", "explanation"])
+
+
+def format_money(totals: dict[str, int]) -> str:
+    """`{"usd": 3999}` → "39.99 USD" (minor units of two-decimal currencies)."""
+    return ", ".join(f"{amount / 100:,.2f} {currency.upper()}" for currency, amount in sorted(totals.items())) or "–"
+
+
+def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    until = now or timezone.now()
+    return until - timedelta(days=settings.PAYMENTS_RECONCILE_DAYS), until
+

@@ -1,0 +1,47 @@
+"""The admin in a browser, as an operator sees it: the portal tests' Chromium
+(one per package), a superuser signed in through a session cookie, and the Stripe
+stand-in's signed events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.payments.conftest import post_event, stripe_api  # noqa: F401  (fixtures)
+from tests.portal.conftest import async_unsafe_within, browser, context, page  # noqa: F401  (fixtures)
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    with async_unsafe_within(item, HERE):
+        yield
+
+
+@pytest.fixture
+def operator(db):
+    return get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-ops-123")
+
+
+@pytest.fixture
+def operator_page(context, page, live_server, operator):  # noqa: F811  (the imported fixtures)
+    """A page signed in to the admin as a superuser."""
+    client = Client()
+    client.force_login(operator)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                          "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
+    return page
+
+
+def clipped_columns(tab) -> int:
+    """How far (px) the admin list's table reaches beyond its visible box: 0 when
+    every column is on screen."""
+    return tab.evaluate("""() => {
+        const results = document.querySelector('#changelist .results');
+        return results ? Math.max(0, results.scrollWidth - results.clientWidth) : -1;
+    }""")
