@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# psycopg[binary] and cryptography ship wheels: no compiler needed.
+# psycopg[binary], gevent and cryptography ship wheels: no compiler needed.
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 
@@ -38,4 +38,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)" || exit 1
 
+# bin/web: gunicorn with gevent workers (gunicorn.conf.py). The default stop signal,
+# SIGTERM, is a graceful stop: streams in flight get GUNICORN_GRACEFUL_TIMEOUT to end
+# and each worker stores the usage records it still holds before it exits.
 CMD ["bin/web"]

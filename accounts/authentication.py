@@ -32,6 +32,11 @@ def bearer_token(request: Request) -> str | None:
 
 
 class BearerAuthentication(BaseAuthentication):
+    """Every credential ends in `limits.admit`: the one round trip to the shared cache
+    before the view (failed authentications of the client IP, requests per minute, a
+    concurrency slot). A failed authentication is counted against the client IP; the
+    one past the limit answers 429."""
+
     def authenticate(self, request: Request) -> tuple[Account, Credential] | None:
         try:
             token = bearer_token(request)
@@ -40,16 +45,18 @@ class BearerAuthentication(BaseAuthentication):
             if token.startswith(API_KEY_PREFIXES):
                 from apikeys.authentication import authenticate_key
 
-                # Checks the client IP's failed authentications first, as below.
+                # The key's record comes from its admission.
                 return identified(request, authenticate_key(token, request))
-            limits.check_auth_failures(request)
             if token.startswith(SESSION_PREFIX):
-                return identified(request, sessions.authenticate_session(token))
-            try:
-                claims = auth0.verify(token)
-            except auth0.InvalidToken as exc:
-                raise exceptions.AuthenticationFailed(str(exc)) from None
-            return identified(request, (identity.account_for_claims(claims), Credential(AUTH0, claims=claims)))
+                account, credential = sessions.authenticate_session(token)
+            else:
+                try:
+                    claims = auth0.verify(token)
+                except auth0.InvalidToken as exc:
+                    raise exceptions.AuthenticationFailed(str(exc)) from None
+                account, credential = identity.account_for_claims(claims), Credential(AUTH0, claims=claims)
+            limits.admit(request, f"account:{account.pk}", account.effective_tier)
+            return identified(request, (account, credential))
         except exceptions.AuthenticationFailed:
             request._tp_invalid_token = True
             limits.record_auth_failure(request)

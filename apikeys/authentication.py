@@ -16,14 +16,24 @@ def authenticate_key(token: str, request: Request | None = None) -> tuple[Accoun
     """The account and credential of an active key; AuthenticationFailed (401) for an
     unknown or revoked one. Served from the cache: no database query per request.
 
-    With `request`, first the failed-authentication check of its client IP (429), whose
-    counter is read in the same cache round trip as the key's entry."""
+    With `request`, the key's record comes from the request's admission (limits.admit):
+    one round trip to the cache that also checks the client IP's failed
+    authentications (429), counts the request and takes a slot when the view needs
+    one. A key not cached yet is read from the database, cached, then admitted."""
     if request is None:
         entry = keys.lookup(token)
     else:
-        entry_key = keys.cache_key(keys.hash_key(token))
-        found = limits.check_auth_failures(request, also=(entry_key,))
-        entry = keys.lookup(token, cached=None if found is None else found.get(entry_key))
+        key_hash = keys.hash_key(token)
+        subject = f"key:{key_hash}"
+        admission = limits.admit(request, subject, key_hash=key_hash)
+        if admission.verdict == "unknown":
+            entry = keys.lookup(token, cached=None)
+            if entry is not None:
+                admission = limits.admit(request, subject, key_hash=key_hash)
+        elif admission.verdict == "unavailable":  # the cache failed: the database decides
+            entry = keys.lookup(token, cached=None)
+        else:
+            entry = keys.lookup(token, cached=keys.REVOKED if admission.verdict == "revoked" else admission.record)
     if entry is None:
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
     keys.mark_used(entry.key)

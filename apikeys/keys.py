@@ -26,6 +26,7 @@ from accounts.models import Account
 from timepoint_billing.cache import quietly
 from timepoint_billing.errors import APIError
 
+from .counters import REVOKED, counters
 from .models import APIKey, Environment
 
 log = logging.getLogger("apikeys.keys")
@@ -33,7 +34,6 @@ log = logging.getLogger("apikeys.keys")
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
 PREFIX_LENGTH = 16
-REVOKED = "revoked"
 
 
 def hash_key(plaintext: str) -> str:
@@ -42,10 +42,6 @@ def hash_key(plaintext: str) -> str:
 
 def generate_plaintext(environment: str) -> str:
     return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
-
-
-def cache_key(key_hash: str) -> str:
-    return f"apikey:{key_hash}"
 
 
 @dataclass
@@ -98,7 +94,7 @@ def revoke_key(key: APIKey) -> APIKey:
     """Deactivate the key everywhere at once. Revoking a revoked key changes nothing."""
     now = timezone.now()
     APIKey.objects.filter(pk=key.pk, is_active=True).update(is_active=False, revoked_at=now)
-    quietly(lambda: cache.set(cache_key(key.key_hash), REVOKED, settings.APIKEYS_CACHE_SECONDS * 2), None)
+    quietly(lambda: counters().revoke_record(key.key_hash, settings.APIKEYS_CACHE_SECONDS * 2), None)
     key.refresh_from_db()
     return key
 
@@ -114,7 +110,7 @@ def sync_tier(account: Account) -> None:
 
 def invalidate_account(account: Account) -> None:
     hashes = APIKey.objects.filter(account_id=account.pk, is_active=True).values_list("key_hash", flat=True)
-    quietly(lambda: cache.delete_many([cache_key(h) for h in hashes]), None)
+    quietly(lambda: counters().drop_records(list(hashes)), None)
 
 
 _UNREAD = object()
@@ -122,10 +118,10 @@ _UNREAD = object()
 
 def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
     """The active key with this plaintext and its account, from the cache when it can.
-    `cached`: the cache entry of this key (None when absent) if the caller already read
-    it, in a round trip shared with other reads."""
+    `cached`: the cache entry of this key (None when absent, REVOKED) if the caller
+    already read it, in a round trip shared with other reads (limits.admit)."""
     key_hash = hash_key(plaintext)
-    entry = quietly(lambda: cache.get(cache_key(key_hash)), None) if cached is _UNREAD else cached
+    entry = quietly(lambda: counters().read_record(key_hash), None) if cached is _UNREAD else cached
     if entry == REVOKED:
         return None
     if entry is None:
@@ -133,13 +129,21 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
         if key is None:
             return None
         entry = CachedKey(key=key, account=key.account)
-        # add, not set: never overwrite a tombstone written by a revocation meanwhile.
-        quietly(lambda: cache.add(cache_key(key_hash), entry, settings.APIKEYS_CACHE_SECONDS), False)
+        # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
+        # The limits travel with the record, so that the admission script can apply them.
+        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, _concurrent_of(key.tier),
+                                                settings.APIKEYS_CACHE_SECONDS), None)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
         return None
     return entry
+
+
+def _concurrent_of(tier: str) -> int:
+    from .limits import TIERS
+
+    return TIERS.get(tier, TIERS["free"]).concurrent
 
 
 # Key id → when this process last claimed the minute's last-use write (monotonic).

@@ -2,28 +2,35 @@
 requests, HD access, and the per-IP limit on failed authentications.
 
 Everything is counted in the shared cache (Redis in production) so that all workers
-and instances count together. Requests per minute use django-ratelimit's fixed
-windows; concurrency uses one cache entry per slot, taken with an atomic `add`.
+and instances count together, in ONE round trip before the view (`admit`, run by the
+authentication once it knows the caller, or by the throttle for anonymous callers):
+the client IP's failed authentications, the API key's cached record, the caller's
+requests this minute and, for relayed calls, a concurrency slot, decided by one Lua
+script (apikeys/lua/admit.lua through apikeys/counters.py). The slot goes back when
+the response closes: one more round trip. Windows are fixed one-minute windows that
+start with a caller's first request.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.http import HttpRequest, HttpResponseBase
-from django_ratelimit.core import ALL, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from timepoint_billing.cache import quietly
 from timepoint_billing.errors import APIError
+
+from .counters import Ask, Verdict, counters
 
 log = logging.getLogger("apikeys.limits")
 
@@ -76,10 +83,11 @@ def client_ip(request: HttpRequest | Request) -> str:
 
 
 def caller_subject(request: Request) -> str:
-    """Whose limits these are: the key, the account, or the client IP."""
+    """Whose limits these are: the key (by hash: the admission knows no more before
+    the key's record is read), the account, or the client IP."""
     credential = getattr(request, "auth", None)
     if getattr(credential, "is_api_key", False):
-        return f"key:{credential.api_key.pk}"
+        return f"key:{credential.api_key.key_hash}"
     account = getattr(request, "user", None)
     if account is not None and getattr(account, "is_authenticated", False):
         return f"account:{account.pk}"
@@ -100,225 +108,139 @@ def _django(request: HttpRequest | Request) -> HttpRequest:
     return getattr(request, "_request", request)
 
 
+WINDOW_MS = 60_000
+
+
+@dataclass
+class Admission:
+    """What the round trip before the view decided for this request (on the Django
+    request as `tp_admission`)."""
+
+    verdict: str  # see apikeys/lua/admit.lua; "unavailable" when the cache failed
+    record: Any = None  # the API key's cached record, when one was read
+    usage: dict | None = None  # {"count", "limit", "time_left"} when counted
+    slot: Slot | None = None  # taken for the view; released when the response closes
+    wanted_slot: bool = False
+
+
+def _needs(request: Request) -> tuple[bool, bool]:
+    """Whether the view this request goes to counts it per minute (it has the tier
+    throttle) and holds a concurrency slot while it works (relayed calls)."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        return False, False
+    counted = any(isinstance(cls, type) and issubclass(cls, TierRateThrottle) for cls in view.throttle_classes)
+    return counted, bool(getattr(view, "holds_concurrency_slot", False))
+
+
+def _too_many_failures(ms_left: int) -> APIError:
+    return APIError(
+        429,
+        "rate_limited",
+        "Too many failed authentications from this address; retry after the time in Retry-After.",
+        headers={"Retry-After": str(max(1, math.ceil(ms_left / 1000)))},
+    )
+
+
+def admit(request: Request, subject: str, tier: str | None = None, *, key_hash: str = "",
+          check_failures: bool = True) -> Admission:
+    """Run the one round trip before the view for this caller (`subject`, with the
+    limits of `tier`, or of the API key `key_hash`'s cached record) and keep its answer
+    on the request for the throttle and the view. Raises 429 when the client IP failed
+    authentication too often this minute. Fails open when the cache does."""
+    counted, wants_slot = _needs(request)
+    limits = TIERS.get(tier or "free", TIERS["free"])
+    token = uuid.uuid4().hex
+    ask = Ask(
+        ip=client_ip(request),
+        subject=subject,
+        failures_allowed=settings.AUTH_FAILURES_PER_MINUTE if check_failures else -1,
+        rpm=("key" if key_hash else limits.requests_per_minute) if counted else -1,
+        concurrent=("key" if key_hash else limits.concurrent) if wants_slot else -1,
+        key_hash=key_hash,
+        token=token,
+        window_ms=WINDOW_MS,
+        slot_ms=int(settings.CONCURRENCY_SLOT_SECONDS * 1000),
+    )
+    verdict: Verdict | None = quietly(lambda: counters().admit(ask), None)
+    if verdict is None:
+        admission = Admission("unavailable", wanted_slot=wants_slot)
+    else:
+        if verdict.verdict == "blocked":
+            raise _too_many_failures(verdict.ms_left)
+        admission = Admission(verdict.verdict, record=verdict.record, wanted_slot=wants_slot)
+        if counted and verdict.verdict in ("ok", "limited", "busy"):
+            admission.usage = {"count": verdict.count, "limit": verdict.allowed,
+                               "time_left": max(1, math.ceil(verdict.ms_left / 1000))}
+        if wants_slot and verdict.verdict == "ok":
+            admission.slot = Slot(subject, token)
+    _django(request).tp_admission = admission
+    return admission
+
+
+def admission_of(request: HttpRequest | Request) -> Admission | None:
+    return getattr(_django(request), "tp_admission", None)
+
+
 class TierRateThrottle(BaseThrottle):
-    """Requests per minute per key / account / client IP, counted in the shared
-    cache. Leaves X-RateLimit-* values on the request for
+    """Requests per minute per key / account / client IP. Authenticated callers were
+    counted by the admission when they authenticated; anonymous ones are admitted here.
+    Leaves X-RateLimit-* values on the request for
     `apikeys.middleware.RateLimitHeadersMiddleware`."""
 
     def allow_request(self, request: Request, view: object) -> bool:
-        account = getattr(request, "user", None)
-        if account is None and not _counted_anonymously(view):
+        admission = admission_of(request)
+        if admission is None:
+            if getattr(request, "user", None) is None and not _counted_anonymously(view):
+                return True
+            admission = admit(request, caller_subject(request), caller_tier(request), check_failures=False)
+        usage = admission.usage
+        if usage is None:  # the cache failed: not enforced
             return True
-        credential = getattr(request, "auth", None)
-        if getattr(credential, "is_api_key", False):
-            limit = credential.api_key.rate_limit
-        else:
-            limit = limits_for(request).requests_per_minute
-        subject = caller_subject(request)
-        usage = quietly(lambda: _count_request(request, "tpb.rpm", subject, f"{limit}/m"), None)
-        if usage is None or usage["limit"] == 0:  # RATELIMIT_ENABLE = False, or the cache failed
-            return True
-        time_left = max(1, usage["time_left"])
+        limit = usage["limit"]
         _django(request).tp_ratelimit = {
             "X-RateLimit-Limit": str(limit),
             "X-RateLimit-Remaining": str(max(0, limit - usage["count"])),
-            "X-RateLimit-Reset": str(int(time.time()) + time_left),
+            "X-RateLimit-Reset": str(int(time.time()) + usage["time_left"]),
         }
-        self._wait = time_left
-        return not usage["should_limit"]
+        self._wait = usage["time_left"]
+        return admission.verdict != "limited"
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)
 
 
-# django-ratelimit's ADD of a fresh counter, else INCR, in one round trip.
-_ADD_OR_INCR = ("if redis.call('set', KEYS[1], 1, 'NX', 'PX', ARGV[1]) then return 1 end "
-                "return redis.call('incr', KEYS[1])")
-
-
-def _count_request(request: Request, group: str, subject: str, rate: str) -> dict | None:
-    """get_usage(..., increment=True) of django-ratelimit (its window, key, expiry and
-    answer), which sends ADD then INCR to Redis on every request after a window's
-    first: here one script does both. Other caches go through get_usage itself."""
-    client = getattr(caches[settings.RATELIMIT_USE_CACHE], "client", None)
-    redis = _redis(client)
-    if redis is None:
-        return get_usage(_django(request), group=group, key=lambda group, req: subject, rate=rate, increment=True)
-    if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return None
-    limit, period = _split_rate(rate)
-    window = _get_window(subject, period)
-    cache_key = _make_cache_key(group, window, rate, subject, ALL)
-    count = _script(redis, _ADD_OR_INCR)(keys=[client.make_key(cache_key)],
-                                         args=[(period + EXPIRATION_FUDGE) * 1000], client=redis)
-    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
-
-
-AUTH_FAILURE_GROUP = "tpb.authfail"
-
-
-def _auth_failure_rate() -> str:
-    return f"{settings.AUTH_FAILURES_PER_MINUTE}/m"
-
-
-def _auth_failure_usage(request: Request, increment: bool) -> dict | None:
-    ip = client_ip(request)
-    return quietly(
-        lambda: get_usage(
-            _django(request),
-            group=AUTH_FAILURE_GROUP,
-            key=lambda group, req: ip,
-            rate=_auth_failure_rate(),
-            increment=increment,
-        ),
-        None,
-    )
-
-
-def _auth_failures_so_far(request: Request, also: tuple[str, ...] = ()) -> tuple[dict | None, dict | None]:
-    """This minute's failures of the client IP, read with one GET of the counter that
-    django-ratelimit keeps (its own window and key functions). get_usage without
-    increment would first ADD a zero counter, then GET it: two round trips on every
-    authenticated request instead of one. The default-cache entries `also` come
-    back from the same round trip (an MGET) when the counter lives in that cache;
-    None instead of them when the cache failed."""
-    ratelimit_cache = caches[settings.RATELIMIT_USE_CACHE]
-    if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return None, (quietly(lambda: cache.get_many(also), None) if also else {})
-    ip = client_ip(request)
-    rate = _auth_failure_rate()
-    limit, period = _split_rate(rate)
-    window = _get_window(ip, period)
-    cache_key = _make_cache_key(AUTH_FAILURE_GROUP, window, rate, ip, ALL)
-    if also and settings.RATELIMIT_USE_CACHE == DEFAULT_CACHE_ALIAS:
-        found = quietly(lambda: cache.get_many([cache_key, *also]), None)
-        count = None if found is None else found.pop(cache_key, 0)
-    else:
-        count = quietly(lambda: ratelimit_cache.get(cache_key, 0), None)
-        found = (quietly(lambda: cache.get_many(also), None) if also else {})
-    if count is None:
-        return None, found
-    return {"count": count, "limit": limit, "time_left": window - int(time.time())}, found
-
-
-def check_auth_failures(request: Request, also: tuple[str, ...] = ()) -> dict | None:
-    """Raise 429 when this client IP has failed authentication too often this minute.
-    Returns the default-cache entries named in `also`, read in the same round trip
-    (None when the cache failed)."""
-    usage, found = _auth_failures_so_far(request, also)
-    if usage is not None and usage["count"] >= usage["limit"]:
-        raise APIError(
-            429,
-            "rate_limited",
-            "Too many failed authentications from this address; retry after the time in Retry-After.",
-            headers={"Retry-After": str(max(1, usage["time_left"]))},
-        )
-    return found
-
-
 def record_auth_failure(request: Request) -> None:
-    """Count a failed authentication against the client IP."""
-    _auth_failure_usage(request, increment=True)
+    """Count a failed authentication against the client IP; the failure that goes past
+    the limit answers 429 instead of 401 (as every attempt from that IP will, valid
+    credentials included, until the window ends)."""
+    counted = quietly(lambda: counters().fail(client_ip(request), WINDOW_MS), None)
+    if counted is not None and counted[0] > settings.AUTH_FAILURES_PER_MINUTE:
+        raise _too_many_failures(counted[1])
 
 
 class Slot:
     """One held concurrency slot; `release()` is idempotent. A slot not released
     (its worker died) expires after CONCURRENCY_SLOT_SECONDS."""
 
-    def __init__(self, cache_key: str | None = None, token: str = "") -> None:
-        self.cache_key = cache_key
+    def __init__(self, subject: str | None = None, token: str = "") -> None:
+        self.subject = subject
         self.token = token
-        self.released = cache_key is None
+        self.released = subject is None
 
     def release(self) -> None:
         if self.released:
             return
         self.released = True
         try:
-            # Only our own entry: after an expiry someone else may hold this slot.
-            _delete_if_holding(self.cache_key, self.token)
+            # Only our own token: after an expiry someone else may hold the slot.
+            counters().release(self.subject, self.token)
         except Exception:  # the slot expires by itself; a release must never fail a response
-            log.warning("could not release concurrency slot %s", self.cache_key, exc_info=True)
+            log.warning("could not release a concurrency slot of %s", self.subject, exc_info=True)
 
 
-# Compare and delete in one round trip (Redis runs a script atomically).
-_DELETE_IF_HOLDING = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-# The first free slot of KEYS, taken with the SET NX PX django-redis' add() sends, in
-# one round trip however many slots are busy; its 1-based index, 0 when all are.
-_TAKE_FIRST_FREE = """
-for i, key in ipairs(KEYS) do
-  if redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) then return i end
-end
-return 0
-"""
-_scripts: dict[tuple[int, str], object] = {}
-
-
-def _redis(client: object) -> object | None:
-    """The redis-py client behind django-redis' default cache, None for other caches."""
-    if hasattr(client, "get_client") and hasattr(client, "encode") and hasattr(client, "make_key"):
-        return client.get_client(write=True)
-    return None
-
-
-def _script(redis: object, source: str) -> object:
-    script = _scripts.get((id(redis), source))
-    if script is None:
-        script = _scripts[(id(redis), source)] = redis.register_script(source)
-    return script
-
-
-def _delete_if_holding(cache_key: str, token: str) -> None:
-    client = getattr(cache, "client", None)
-    redis = _redis(client)
-    if redis is not None:
-        _script(redis, _DELETE_IF_HOLDING)(keys=[client.make_key(cache_key)], args=[client.encode(token)],
-                                           client=redis)
-    elif cache.get(cache_key) == token:
-        cache.delete(cache_key)
-
-
-# The cache key of a caller's first slot → those of all its slots (django-redis'
-# make_key of each, kept: a tier allows up to 20 and the list is needed on every request).
-_made_keys: dict[str, list[str]] = {}
-
-
-def _take_first_free(slot_keys: list[str], token: str) -> str | None:
-    """The key of the slot taken, None when all are held. Raises when the cache fails."""
-    client = getattr(cache, "client", None)
-    redis = _redis(client)
-    if redis is not None:
-        first = client.make_key(slot_keys[0]) if slot_keys else ""
-        made = _made_keys.get(first, [])
-        if len(made) != len(slot_keys):
-            if len(_made_keys) > 10_000:  # callers come and go; the memo must not grow without bound
-                _made_keys.clear()
-            made = _made_keys[first] = [client.make_key(key) for key in slot_keys]
-        taken = _script(redis, _TAKE_FIRST_FREE)(
-            keys=made,
-            args=[client.encode(token), int(settings.CONCURRENCY_SLOT_SECONDS * 1000)],
-            client=redis,
-        )
-        return slot_keys[taken - 1] if taken else None
-    for key in slot_keys:
-        if cache.add(key, token, settings.CONCURRENCY_SLOT_SECONDS):
-            return key
-    return None
-
-
-def acquire_slot(request: Request) -> Slot:
-    """Take one of the caller's concurrent-request slots, or raise 429
-    `concurrency_limited`. Streams hold it until the stream ends."""
-    subject = caller_subject(request)
-    allowed = limits_for(request).concurrent
-    token = uuid.uuid4().hex
-    slot_keys = [f"slot:{subject}:{index}" for index in range(allowed)]
-    taken = quietly(lambda: _take_first_free(slot_keys, token), False)
-    if taken is False:
-        return Slot()  # the cache is down: not enforced rather than refusing everyone
-    if taken is not None:
-        return Slot(taken, token)
-    raise APIError(
+def _busy(allowed: int) -> APIError:
+    return APIError(
         429,
         "concurrency_limited",
         f"At most {allowed} concurrent requests on this tier; retry when one finishes.",
@@ -326,10 +248,40 @@ def acquire_slot(request: Request) -> Slot:
     )
 
 
+def acquire_slot(request: Request) -> Slot:
+    """Take one of the caller's concurrent-request slots now, or raise 429
+    `concurrency_limited` (for a view whose admission took none). Streams hold it
+    until the stream ends."""
+    subject = caller_subject(request)
+    allowed = limits_for(request).concurrent
+    token = uuid.uuid4().hex
+    ask = Ask(ip=client_ip(request), subject=subject, concurrent=allowed, token=token,
+              slot_ms=int(settings.CONCURRENCY_SLOT_SECONDS * 1000))
+    verdict = quietly(lambda: counters().admit(ask), None)
+    if verdict is None:
+        return Slot()  # the cache is down: not enforced rather than refusing everyone
+    if verdict.verdict == "busy":
+        raise _busy(allowed)
+    return Slot(subject, token)
+
+
+def hold_slot(request: Request) -> Slot:
+    """The concurrency slot this request's admission took (429 when every slot was
+    held), or one taken now when its admission took none. The admission's slot is
+    released when the response closes (apikeys.middleware); `release()` earlier is
+    harmless."""
+    admission = admission_of(request)
+    if admission is None or not admission.wanted_slot:
+        return acquire_slot(request)
+    if admission.verdict == "busy":
+        raise _busy(limits_for(request).concurrent)
+    return admission.slot or Slot()
+
+
 @contextlib.contextmanager
 def concurrency_slot(request: Request) -> Iterator[Slot]:
     """Hold a slot for the duration of a relayed request."""
-    slot = acquire_slot(request)
+    slot = hold_slot(request)
     try:
         yield slot
     finally:

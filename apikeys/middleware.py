@@ -1,4 +1,5 @@
-"""X-RateLimit-* headers on every response whose request was counted."""
+"""X-RateLimit-* headers on every response whose request was counted, and the
+concurrency slot its admission took given back when the response closes."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from .limits import admission_of, release_when_closed
+
 
 class RateLimitHeadersMiddleware:
-    """Copies what `TierRateThrottle` left on the request: the throttle runs inside
-    the view, before the response (or the 429) exists."""
+    """Copies what `TierRateThrottle` left on the request (the throttle runs inside
+    the view, before the response or the 429 exists), and holds the slot of the
+    request's admission until the server closes the response: after the body, after
+    the last event of a stream, or when the client goes away."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -18,4 +23,7 @@ class RateLimitHeadersMiddleware:
         response = self.get_response(request)
         for name, value in getattr(request, "tp_ratelimit", {}).items():
             response[name] = value
+        admission = admission_of(request)
+        if admission is not None and admission.slot is not None:
+            release_when_closed(response, admission.slot)
         return response

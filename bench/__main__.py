@@ -1,6 +1,6 @@
-"""`make bench`: every bench in turn with bounded defaults (about two minutes), each
-printing its table. Loopback only; see docs/performance.md for what the figures mean
-and the latest ones.
+"""`make bench`: every bench in turn with bounded defaults (about five minutes; `--quick`
+for a smoke run), each printing its table. Loopback only; see docs/performance.md for
+what the figures mean and the latest ones.
 
     python -m bench [--quick]
 """
@@ -10,18 +10,19 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import harness, keys, metering, reconcile, relay_overhead, sse, webhook
+from . import harness, keys, metering, reconcile, relay_overhead, sse, streams, webhook
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a quarter of the requests (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="a quarter of the requests, streams of 10 events")
     args = parser.parse_args()
     scale = 4 if args.quick else 1
     started = time.monotonic()
     print(f"machine: {harness.machine()}")
     print(f"database {harness.database_url().split('@')[-1]}, cache {harness.redis_url()}")
-    relay_overhead.report(relay_overhead.run([1, 20, 100], 2000 // scale, time_cap=10.0))
+    relay_overhead.report(relay_overhead.run([1, 16], 4000 // scale, time_cap=15.0))
+    streams.report(streams.run(1000, 10 if args.quick else 40, 1.0))
     keys.report(keys.run(2000 // scale))
     sse.report(sse.run(200 // scale))
     metering.run(records=100_000 // scale, requests=500 // scale, threads=4)

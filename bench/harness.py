@@ -2,9 +2,9 @@
 gateway under gunicorn with the production config, a bounded closed-loop load
 generator on loopback, and the tables.
 
-The gateway runs `gunicorn -c gunicorn.conf.py` (gthread workers) with
-DJANGO_SETTINGS_MODULE=bench.settings: the real settings plus one bench-only URL,
-`/bench/bare`, a plain Django view behind the same middleware (the floor of this stack).
+The gateway runs `gunicorn -c gunicorn.conf.py` (gevent workers, the production
+settings); beside it, the bare relay (bench/serving_proto.py: one Django view, no
+middleware, a pooled urllib3 client) runs under the same gunicorn settings.
 PostgreSQL and Redis come from BENCH_DATABASE_URL / BENCH_REDIS_URL, by default the
 database `bench_tpb` on 127.0.0.1 (created and migrated on first use, reused later) and
 Redis db 10 on 127.0.0.1. Nothing here leaves 127.0.0.1.
@@ -34,10 +34,15 @@ FLASH_SERVICE_KEY = "bench-flash-key"
 FLASH_ADMIN_KEY = "bench-flash-admin"
 CLOCKCHAIN_SERVICE_KEY = "bench-clockchain-key"
 
+# The stand-ins of a bench: a listen backlog for a thousand simultaneous streams (the
+# standard library's is 5), and Flash's streams as the bench asks (events, seconds apart).
 _STANDINS = """
-import sys, threading
+import socketserver, sys, threading
+socketserver.TCPServer.request_queue_size = 2048
 from standins import Clockchain, Flash
-Flash(int(sys.argv[1]), service_key=sys.argv[3], admin_key=sys.argv[4]).start()
+flash = Flash(int(sys.argv[1]), service_key=sys.argv[3], admin_key=sys.argv[4])
+flash.stream_events, flash.stream_interval = int(sys.argv[6]), float(sys.argv[7])
+flash.start()
 Clockchain(int(sys.argv[2]), service_key=sys.argv[5]).start()
 threading.Event().wait()
 """
@@ -64,7 +69,7 @@ def base_environment(**extra: str) -> dict[str, str]:
         **os.environ,
         "ENVIRONMENT": "test",
         "DEBUG": "false",
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SETTINGS_MODULE": "timepoint_billing.settings",
         "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url(),
         "LOG_LEVEL": "WARNING",
@@ -160,13 +165,14 @@ class StandIns:
 
 
 @contextlib.contextmanager
-def standins() -> Iterator[StandIns]:
+def standins(stream_events: int = 3, stream_interval: float = 0.0) -> Iterator[StandIns]:
     """Flash and Clockchain stand-ins in a process of their own (not sharing the load
-    generator's interpreter lock)."""
+    generator's interpreter lock); Flash's streams send `stream_events` progress events
+    `stream_interval` seconds apart."""
     flash_port, clockchain_port = free_port(), free_port()
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-c", _STANDINS, str(flash_port), str(clockchain_port), FLASH_SERVICE_KEY,
-         FLASH_ADMIN_KEY, CLOCKCHAIN_SERVICE_KEY], cwd=ROOT)
+         FLASH_ADMIN_KEY, CLOCKCHAIN_SERVICE_KEY, str(stream_events), str(stream_interval)], cwd=ROOT)
     try:
         started = StandIns(f"http://127.0.0.1:{flash_port}", f"http://127.0.0.1:{clockchain_port}", process.pid)
         wait_until_up(started.flash + "/")
@@ -176,14 +182,19 @@ def standins() -> Iterator[StandIns]:
         _stop(process)
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and its live children (gunicorn's master and workers)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of a process and its live children (gunicorn's workers)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for each in pids:
+    for each in with_children(pid):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
@@ -200,22 +211,41 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(upstreams: StandIns, workers: int = 2, threads: int = 16, **env: str) -> Iterator[Gateway]:
-    """The gateway under gunicorn with gunicorn.conf.py."""
-    prepare_database()
+def serve(app: str, env: dict[str, str], workers: int = 2, ready_path: str = "/health") -> Iterator[Gateway]:
+    """`app` under `gunicorn -c gunicorn.conf.py` (the production settings: gevent
+    workers) on a free port; stopped gracefully (SIGTERM) on the way out."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--access-logfile", "/dev/null",
-         "--log-level", "warning", "timepoint_billing.wsgi:application"],
-        cwd=ROOT, env=base_environment(**upstreams.environment(), **env),
+         "--workers", str(workers), "--access-logfile", "/dev/null", "--log-level", "warning", app],
+        cwd=ROOT, env=env,
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_until_up(url + "/health")
+        wait_until_up(url + ready_path)
         yield Gateway(url, process.pid)
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gateway]:
+    """The gateway under gunicorn with gunicorn.conf.py."""
+    prepare_database()
+    with serve("timepoint_billing.wsgi:application", base_environment(**upstreams.environment(), **env),
+               workers) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def bare_relay(upstreams: StandIns, flash_user: str, workers: int = 2) -> Iterator[Gateway]:
+    """The floor of a relay on this stack: one Django view with no middleware that
+    forwards `GET /proto/balance` to the Flash stand-in's balance through a pooled
+    urllib3 client (bench/serving_proto.py), under the same gunicorn settings."""
+    env = base_environment(DJANGO_SETTINGS_MODULE="bench.serving_proto", PROTO_FLASH_URL=upstreams.flash,
+                           PROTO_FLASH_KEY=FLASH_SERVICE_KEY, PROTO_USER=flash_user)
+    with serve("bench.serving_proto:wsgi", env, workers, ready_path="/proto/balance") as started:
+        yield started
 
 
 # --- load -------------------------------------------------------------------------
@@ -308,6 +338,147 @@ def load(url: str, total: int, connections: int, headers: dict[str, str] | None 
         thread.join()
     result.elapsed = time.perf_counter() - started
     return result
+
+
+# --- concurrent streams ----------------------------------------------------------------
+
+
+@dataclass
+class StreamsResult:
+    first_event: list[float] = field(default_factory=list)  # seconds from request to first event
+    completed: int = 0  # streams that ended with their final event
+    statuses: dict[int | str, int] = field(default_factory=dict)
+    reads: Result = field(default_factory=Result)  # reads answered while the streams ran
+    peak_rss_mib: float = 0.0
+    peak_db_connections: int = 0
+    elapsed: float = 0.0
+
+    def first_event_percentile(self, q: float) -> float:
+        ordered = sorted(self.first_event)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (gunicorn's master and workers),
+    MiB. Pages a worker still shares with the master are counted in both: an upper
+    bound."""
+    total = 0
+    for each in with_children(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+def streams(url: str, count: int, body: bytes, headers_for: Callable[[int], dict[str, str]],
+            final_events: tuple[bytes, ...] = (b"event: done",), read_url: str | None = None,
+            read_headers: dict[str, str] | None = None, read_every: float = 0.1, pid: int = 0,
+            count_db_connections: Callable[[], int] | None = None, time_cap: float = 300.0) -> StreamsResult:
+    """`count` streams opened at once (one thread and connection each, all released by
+    one barrier), each read to its end; meanwhile one client reads `read_url` every
+    `read_every` seconds, and the server's memory (`pid`) and database connections are
+    sampled. Bounded by `time_cap`."""
+    parts = urlsplit(url)
+    result = StreamsResult()
+    lock = threading.Lock()
+    gate = threading.Barrier(count + 1)
+    done = threading.Event()
+    deadline = time.monotonic() + time_cap
+
+    def one(index: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        status: int | str = "error"
+        first = None
+        finished = False
+        try:
+            gate.wait()
+            started = time.perf_counter()
+            conn.request("POST", parts.path, body=body,
+                         headers={"Content-Type": "application/json", **headers_for(index)})
+            response = conn.getresponse()
+            status = response.status
+            buffer = b""
+            while time.monotonic() < deadline:
+                chunk = response.read1(65536)
+                if not chunk:
+                    break
+                if first is None and b"\n\n" in buffer + chunk:
+                    first = time.perf_counter() - started
+                buffer = (buffer + chunk)[-4096:]
+                if any(name in buffer for name in final_events):
+                    finished = True
+        except (OSError, http.client.HTTPException, threading.BrokenBarrierError) as exc:
+            status = exc.__class__.__name__
+        finally:
+            conn.close()
+            with lock:
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if first is not None:
+                    result.first_event.append(first)
+                result.completed += finished
+
+    def reader() -> None:
+        if read_url is None:
+            return
+        read = urlsplit(read_url)
+        conn = http.client.HTTPConnection(read.hostname, read.port, timeout=30)
+        while not done.is_set() and time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", read.path, headers=read_headers or {})
+                response = conn.getresponse()
+                response.read()
+                status: int | str = response.status
+            except (OSError, http.client.HTTPException) as exc:
+                status = exc.__class__.__name__
+                conn.close()
+                conn = http.client.HTTPConnection(read.hostname, read.port, timeout=30)
+            result.reads.latencies.append(time.perf_counter() - started)
+            result.reads.statuses[status] = result.reads.statuses.get(status, 0) + 1
+            done.wait(read_every)
+        conn.close()
+
+    def sampler() -> None:
+        while not done.is_set():
+            if pid:
+                result.peak_rss_mib = max(result.peak_rss_mib, rss_mib(pid))
+            if count_db_connections is not None:
+                with contextlib.suppress(Exception):
+                    result.peak_db_connections = max(result.peak_db_connections, count_db_connections())
+            done.wait(0.5)
+
+    threading.stack_size(256 * 1024)  # a thousand client threads need little stack each
+    try:
+        threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+        for thread in threads:
+            thread.start()
+    finally:
+        threading.stack_size(0)
+    helpers = [threading.Thread(target=reader, daemon=True), threading.Thread(target=sampler, daemon=True)]
+    for helper in helpers:
+        helper.start()
+    started = time.perf_counter()
+    gate.wait()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    result.elapsed = time.perf_counter() - started
+    done.set()
+    for helper in helpers:
+        helper.join(30)
+    return result
+
+
+def print_streams(title: str, rows: list[tuple[str, StreamsResult]]) -> None:
+    print(f"\n{title}")
+    print(f"  {'':24} {'streams':>7} {'done':>5} {'1st p50':>8} {'1st p99':>8} {'1st max':>8} {'reads':>6} "
+          f"{'read p50':>9} {'read p99':>9} {'RSS MiB':>8} {'PG conns':>8}  statuses")
+    for name, row in rows:
+        total = sum(row.statuses.values())
+        print(f"  {name:24} {total:7d} {row.completed:5d} {row.first_event_percentile(0.5) * 1000:6.0f}ms "
+              f"{row.first_event_percentile(0.99) * 1000:6.0f}ms {row.first_event_percentile(1.0) * 1000:6.0f}ms "
+              f"{row.reads.count:6d} {row.reads.p50:7.1f}ms {row.reads.p99:7.1f}ms {row.peak_rss_mib:8.0f} "
+              f"{row.peak_db_connections or '-':>8}  {dict(row.statuses)}; reads {dict(row.reads.statuses)}")
 
 
 # --- tables -----------------------------------------------------------------------

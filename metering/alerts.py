@@ -23,6 +23,16 @@ def at_or_above_threshold(balance: object) -> bool:
     return isinstance(balance, int) and not isinstance(balance, bool) and balance >= threshold()
 
 
+def clear_alerts(account_ids: list) -> None:
+    """Forget the crossing of these accounts (their balance is back at or above the
+    threshold): one DELETE statement for all of them. QuerySet.delete() would wrap it in
+    a transaction of its own; nothing cascades from an alert row, nor listens for its
+    deletion."""
+    if account_ids:
+        alerts = LowCreditAlert.objects.filter(account_id__in=account_ids)
+        alerts._raw_delete(alerts.db)
+
+
 def balance_seen(account, balance: int) -> bool:
     """React to a balance seen on a relayed call. Returns True when an email went out.
 
@@ -32,11 +42,7 @@ def balance_seen(account, balance: int) -> bool:
     try:
         balance = int(balance)
         if balance >= threshold():
-            # One DELETE statement: this runs on every balance read, and QuerySet.delete()
-            # would wrap it in a transaction of its own (three round trips instead of
-            # one). Nothing cascades from an alert row, nor listens for its deletion.
-            alerts = LowCreditAlert.objects.filter(account=account)
-            alerts._raw_delete(alerts.db)
+            clear_alerts([account.pk])
             return False
         try:
             with transaction.atomic():

@@ -8,6 +8,9 @@ class UsageRecord(models.Model):
     """One /api/v1/ request, relayed or refused (CONTRACT.md §7, memo §8)."""
 
     id = models.BigAutoField(primary_key=True)
+    # Made by the process that served the request: a batch retried after a failed or
+    # unacknowledged commit skips the records already stored (metering/writer.py).
+    uid = models.UUIDField(null=True, unique=True, editable=False)
     account = models.ForeignKey(
         "accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -1,5 +1,6 @@
 """The seam other apps use to tell metering what a request cost, and the one
-function that turns a served request into a usage record."""
+function that turns a served request into a usage record (queued for the usage
+writer: metering/writer.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import logging
 import re
 import threading
 import time
+import uuid
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+
+from .writer import usage_writer
 
 log = logging.getLogger("metering")
 
@@ -79,118 +81,37 @@ def endpoint_of(request: HttpRequest) -> str:
 
 
 def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed_s: float) -> None:
-    """Write the usage record of one request: one INSERT. Never raises: a failure is
-    logged and counted, the request it describes has already been answered."""
+    """Queue the usage record of one request for the usage writer (metering/writer.py),
+    which stores it within USAGE_BATCH_INTERVAL. Never raises: a record that cannot be
+    made is logged and counted, the request it describes has already been answered."""
     if status_code == 401:  # unauthenticated callers are not metered (CONTRACT §7)
         return
     facts: dict[str, Any] = getattr(request, "metering", None) or {}
-    alert_cleared = False
     try:
-        from .models import UsageRecord
-
+        account = facts.get("account")
         api_key = facts.get("api_key")
-        usage = UsageRecord(
-            account=facts.get("account"),
-            api_key=api_key,
-            endpoint=endpoint_of(request)[:200],
-            method=request.method or "",
-            status_code=status_code,
-            credits_spent=facts.get("credits_spent") or 0,
-            response_time_ms=max(0, round(elapsed_s * 1000)),
-            preset=facts.get("preset"),
-            created_at=started_at,
-            request_id=(getattr(request, "request_id", "") or "")[:128],
-            is_test=getattr(api_key, "environment", "live") == "test",
-        )
-        # The connection itself, not django.db.connection: every attribute read through
-        # that proxy (the SQL compiler makes dozens) is a thread-local lookup.
-        connection = connections[DEFAULT_DB_ALIAS]
-        if connection.in_atomic_block:
-            # Inside a transaction (tests, ATOMIC_REQUESTS) a failed INSERT must not
-            # poison the caller's transaction, nor may we change how it commits.
-            with transaction.atomic():
-                usage.save(force_insert=True)
-        elif connection.vendor == "postgresql" and not settings.USAGE_SYNCHRONOUS_COMMIT:
-            # Our own one-statement transaction commits without waiting for the WAL
-            # flush: the record is durable a fraction of a second later, and only a
-            # crash of PostgreSQL itself in that window could lose it (docs/metering.md).
-            alert_cleared = _insert_without_waiting(connection, usage, _clears_alert(facts, usage))
-        else:
-            usage.save(force_insert=True)
+        preset = facts.get("preset")
+        # Everything converted here, so that a bad value fails this record now rather
+        # than the batch it would join.
+        row = {
+            "uid": uuid.uuid4(),
+            "account_id": getattr(account, "pk", None),
+            "api_key_id": getattr(api_key, "pk", None),
+            "endpoint": endpoint_of(request)[:200],
+            "method": (request.method or "")[:10],
+            "status_code": int(status_code),
+            "credits_spent": int(facts.get("credits_spent") or 0),
+            "response_time_ms": max(0, round(elapsed_s * 1000)),
+            "preset": None if preset is None else str(preset)[:32],
+            "created_at": started_at,
+            "request_id": (getattr(request, "request_id", "") or "")[:128],
+            "is_test": getattr(api_key, "environment", "live") == "test",
+        }
+        balance = facts.get("balance")
+        usage_writer.submit(row, balance if isinstance(balance, int) and not isinstance(balance, bool) else None)
     except Exception:
         failures.increment()
         log.exception("could not record usage of %s %s", request.method, endpoint_of(request))
-        return
-    balance = facts.get("balance")
-    if balance is not None and usage.account_id is not None and not alert_cleared:
-        from .alerts import balance_seen
-
-        balance_seen(usage.account, balance)
-
-
-def _clears_alert(facts: dict[str, Any], usage: Any) -> bool:
-    """Whether the balance this request saw only clears the account's low-credit alert
-    (what alerts.balance_seen does on every balance read at or above the threshold)."""
-    if usage.account_id is None:
-        return False
-    from .alerts import at_or_above_threshold
-
-    return at_or_above_threshold(facts.get("balance"))
-
-
-def _insert_without_waiting(connection: Any, usage: Any, clear_alert: bool = False) -> bool:
-    """BEGIN, SET LOCAL synchronous_commit, the INSERT and COMMIT in one string: one
-    round trip to PostgreSQL per request instead of four. Django's psycopg cursors bind
-    parameters client-side, which is what allows several statements in one execute;
-    with server-side binding configured, the same four statements go one by one.
-
-    With `clear_alert` the account's low-credit alert row is deleted in the same
-    string (the DELETE alerts.balance_seen would send next, one round trip fewer on
-    every balance read); returns whether it was."""
-    if connection.settings_dict.get("OPTIONS", {}).get("server_side_binding") is True:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            usage.save(force_insert=True)
-        return False
-    from django.db.models.sql import InsertQuery
-
-    opts = usage._meta
-    query = InsertQuery(type(usage))
-    query.insert_values([f for f in opts.local_concrete_fields if f is not opts.auto_field], [usage])
-    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
-    if clear_alert:
-        delete_sql, account = _alert_delete(connection, usage.account_id)
-        sql = f"{sql}; {delete_sql}"
-        params = (*params, account.get_db_prep_value(usage.account_id, connection))
-    with connection.cursor() as cursor:
-        try:
-            cursor.execute(f"BEGIN; SET LOCAL synchronous_commit TO OFF; {sql}; COMMIT", params)
-        except Exception:
-            # A failed statement leaves the transaction block open and aborted.
-            cursor.execute("ROLLBACK")
-            raise
-    return clear_alert
-
-
-_alert_deletes: dict[str, tuple[str, Any]] = {}
-
-
-def _alert_delete(connection: Any, account_id: Any) -> tuple[str, Any]:
-    """The statement QuerySet._raw_delete() sends for one account's alert rows, compiled
-    by Django once per database alias, and the field that prepares its one parameter."""
-    compiled = _alert_deletes.get(connection.alias)
-    if compiled is None:
-        from django.db.models.sql import DeleteQuery
-
-        from .models import LowCreditAlert
-
-        account = LowCreditAlert._meta.get_field("account")
-        delete = LowCreditAlert.objects.filter(account_id=account_id).query.clone()
-        delete.__class__ = DeleteQuery
-        sql, _ = delete.get_compiler(connection=connection).as_sql()
-        compiled = _alert_deletes[connection.alias] = (sql, account)
-    return compiled
 
 
 class Stopwatch:

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 import urllib3
+from django.conf import settings
 from django.http import HttpResponse
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
@@ -26,6 +27,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
+from timepoint_billing.db import release_connection
 from timepoint_billing.errors import APIError
 
 log = logging.getLogger("relay.upstream")
@@ -130,12 +132,12 @@ def pooled_session(pool_size: int = 50) -> requests.Session:
     return session
 
 
-def pool_manager(pool_size: int = 50) -> urllib3.PoolManager:
-    """What send() takes: one per upstream."""
+def pool_manager(pool_size: int | None = None) -> urllib3.PoolManager:
+    """What send() takes: one per upstream, keeping UPSTREAM_POOL_SIZE connections."""
     # No retries and no redirects inside urllib3: send() decides what is retried.
     # urllib3 reads no proxy settings from the environment, so internal calls are
     # never rerouted.
-    return urllib3.PoolManager(num_pools=4, maxsize=pool_size, retries=False)
+    return urllib3.PoolManager(num_pools=4, maxsize=pool_size or settings.UPSTREAM_POOL_SIZE, retries=False)
 
 
 def send(
@@ -161,6 +163,9 @@ def send(
     if not url.startswith(("http://", "https://")):
         log.error("%s is not configured (no base URL)", service)
         raise unavailable(service)
+    # The wait for an upstream can be long (a generation): no PostgreSQL connection is
+    # held through it, so that connections stay bounded by the pool, not by callers.
+    release_connection()
     headers = dict(headers or {})
     if json is not None:
         data = _json.dumps(json).encode()

@@ -16,7 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apikeys.limits import acquire_slot, concurrency_slot, may_use_hd, release_when_closed
+from apikeys.limits import concurrency_slot, hold_slot, may_use_hd, release_when_closed
 from metering.recording import annotate
 from timepoint_billing import request_json
 from timepoint_billing.errors import APIError
@@ -88,7 +88,11 @@ def _clockchain(summary: str, description: str, **kwargs: Any) -> Callable:
 
 
 class RelayView(APIView):
-    """Refuses unsafe paths (400) before authentication, limits or any upstream call."""
+    """Refuses unsafe paths (400) before authentication, limits or any upstream call.
+    Every relayed call holds one of the caller's concurrency slots, taken by the
+    request's admission (apikeys.limits.admit) with its other limits."""
+
+    holds_concurrency_slot = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         paths.check_request_path(request)
@@ -193,7 +197,7 @@ class GenerateStreamView(GenerationView):
         examples=_GENERATE_EXAMPLES,
     )
     def post(self, request: Request) -> HttpResponse:
-        slot = acquire_slot(request)
+        slot = hold_slot(request)
         try:
             preset, base, cost = self.prepare(request)
             response = flash.relay(request, "POST", flash.GENERATE_STREAM_PATH,

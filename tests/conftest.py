@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from accounts.models import Account
+from metering.writer import usage_writer
 from standins import Auth0, Clockchain, Flash
 
 
@@ -61,7 +62,10 @@ def _point_at_standins(standins: dict) -> None:
     values = upstream_settings(standins)
     # The one list-valued variable: settings.py reads it with env.list.
     values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
-    override = override_settings(**values)
+    # Usage records wait in the writer's queue until a test stores them with
+    # flush_usage(), in the test's own transaction (a background thread would write
+    # through another connection, outside it).
+    override = override_settings(**values, USAGE_BACKGROUND_WRITER=False)
     override.enable()
     yield
     override.disable()
@@ -72,8 +76,16 @@ def _fresh_state(standins: dict) -> None:
     for standin in standins.values():
         standin.reset()
     cache.clear()
+    usage_writer.discard()
     yield
     cache.clear()
+    usage_writer.discard()
+
+
+def flush_usage() -> None:
+    """Store the usage records queued by the requests made so far (metering/writer.py
+    stores them within USAGE_BATCH_INTERVAL in a server; here, when a test asks)."""
+    usage_writer.flush()
 
 
 @pytest.fixture
@@ -153,8 +165,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def gunicorn_server(transactional_db, standins: dict, tmp_path):
-    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, worker_class="gthread")`
-    starts the gateway under gunicorn on a free port and returns its base URL.
+    """Factory: `gunicorn_server(workers=2, env={...}, threads=4, worker_class="gthread",
+    production=False)` starts the gateway under gunicorn on a free port and returns its
+    base URL: plain `-k worker_class` workers, or with `production` gunicorn.conf.py
+    (gevent workers, as bin/web runs it). `gunicorn_server.stop(url)` stops one
+    gracefully.
 
     The server uses this test's database (committed data: hence transactional_db),
     the same Redis and the stand-ins. Needs PostgreSQL and Redis (SQLite and the
@@ -180,7 +195,7 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
     started: list[subprocess.Popen] = []
 
     def start(workers: int = 2, env: dict[str, str] | None = None, threads: int = 4,
-              worker_class: str = "gthread") -> str:
+              worker_class: str = "gthread", production: bool = False) -> str:
         port = _free_port()
         environment = {
             **os.environ,
@@ -192,14 +207,19 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
             **(env or {}),
         }
         log = open(tmp_path / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+        # production: gunicorn.conf.py, as bin/web runs it; otherwise plain workers of
+        # `worker_class`, as other tooling may start the WSGI application.
+        serving = ["-c", "gunicorn.conf.py"] if production else [
+            "-k", worker_class, "--threads", str(threads), "--graceful-timeout", "2", "--no-control-socket"]
         process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", "-k", worker_class,
-             "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--graceful-timeout", "2",
+            [sys.executable, "-m", "gunicorn", "timepoint_billing.wsgi:application", *serving,
+             "-w", str(workers), "-b", f"127.0.0.1:{port}",
              "--access-logfile", "-", "--access-logformat", "%(p)s %(r)s %(s)s"],
             cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT,
         )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
+        start.processes[url] = process
         start.logs[url] = tmp_path / f"gunicorn-{port}.log"
         # Ready when every worker has answered /health (the access log names the pid),
         # so that tests about several workers really have several.
@@ -218,7 +238,16 @@ def gunicorn_server(transactional_db, standins: dict, tmp_path):
                 pytest.fail(f"gunicorn's {workers} workers did not all answer /health within 30 s")
             time.sleep(0.05)
 
+    def stop(url: str) -> int:
+        """Stop that server gracefully (SIGTERM, as a deploy does) and wait for it;
+        returns its exit status."""
+        process = start.processes[url]
+        process.terminate()
+        return process.wait(timeout=60)
+
     start.logs = {}
+    start.processes = {}
+    start.stop = stop
     yield start
     for process in started:
         process.terminate()

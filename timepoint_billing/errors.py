@@ -17,6 +17,8 @@ from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from .db import forget_idle_connections
+
 log = logging.getLogger("timepoint_billing.errors")
 
 # Status → code used when an exception carries no code of its own.
@@ -98,9 +100,11 @@ def _from_django(exc: Exception) -> Exception:
     if isinstance(exc, SuspiciousOperation):
         return APIError(400, "invalid_request", "The request could not be understood.")
     if isinstance(exc, (OperationalError, InterfaceError)):
-        # The database is restarting or unreachable: a clean, retryable answer (the
-        # next request reconnects: CONN_HEALTH_CHECKS), not a 500 with a traceback.
+        # The database is restarting or unreachable: a clean, retryable answer, not a
+        # 500 with a traceback. The pool's other idle connections are likely dead too:
+        # dropped, so that the next request connects afresh.
         log.warning("database unavailable: %s", exc.__class__.__name__)
+        forget_idle_connections()
         return APIError(503, "upstream_unavailable", "The service is briefly unavailable; retry shortly.",
                         headers={"Retry-After": "5"})
     return exc

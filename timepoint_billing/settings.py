@@ -140,9 +140,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     })
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    # A restarted PostgreSQL is noticed on the next request instead of failing it.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool per process (per gunicorn worker): however many requests and streams are in
+    # flight, at most DB_POOL_MAX_SIZE connections. A request holds one only while it
+    # queries (it is handed back before any upstream call: timepoint_billing/db.py);
+    # one that waits longer than DB_POOL_TIMEOUT for one answers 503. No health check on
+    # checkout: after a failure the pool's idle connections are dropped instead
+    # (timepoint_billing/db.py), so a restarted PostgreSQL costs one failed request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+        # A connection is replaced after this long (PostgreSQL-side memory, failovers).
+        "max_lifetime": env.float("DB_POOL_MAX_LIFETIME", default=1800.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -156,6 +168,14 @@ if REDIS_URL:
                 # A dead Redis must fail fast, not hang every request.
                 "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
                 "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT", default=0.5),
+                # At most REDIS_MAX_CONNECTIONS per process, however many requests are in
+                # flight: a request that finds them all busy waits up to REDIS_POOL_TIMEOUT
+                # seconds for one (then the cache counts as unavailable: fail-open).
+                "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                "CONNECTION_POOL_KWARGS": {
+                    "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=50),
+                    "timeout": env.float("REDIS_POOL_TIMEOUT", default=1.0),
+                },
             },
         }
     }
@@ -256,6 +276,9 @@ CLOCKCHAIN_SERVICE_KEY = env.str("CLOCKCHAIN_SERVICE_KEY", default="")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=10.0)
 GENERATION_TIMEOUT = env.float("GENERATION_TIMEOUT", default=120.0)
+# Kept-alive connections per upstream host and process (more are opened when more
+# calls run at once, and closed after them).
+UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=100)
 
 # --- payments ------------------------------------------------------------------------
 
@@ -305,6 +328,10 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
+        # Under gevent more upstream calls run at once than the pool keeps idle
+        # (UPSTREAM_POOL_SIZE); each surplus connection closed after a burst would log
+        # "Connection pool is full, discarding connection" at WARNING.
+        "urllib3.connectionpool": {"level": "ERROR"},
     },
 }
 
@@ -496,5 +523,14 @@ APPLE_TIMEOUT = env.float("APPLE_TIMEOUT", default=10.0)
 LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
 # Raw usage records older than this are purged, once their day is rolled up.
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
-# True: every usage INSERT waits for PostgreSQL's WAL flush (see docs/metering.md).
-USAGE_SYNCHRONOUS_COMMIT = env.bool("USAGE_SYNCHRONOUS_COMMIT", default=False)
+# The usage writer (metering/writer.py): queued records are stored at least this often
+# (seconds), one multi-row INSERT per batch.
+USAGE_BATCH_INTERVAL = env.float("USAGE_BATCH_INTERVAL", default=0.25)
+# Records a process keeps queued while PostgreSQL is unreachable; past this, new ones
+# are dropped (counted and logged).
+USAGE_QUEUE_LIMIT = env.int("USAGE_QUEUE_LIMIT", default=100_000)
+# The longest wait between two attempts to store a batch while PostgreSQL is down.
+USAGE_RETRY_MAX_SECONDS = env.float("USAGE_RETRY_MAX_SECONDS", default=10.0)
+# False: records wait in the queue until usage_writer.flush() (the in-process tests,
+# which store them in their own transaction).
+USAGE_BACKGROUND_WRITER = True

@@ -16,6 +16,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .db import forget_idle_connections
 from .errors import error_response
 from .middleware import is_api_path
 
@@ -88,6 +89,7 @@ def ready(request: Request) -> Response:
     except Exception as exc:  # any failure means not ready; say which
         log.warning("readiness: database check failed: %s", exc.__class__.__name__)
         checks["database"] = "unavailable"
+        forget_idle_connections()
     try:
         probe = f"health:{uuid.uuid4().hex}"
         cache.set(probe, "1", 5)

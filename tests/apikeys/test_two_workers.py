@@ -1,10 +1,14 @@
-"""Limits and revocation seen by several processes sharing PostgreSQL and Redis.
+"""Limits and revocation seen by several processes sharing PostgreSQL and Redis, under
+the production serving model (gunicorn.conf.py: gevent workers).
 
 Each gunicorn test costs a server start and a flush of the test database, so each
 covers several related facts against one server.
 """
 
+import http.client
+import json
 import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -34,11 +38,15 @@ def until_refused(url, headers, limit):
 
 
 def serving_pids(log):
-    return set(re.findall(r"^<(\d+)> GET /api/v1/keys", log.read_text(), re.M))
+    return serving_pids_of(log, "/api/v1/keys")
+
+
+def serving_pids_of(log, path):
+    return set(re.findall(rf"^<(\d+)> GET {re.escape(path)}", log.read_text(), re.M))
 
 
 def test_two_workers_count_requests_per_minute_together(gunicorn_server, alice, alice_token, bob):
-    url = gunicorn_server(workers=2)
+    url = gunicorn_server(workers=2, production=True)
 
     # A free key: the 11th request in its minute is refused, whichever worker serves it.
     _, key = create_key(alice, "k", "live")
@@ -67,7 +75,7 @@ def test_two_workers_count_requests_per_minute_together(gunicorn_server, alice, 
 
 
 def test_a_revocation_is_seen_across_processes_within_a_second(gunicorn_server, alice, alice_token):
-    url = gunicorn_server(workers=2)
+    url = gunicorn_server(workers=2, production=True)
 
     # Revoked here: the server's workers, which cached the key, refuse it at once.
     key, plaintext = create_key(alice, "k", "live")
@@ -87,3 +95,56 @@ def test_a_revocation_is_seen_across_processes_within_a_second(gunicorn_server, 
     assert response.status_code == 204
     with pytest.raises(AuthenticationFailed):
         authenticate_key(other_plaintext)
+
+
+def open_stream(url, key):
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=30)
+    conn.request("POST", "/api/v1/generate/stream", body=json.dumps({"query": "x"}),
+                 headers={**bearer(key), "Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.read1(65536).startswith(b"event: start")
+    return conn, response
+
+
+def test_two_workers_share_concurrency_slots_and_the_failed_authentication_limit(gunicorn_server, alice, flash):
+    alice.tier_override = "pro"  # five requests at a time, sixty a minute
+    alice.save()
+    flash.balances[alice.flash_user_id] = 1000
+    _, key = create_key(alice, "k", "live")
+    url = gunicorn_server(workers=2, production=True, env={"AUTH_FAILURES_PER_MINUTE": "5"})
+    log = gunicorn_server.logs[url]
+
+    # Five streams hold the key's five slots (Flash holds each after its first event)…
+    flash.stream_gate = threading.Event()
+    streams = []
+    try:
+        streams = [open_stream(url, key) for _ in range(5)]
+        # …so any other request of that key is refused, by either worker.
+        for _ in range(6):
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                refused = list(pool.map(lambda _: requests.get(url + "/api/v1/credits/balance",
+                                                               headers=bearer(key), timeout=10), range(8)))
+            assert [r.status_code for r in refused] == [429] * 8
+            assert {r.json()["error"]["code"] for r in refused} == {"concurrency_limited"}
+            if len(serving_pids_of(log, "/api/v1/credits/balance")) == 2:
+                break
+        assert len(serving_pids_of(log, "/api/v1/credits/balance")) == 2
+        flash.stream_gate.set()
+        for _, response in streams:
+            assert b"event: done" in response.read()
+    finally:
+        flash.stream_gate.set()
+        for conn, _ in streams:
+            conn.close()
+    assert requests.get(url + "/api/v1/credits/balance", headers=bearer(key), timeout=10).status_code == 200
+
+    # Failed authentications from one address are counted in one place for all workers.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        guesses = list(pool.map(lambda n: requests.get(url + "/api/v1/today", timeout=10,
+                                                       headers=bearer(f"tp_live_{n:032d}")), range(5)))
+    assert [r.status_code for r in guesses] == [401] * 5
+    refused = requests.get(url + "/api/v1/today", headers=bearer("tp_live_" + "9" * 32), timeout=10)
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert requests.get(url + "/api/v1/credits/balance", headers=bearer(key), timeout=10).status_code == 429

@@ -7,7 +7,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from metering.models import UsageRecord
-from tests.conftest import bearer
+from tests.conftest import bearer, flush_usage
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -23,6 +23,7 @@ def test_it_leaves_exactly_n_records_for_n_concurrent_requests(alice, alice_toke
     alice.tier_override = "enterprise"
     alice.save()
     Client(headers=bearer(alice_token)).get("/api/v1/usage")  # warm the JWKS cache
+    flush_usage()
     UsageRecord.objects.all().delete()
     gate = threading.Barrier(N)
     statuses: list[int] = []
@@ -46,6 +47,7 @@ def test_it_leaves_exactly_n_records_for_n_concurrent_requests(alice, alice_toke
         thread.join(timeout=60)
 
     assert sorted(statuses) == sorted(200 if i % 3 else 429 for i in range(N))
+    flush_usage()
     assert UsageRecord.objects.count() == N
     assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {f"concurrent-{i}" for i in range(N)}
     assert UsageRecord.objects.filter(status_code=429, account=alice).count() == N // 3

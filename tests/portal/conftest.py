@@ -171,14 +171,19 @@ def fully_on_screen(locator, viewport: dict) -> bool:
 
 
 def wait_for_records(count: int, deadline: float = 10.0, **scope) -> None:
-    """Usage records are the gateway's to write when it likes (after the answer, or
-    from a background writer): wait until `count` of them exist, or fail."""
+    """Usage records are the gateway's to write when it likes (the usage writer stores
+    them in batches): store what the live server has queued, until `count` of them
+    exist, or fail."""
     import time
 
     from metering.models import UsageRecord
+    from tests.conftest import flush_usage
 
     end = time.monotonic() + deadline
-    while UsageRecord.objects.filter(**scope).count() < count:
+    while True:
+        flush_usage()
+        if UsageRecord.objects.filter(**scope).count() >= count:
+            return
         if time.monotonic() > end:
             pytest.fail(f"{count} usage records for {scope} never appeared")
         time.sleep(0.05)

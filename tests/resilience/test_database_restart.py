@@ -88,7 +88,7 @@ def test_requests_fail_cleanly_while_postgresql_is_gone_and_recover_after(gunico
     relay.restore()
     parts = urlsplit(os.environ["DATABASE_URL"])
     netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{relay.port}"
-    url = gunicorn_server(workers=1, threads=2, env={
+    url = gunicorn_server(workers=1, production=True, env={
         "DATABASE_URL": urlunsplit(parts._replace(netloc=netloc, path="/" + settings_dict["NAME"]))})
     me = f"{url}/api/v1/keys"  # reads the database on every call
     headers = bearer(auth0.mint(alice.external_id))

@@ -1,0 +1,110 @@
+"""The usage writer (metering/writer.py): records leave the request path, are stored in
+batches, survive a PostgreSQL outage without duplicates and are stored on a graceful
+stop. In process first (the test's own transaction stores what flush_usage() finds
+queued), then under gunicorn with the background writer as production runs it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from apikeys.keys import create_key
+from metering.models import UsageRecord
+from metering.writer import usage_writer
+from tests.conftest import bearer, flush_usage
+
+pytestmark = pytest.mark.urls("tests.metering.urls")
+
+
+def wait_for(condition, what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_it_answers_before_storing_and_stores_a_batch_in_one_insert(as_alice, alice):
+    for n in range(5):
+        assert as_alice.get("/api/v1/usage", HTTP_X_REQUEST_ID=f"batch-{n}").status_code == 200
+    assert not UsageRecord.objects.exists()  # answered; the records wait in the queue
+
+    with CaptureQueriesContext(connection) as queries:
+        flush_usage()
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 1
+    assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == [f"batch-{n}" for n in range(5)]
+
+
+@pytest.mark.django_db
+def test_a_full_queue_drops_new_records_and_says_so(as_alice, settings, caplog):
+    settings.USAGE_QUEUE_LIMIT = 3
+    dropped = usage_writer.dropped
+    with caplog.at_level(logging.ERROR, logger="metering.writer"):
+        for n in range(5):
+            assert as_alice.get("/api/v1/usage", HTTP_X_REQUEST_ID=f"bound-{n}").status_code == 200
+    assert usage_writer.dropped == dropped + 2
+    assert "usage queue full (3 records)" in caplog.text
+    flush_usage()
+    assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["bound-0", "bound-1", "bound-2"]
+
+
+# --- under gunicorn, with the background writer ---------------------------------------
+
+
+def _balance_reads(url: str, key: str, count: int, prefix: str) -> None:
+    for n in range(count):
+        response = requests.get(f"{url}/api/v1/credits/balance",
+                                headers={**bearer(key), "X-Request-ID": f"{prefix}-{n}"}, timeout=30)
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.gunicorn
+def test_a_graceful_stop_stores_what_is_queued(gunicorn_server, alice):
+    _, key = create_key(alice, "k", "live")
+    # The writer would wait an hour (or a full batch) before storing on its own.
+    url = gunicorn_server(workers=2, production=True, env={"USAGE_BATCH_INTERVAL": "3600"})
+    _balance_reads(url, key, 8, "stop")
+    assert not UsageRecord.objects.filter(request_id__startswith="stop-").exists()
+
+    assert gunicorn_server.stop(url) == 0
+    stored = UsageRecord.objects.filter(request_id__startswith="stop-")
+    assert sorted(stored.values_list("request_id", flat=True)) == sorted(f"stop-{n}" for n in range(8))
+
+
+@pytest.mark.gunicorn
+def test_records_wait_out_a_postgresql_outage_and_are_stored_once(gunicorn_server, alice):
+    from tests.resilience.test_database_restart import CuttableRelay
+
+    settings_dict = connection.settings_dict
+    relay = CuttableRelay((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432)))
+    relay.restore()
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{relay.port}"
+    _, key = create_key(alice, "k", "live")
+    url = gunicorn_server(workers=1, production=True, env={
+        "DATABASE_URL": urlunsplit(parts._replace(netloc=netloc, path="/" + settings_dict["NAME"])),
+        "USAGE_RETRY_MAX_SECONDS": "1"})
+    try:
+        _balance_reads(url, key, 1, "before")  # the key's record is cached from here on
+        wait_for(lambda: UsageRecord.objects.filter(request_id="before-0").exists(), "the first record")
+
+        relay.cut()
+        # The key is served from Redis and Flash answers: reads go on, their records queue.
+        _balance_reads(url, key, 8, "outage")  # a free key: ten a minute
+        relay.restore()
+
+        outage = UsageRecord.objects.filter(request_id__startswith="outage-")
+        wait_for(lambda: outage.count() == 8, "the queued records to be stored")
+        assert gunicorn_server.stop(url) == 0
+        assert sorted(outage.values_list("request_id", flat=True)) == sorted(f"outage-{n}" for n in range(8))
+        assert UsageRecord.objects.filter(account=alice).count() == 9
+    finally:
+        relay.cut()
