@@ -313,9 +313,6 @@ class Stripe(StandIn):
                             "created": self.now(), "livemode": False, "metadata": dict(metadata or {}),
                             "invoice_settings": {"default_payment_method": None}})
 
-    def _customer(self, email: str | None) -> dict:
-        return self.add_customer(email)
-
     def _payment_method(self, card: str, customer: str | None, email: str | None) -> dict:
         """A card payment method (test card number `card`), attached to `customer` if any."""
         spec, year = TEST_CARDS[card], time.gmtime().tm_year + 3
@@ -431,9 +428,9 @@ class Stripe(StandIn):
         mode = params.get("mode")
         if not hasattr(self, f"_complete_{mode}"):
             raise RequestError(400, "mode must be one of payment, setup, subscription", "parameter_invalid", "mode")
-        items = params.get("line_items") or []
         if mode == "setup":
             return self._create_setup_session(params)
+        items = params.get("line_items") or []
         if not items:
             raise ValueError("line_items is required")
         line_items = []
@@ -522,7 +519,7 @@ class Stripe(StandIn):
         email, events = session["customer_email"], []
         if session["customer"] is None and (session["mode"] == "subscription"
                                             or session["customer_creation"] == "always"):
-            customer = self._customer(email)
+            customer = self.add_customer(email)
             session["customer"] = customer["id"]
             events.append(self._emit("customer.created", customer))
         session.update(customer_details={"email": email},
@@ -700,7 +697,7 @@ class Stripe(StandIn):
         """Refund all or part of a charge; Stripe's `charge.refunded` carries the charge."""
         with self.lock:
             paid = self._charge_of(charge, payment_intent)
-            left = paid["amount"] - paid["amount_refunded"]
+            left = paid["amount_captured"] - paid["amount_refunded"]  # nothing on a failed charge
             amount = left if amount is None else int(amount)
             if not 0 < amount <= left:
                 raise ValueError(f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})")
@@ -1217,7 +1214,7 @@ class Stripe(StandIn):
 
     @route("GET", r"/__standin__/webhook")
     def control_webhook(self, req: Recorded) -> Reply:
-        return Reply(200, {"url": self.webhook_url, "deliveries": self.deliveries})
+        return Reply(200, {"url": self.webhook_url, "deliveries": self.deliveries, "undelivered": self.undelivered})
 
     @route("POST", r"/__standin__/webhook")
     def control_set_webhook(self, req: Recorded) -> Reply:
