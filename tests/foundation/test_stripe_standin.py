@@ -286,6 +286,8 @@ def test_a_card_declined_off_session_fails_as_stripe_answers(stripe_api, api):
         "payment_intent.created", "charge.failed", "payment_intent.payment_failed"]
     [event] = stripe_api.events_of("payment_intent.payment_failed")
     assert event["data"]["object"]["last_payment_error"]["code"] == "card_declined"
+    with pytest.raises(stripe.InvalidRequestError):  # nothing was captured, nothing can be refunded
+        api.refunds.create(params={"payment_intent": failed.id})
 
     customer, method = _saved_card(stripe_api, api, AUTHENTICATING_CARD)
     with pytest.raises(stripe.CardError) as authenticate:
@@ -373,6 +375,29 @@ def test_a_key_is_for_one_endpoint_and_one_set_of_parameters(stripe_api, api):
         api.customers.create(params={"email": "a@example.com"}, options={"idempotency_key": "reload:7:3"})
     assert "same endpoint" in other_endpoint.value.user_message
     assert len(api.payment_intents.list().data) == 1 and len(api.customers.list().data) == 1
+
+
+def test_a_key_is_forgotten_after_24_hours(stripe_api, api, monkeypatch):
+    customer, method = _saved_card(stripe_api, api)
+    first = _reload(api, customer, method, "reload:7:9")
+    now = stripe_api.now()
+
+    monkeypatch.setattr(stripe_api, "now", lambda: now + 24 * 3600)
+    later = _reload(api, customer, method, "reload:7:9", amount=3999)
+
+    assert later.id != first.id and later.amount == 3999
+
+
+def test_a_checkout_payment_declined_on_the_page_leaves_the_session_open(stripe_api, api):
+    session = _session(api)
+
+    declined = requests.post(session.url + "/pay", data={"card": DECLINED_CARD}, timeout=5, allow_redirects=False)
+    assert declined.status_code == 402 and "Your card was declined." in declined.text
+    assert api.checkout.sessions.retrieve(session.id).status == "open" and stripe_api.events_of() == []
+
+    paid = stripe_api.pay(session.id, deliver=False, card="5555555555554444")
+    charge = api.charges.list(params={"payment_intent": paid["payment_intent"]}).data[0]
+    assert charge.payment_method_details.card.brand == "mastercard" and charge.status == "succeeded"
 
 
 def test_a_refused_request_keeps_nothing_under_its_key(stripe_api, api):
