@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -14,6 +13,7 @@ import requests
 import stripe
 
 from standins.stripe import PRICES, Stripe
+from tests.payments.conftest import wait_for
 
 
 @pytest.fixture
@@ -451,15 +451,6 @@ def test_concurrent_requests_with_one_key_create_one_payment(stripe_api):
     assert len(stripe_api.events_of("payment_intent.succeeded")) == 1
 
 
-def _wait_for(condition, deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_a_key_in_use_is_refused_with_409_until_its_first_request_ends(stripe_api, api):
     customer, method = _saved_card(stripe_api, api)
     gate = stripe_api.answer_gate = threading.Event()
@@ -467,7 +458,7 @@ def test_a_key_in_use_is_refused_with_409_until_its_first_request_ends(stripe_ap
     running = threading.Thread(target=lambda: first.append(_reload(api, customer, method, "reload:7:5")))
     running.start()
     try:
-        assert _wait_for(lambda: api.payment_intents.list().data)  # it ran; its answer waits at the gate
+        assert wait_for(lambda: api.payment_intents.list().data)  # it ran; its answer waits at the gate
         with pytest.raises(stripe.APIError) as in_use:
             _reload(api, customer, method, "reload:7:5")
     finally:
@@ -490,7 +481,7 @@ def test_a_retry_after_a_lost_answer_gets_the_first_payment(stripe_api):
             _reload(impatient, customer, method, "reload:7:6")
     finally:
         gate.set()
-    assert _wait_for(lambda: "reload:7:6" in stripe_api.idempotency)
+    assert wait_for(lambda: "reload:7:6" in stripe_api.idempotency)
 
     retried = _reload(impatient, customer, method, "reload:7:6")
     assert [i.id for i in impatient.payment_intents.list().data] == [retried.id] and retried.status == "succeeded"
