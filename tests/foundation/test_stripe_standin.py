@@ -569,3 +569,20 @@ def test_saved_cards_and_keys_survive_a_restart(stripe_api, api):
         assert len(again.charges.list().data) == 1
     finally:
         restarted.stop()
+
+
+def test_a_state_kept_before_saved_cards_existed_loads(stripe_api, api):
+    kept = json.loads(json.dumps(stripe_api.state()))
+    for kind in ("setup_intent", "payment_method"):
+        del kept["objects"][kind]
+    del kept["idempotency"]
+
+    restarted = Stripe()
+    restarted.load_state(kept)
+    restarted.start()
+    try:
+        again = stripe.StripeClient(restarted.secret_key, base_addresses={"api": restarted.url}).v1
+        customer, method = _saved_card(restarted, again)
+        assert again.payment_methods.list(params={"customer": customer}).data[0].id == method
+    finally:
+        restarted.stop()
