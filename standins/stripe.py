@@ -26,6 +26,7 @@ test's own thread) they wait for `deliver_pending()`. All data is plain JSON (`s
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import html
@@ -862,7 +863,10 @@ class Stripe(StandIn):
     # --- the API ----------------------------------------------------------------------
 
     def _authorized(self, req: Recorded) -> bool:
-        return req.headers.get("authorization") == f"Bearer {self.secret_key}"
+        """The secret key as a Bearer token (stripe-python) or as the Basic user name
+        (`curl -u sk_test_…:`, as Stripe's documentation calls it)."""
+        basic = base64.b64encode(f"{self.secret_key}:".encode()).decode()
+        return req.headers.get("authorization") in (f"Bearer {self.secret_key}", f"Basic {basic}")
 
     @staticmethod
     def params(req: Recorded) -> dict:

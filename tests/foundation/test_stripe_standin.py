@@ -87,6 +87,9 @@ def test_it_refuses_what_stripe_refuses(stripe_api, api):
     stranger = stripe.StripeClient("sk_test_wrong0123456789abcdefghij", base_addresses={"api": stripe_api.url})
     with pytest.raises(stripe.AuthenticationError):
         stranger.v1.invoices.list()
+    # curl -u sk_test_…: as in Stripe's documentation
+    assert requests.get(f"{stripe_api.url}/v1/invoices", auth=(stripe_api.secret_key, ""), timeout=5).ok
+    assert requests.get(f"{stripe_api.url}/v1/invoices", auth=("sk_test_wrong", ""), timeout=5).status_code == 401
 
 
 def test_a_subscription_pays_its_first_invoice_and_renews(stripe_api, api):
