@@ -18,8 +18,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import APIError
+from core.cache import quietly
+from core.errors import APIError
 
 log = logging.getLogger("accounts.auth0")
 

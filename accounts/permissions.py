@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 
 class IsCaller(BasePermission):

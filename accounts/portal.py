@@ -17,10 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apikeys.limits import TIERS
 from apikeys.models import APIKey
+from core.errors import APIError
 from metering import usage
 from payments.plans import PLANS
 from relay import flash
-from timepoint_billing.errors import APIError
 
 from .models import Account
 from .portal_docs import GROUPS

@@ -6,7 +6,7 @@ Every key shares the hash tag `{limits}`, so each script's keys sit in one hash 
 and the scripts run on a Redis Cluster too (all limit state is then on one node: a
 few small keys per caller, far below what one node serves).
 
-Redis errors propagate: callers wrap these in `timepoint_billing.cache.quietly` and
+Redis errors propagate: callers wrap these in `core.cache.quietly` and
 fail open (docs/resilience.md).
 """
 

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import APIError
+from core.cache import quietly
+from core.errors import APIError
 
 from .counters import REVOKED, counters
 from .models import APIKey, Environment

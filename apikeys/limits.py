@@ -27,8 +27,8 @@ from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import APIError
+from core.cache import quietly
+from core.errors import APIError
 
 from .counters import Ask, Verdict, counters
 

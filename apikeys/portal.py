@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.portal import account_required
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 from .keys import create_key, revoke_key
 from .models import APIKey, Environment

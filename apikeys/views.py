@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsHuman
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 from . import keys
 from .models import APIKey

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsHuman
 from apikeys.models import APIKey
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 from . import serializers, usage
 

@@ -39,7 +39,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from timepoint_billing.db import forget_idle_connections
+from core.db import forget_idle_connections
 
 log = logging.getLogger("metering.writer")
 

@@ -22,8 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 
+from core.errors import APIError
 from relay.upstream import pooled_session
-from timepoint_billing.errors import APIError
 
 from .plans import APPLE_PRODUCTS
 

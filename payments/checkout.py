@@ -9,7 +9,7 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Account
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 from .plans import PACKAGES, PLANS, price_id
 

@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.portal import account_required, balance_or_none
 from accounts.templatetags.portal_ui import code_label
+from core.errors import APIError
 from relay import flash
-from timepoint_billing.errors import APIError
 
 from .checkout import create_checkout, create_portal
 from .models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource

@@ -17,8 +17,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsHuman
 from apikeys.views import CountedFirst
-from timepoint_billing import request_json
-from timepoint_billing.errors import APIError
+from core import request_json
+from core.errors import APIError
 
 from . import apple, checkout, grants, webhooks
 from .models import EventState, GrantSource, StripeEvent, TransactionType

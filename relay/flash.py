@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 
-from timepoint_billing.cache import quietly
+from core.cache import quietly
 
 from . import upstream
 

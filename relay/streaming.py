@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import urllib3
 
-from timepoint_billing.errors import envelope
+from core.errors import envelope
 
 from . import upstream
 

@@ -27,8 +27,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from timepoint_billing.db import release_connection
-from timepoint_billing.errors import APIError
+from core.db import release_connection
+from core.errors import APIError
 
 log = logging.getLogger("relay.upstream")
 

@@ -17,10 +17,10 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from apikeys.limits import concurrency_slot, hold_slot, may_use_hd, release_when_closed
+from core import request_json
+from core.errors import APIError
+from core.schema import error_example
 from metering.recording import annotate
-from timepoint_billing import request_json
-from timepoint_billing.errors import APIError
-from timepoint_billing.schema import error_example
 
 from . import clockchain, flash, paths, serializers, upstream
 from .streaming import EventRelay

@@ -89,12 +89,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "timepoint_billing.middleware.RequestIDMiddleware",
+    "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "timepoint_billing.bodies.UnreadableBodyMiddleware",
-    "timepoint_billing.middleware.APIEnvelopeMiddleware",
+    "core.bodies.UnreadableBodyMiddleware",
+    "core.middleware.APIEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -142,10 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # A pool per process (per gunicorn worker): however many requests and streams are in
     # flight, at most DB_POOL_MAX_SIZE connections. A request holds one only while it
-    # queries (it is handed back before any upstream call: timepoint_billing/db.py);
+    # queries (it is handed back before any upstream call: core/db.py);
     # one that waits longer than DB_POOL_TIMEOUT for one answers 503. No health check on
     # checkout: after a failure the pool's idle connections are dropped instead
-    # (timepoint_billing/db.py), so a restarted PostgreSQL costs one failed request.
+    # (core/db.py), so a restarted PostgreSQL costs one failed request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -309,11 +309,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "timepoint_billing.logs.RequestIDFilter"},
-        "redact": {"()": "timepoint_billing.logs.RedactSecretsFilter"},
+        "request_id": {"()": "core.logs.RequestIDFilter"},
+        "redact": {"()": "core.logs.RedactSecretsFilter"},
     },
     "formatters": {
-        "json": {"()": "timepoint_billing.logs.JSONFormatter"},
+        "json": {"()": "core.logs.JSONFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
@@ -342,10 +342,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsCaller"],
     "DEFAULT_THROTTLE_CLASSES": ["apikeys.limits.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["timepoint_billing.request_json.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "timepoint_billing.negotiation.FallbackContentNegotiation",
-    "EXCEPTION_HANDLER": "timepoint_billing.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "timepoint_billing.schema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["core.request_json.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FallbackContentNegotiation",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

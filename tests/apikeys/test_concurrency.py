@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts.credentials import API_KEY, Credential
 from apikeys.keys import create_key
 from apikeys.limits import acquire_slot, concurrency_slot, release_when_closed
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 
 class SlowRelayView(APIView):

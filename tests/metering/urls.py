@@ -6,8 +6,8 @@ from django.urls import include, path
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from core.errors import APIError
 from metering.recording import annotate
-from timepoint_billing.errors import APIError
 from timepoint_billing.urls import urlpatterns as real_urlpatterns
 
 

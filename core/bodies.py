@@ -26,10 +26,10 @@ from django.http import HttpRequest, HttpResponse
 from .errors import error_response
 from .middleware import is_api_path
 
-log = logging.getLogger("timepoint_billing.bodies")
+log = logging.getLogger("core.bodies")
 
 # Where ChunkedBodies leaves its refusal for UnreadableBodyMiddleware: (status, message).
-REFUSAL = "timepoint_billing.body_refusal"
+REFUSAL = "core.body_refusal"
 _READ_STEP = 64 * 1024
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from .db import forget_idle_connections
 
-log = logging.getLogger("timepoint_billing.errors")
+log = logging.getLogger("core.errors")
 
 # Status → code used when an exception carries no code of its own.
 DEFAULT_CODES = {

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-log = logging.getLogger("timepoint_billing.cache")
+log = logging.getLogger("core.cache")
 T = TypeVar("T")
 
 _state = {"down": False}

@@ -16,7 +16,7 @@ import logging
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-log = logging.getLogger("timepoint_billing.db")
+log = logging.getLogger("core.db")
 
 
 def _pool(alias: str) -> object | None:

@@ -44,8 +44,8 @@ def _forget_request_id(**kwargs: object) -> None:
     request_id_var.set("-")
 
 
-request_started.connect(_forget_request_id, dispatch_uid="timepoint_billing.request_id.started")
-request_finished.connect(_forget_request_id, dispatch_uid="timepoint_billing.request_id.finished")
+request_started.connect(_forget_request_id, dispatch_uid="core.request_id.started")
+request_finished.connect(_forget_request_id, dispatch_uid="core.request_id.finished")
 
 
 class APIEnvelopeMiddleware:
