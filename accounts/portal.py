@@ -20,7 +20,7 @@ from apikeys.models import APIKey
 from core.errors import APIError
 from metering import usage
 from payments.plans import PLANS
-from relay import flash
+from upstreams import flash
 
 from .models import Account
 from .portal_docs import GROUPS

@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from relay.upstream import UpstreamError
+from upstreams.transport import UpstreamError
 
 from . import (
     grants,
@@ -43,7 +43,18 @@ from .models import (
     TransactionType,
 )
 from .reconciliation import format_money
-from .stripe_api import dashboard_url
+
+# Stripe's dashboard pages by id prefix; anything else is found through its search.
+DASHBOARD_PATHS = {"pi": "payments", "ch": "payments", "in": "invoices", "sub": "subscriptions", "cus": "customers"}
+
+
+def dashboard_url(object_id: str) -> str:
+    """Where an operator sees a Stripe object (the stand-in's pages locally)."""
+    mode = "" if settings.STRIPE_LIVE_MODE else "/test"
+    path = DASHBOARD_PATHS.get(object_id.split("_", 1)[0])
+    base = settings.STRIPE_DASHBOARD_URL.rstrip("/") + mode
+    return f"{base}/{path}/{object_id}" if path else f"{base}/search?query={object_id}"
+
 
 MANUAL_TYPES = [(t, t) for t in (TransactionType.ADMIN_GRANT, TransactionType.SIGNUP_BONUS, TransactionType.REFUND)]
 

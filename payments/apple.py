@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import jwt
-import requests
 from appstoreserverlibrary.models.Environment import Environment
 from appstoreserverlibrary.signed_data_verifier import (
     SignedDataVerifier,
@@ -23,12 +22,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 
 from core.errors import APIError
-from relay.upstream import pooled_session
+from upstreams import apple as apple_api
 
 from .plans import APPLE_PRODUCTS
 
 log = logging.getLogger("payments.apple")
-_session = pooled_session(pool_size=10)
 
 SANDBOX_RECEIPT = 21007
 # verifyReceipt statuses that mean "Apple could not answer now", not "bad receipt".
@@ -46,10 +44,6 @@ class Purchase:
 
 def invalid(message: str) -> APIError:
     return APIError(400, "invalid_request", message)
-
-
-def apple_unavailable() -> APIError:
-    return APIError(503, "upstream_unavailable", "Apple is unavailable; try again shortly.")
 
 
 def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
@@ -138,27 +132,6 @@ def verify_signed_transaction(jws: str) -> Purchase:
 # --- legacy receipts -------------------------------------------------------------------
 
 
-def _post(url: str, receipt: str) -> dict:
-    body = {"receipt-data": receipt, "exclude-old-transactions": False}
-    if settings.APPLE_SHARED_SECRET:
-        body["password"] = settings.APPLE_SHARED_SECRET
-    try:
-        response = _session.post(url, json=body, allow_redirects=False,
-                                 timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.APPLE_TIMEOUT))
-    except requests.RequestException as exc:
-        log.warning("verifyReceipt failed: %s", exc.__class__.__name__)
-        raise apple_unavailable() from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise apple_unavailable()
-    try:
-        answer = response.json()
-    except ValueError:
-        raise apple_unavailable() from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("status"), int):
-        raise apple_unavailable()
-    return answer
-
-
 def verify_receipt(receipt: str) -> list[Purchase]:
     """Every credit purchase a legacy receipt holds, newest first. All of them are
     granted (each once): a purchase whose own submission failed must not be lost
@@ -168,13 +141,13 @@ def verify_receipt(receipt: str) -> list[Purchase]:
     except ValueError:
         raise invalid("receipt_data must be base64.") from None
     environment = "Production"
-    answer = _post(settings.APPLE_VERIFY_URL, receipt)
+    answer = apple_api.verify_receipt(settings.APPLE_VERIFY_URL, receipt)
     if answer["status"] == SANDBOX_RECEIPT:
         environment = "Sandbox"
-        answer = _post(settings.APPLE_SANDBOX_VERIFY_URL, receipt)
+        answer = apple_api.verify_receipt(settings.APPLE_SANDBOX_VERIFY_URL, receipt)
     status = answer["status"]
     if status in APPLE_TEMPORARY or answer.get("is-retryable"):
-        raise apple_unavailable()
+        raise apple_api.unavailable()
     if status != 0:
         raise invalid(f"Apple rejected the receipt (status {status}).")
     receipt_body = answer.get("receipt") or {}

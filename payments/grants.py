@@ -26,8 +26,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from relay import flash
-from relay.upstream import CredentialRefused, UpstreamError
+from upstreams import flash
+from upstreams.transport import CredentialRefused, UpstreamError
 
 from .alerts import grant_alert
 from .models import UNDELIVERED_STATES, CreditGrant, GrantState
@@ -240,7 +240,7 @@ def find_in_flash(grant: CreditGrant) -> dict | None:
     UpstreamError when the history cannot be read)."""
     page = settings.PAYMENTS_HISTORY_PAGE
     for offset in range(0, settings.PAYMENTS_HISTORY_SCAN, page):
-        entries = flash.history(grant.flash_user_id, limit=page, offset=offset)
+        entries = flash.history(grant.flash_user_id, limit=page, offset=offset)["transactions"]
         for entry in entries:
             if isinstance(entry, dict) and grant.marker in str(entry.get("description", "")):
                 return entry

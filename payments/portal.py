@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.portal import account_required, balance_or_none
 from accounts.templatetags.portal_ui import code_label
 from core.errors import APIError
-from relay import flash
+from upstreams import flash
 
 from .checkout import create_checkout, create_portal
 from .models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource
@@ -60,14 +60,13 @@ def described(account, transactions: list) -> list[dict]:
 
 def _history(account, page: int) -> dict | None:
     try:
-        body = flash.get_history(account.flash_user_id, {"limit": HISTORY_PAGE_SIZE,
-                                                          "offset": (page - 1) * HISTORY_PAGE_SIZE})
+        body = flash.history(account.flash_user_id, limit=HISTORY_PAGE_SIZE, offset=(page - 1) * HISTORY_PAGE_SIZE)
     except APIError:
         return None
     total = int(body.get("total") or 0)
     pages = max(1, math.ceil(total / HISTORY_PAGE_SIZE))
     return {
-        "transactions": described(account, body.get("transactions") or []),
+        "transactions": described(account, body["transactions"]),
         "total": total,
         "page": page,
         "pages": pages,

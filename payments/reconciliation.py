@@ -34,8 +34,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from relay import flash
-from relay.upstream import UpstreamError
+from upstreams import flash
+from upstreams.stripe import client
+from upstreams.transport import UpstreamError
 
 from . import webhooks
 from .models import (
@@ -49,7 +50,6 @@ from .models import (
     StripeEvent,
 )
 from .plans import package_for_price, plan_for_price
-from .stripe_api import client
 from .webhooks import nested, object_id
 
 log = logging.getLogger("payments.reconciliation")

@@ -1,5 +1,5 @@
 """The relay to Flash and Clockchain (CONTRACT.md §4): thin DRF views over
-`relay.flash`, `relay.clockchain` and `relay.streaming`."""
+`upstreams.flash`, `upstreams.clockchain` and `relay.streaming`."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from core import request_json
 from core.errors import APIError
 from core.schema import error_example
 from metering.recording import annotate
+from upstreams import clockchain, flash, transport
 
-from . import clockchain, flash, paths, serializers, upstream
+from . import paths, serializers
 from .streaming import EventRelay
 
 log = logging.getLogger("relay.views")
@@ -99,13 +100,13 @@ class RelayView(APIView):
         super().initial(request, *args, **kwargs)
 
     @staticmethod
-    def forward(request: Request, service: str, call: Callable[[], upstream.UpstreamResponse]) -> HttpResponse:
+    def forward(request: Request, service: str, call: Callable[[], transport.UpstreamResponse]) -> HttpResponse:
         """A read relayed as it is: a concurrency slot held for the upstream call, the
         upstream's answer handed back (5xx → 502), nothing spent."""
         with concurrency_slot(request):
             response = call()
         annotate(request, credits_spent=0, upstream_status=response.status_code)
-        return upstream.relayed_response(service, response)
+        return transport.relayed_response(service, response)
 
 
 # --- Flash ---------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class GenerationView(FlashRelayView):
     def expected_cost(preset: str) -> int | None:
         try:
             return flash.cost_of(preset, flash.get_costs())
-        except upstream.UpstreamError:
+        except transport.UpstreamError:
             # Without a cost table billing cannot pre-check; Flash still refuses (402) itself.
             log.warning("no cost table; generation goes to Flash without a balance pre-check")
             return None
@@ -179,7 +180,7 @@ class GenerateView(GenerationView):
             response = flash.relay(request, "POST", flash.GENERATE_PATH, flash_user_id=request.user.flash_user_id,
                                    base=base, generation=True)
         self.spent(request, preset, cost, base, response.status_code)
-        return upstream.relayed_response(flash.SERVICE, response)
+        return transport.relayed_response(flash.SERVICE, response)
 
 
 class GenerateStreamView(GenerationView):
@@ -206,7 +207,7 @@ class GenerateStreamView(GenerationView):
             self.spent(request, preset, cost, base, response.status_code)
             if response.status_code >= 300 or not response.headers.get("Content-Type", "").startswith(
                     "text/event-stream"):
-                return upstream.relayed_response(flash.SERVICE, response)
+                return transport.relayed_response(flash.SERVICE, response)
         except BaseException:
             slot.release()
             raise

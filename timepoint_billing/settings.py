@@ -515,7 +515,6 @@ APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])
 APPLE_BUNDLE_ID = env.str("APPLE_BUNDLE_ID", default="com.timepointai.app")
 APPLE_APP_APPLE_ID = env.int("APPLE_APP_APPLE_ID", default=None)
 APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or Sandbox
-APPLE_TIMEOUT = env.float("APPLE_TIMEOUT", default=10.0)
 
 
 # --- metering (metering issue) ---------------------------------------------------------

@@ -3,7 +3,7 @@ from django.utils import timezone
 
 from payments import grants
 from payments.models import CreditGrant, GrantSource, GrantState
-from relay import flash as flash_client
+from upstreams import flash as flash_client
 
 from .conftest import committed, completed_session, wait_for
 

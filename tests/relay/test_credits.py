@@ -3,8 +3,8 @@ Flash client's own credit calls."""
 
 import pytest
 
-from relay import flash as flash_client
-from relay.upstream import UpstreamError
+from upstreams import flash as flash_client
+from upstreams.transport import UpstreamError
 
 
 def test_it_relays_the_balance(as_alice, alice, flash):
@@ -37,7 +37,7 @@ def test_it_relays_the_cost_table(as_alice, flash):
 def test_the_client_reads_balance_history_and_costs(alice, flash):
     flash.costs["future_op"] = 3
     assert flash_client.get_balance(alice.flash_user_id) == 100
-    assert flash_client.get_history(alice.flash_user_id, {"limit": 5})["total"] == 0
+    assert flash_client.history(alice.flash_user_id, limit=5)["total"] == 0
     costs = flash_client.get_costs()
     assert costs["future_op"] == 3
     assert flash_client.cost_of("hd", costs) == 10

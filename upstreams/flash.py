@@ -16,14 +16,14 @@ from django.core.cache import cache
 
 from core.cache import quietly
 
-from . import upstream
+from . import transport
 
-log = logging.getLogger("relay.flash")
+log = logging.getLogger("upstreams.flash")
 
 SERVICE = "Flash"
-_session = upstream.pool_manager()
+_session = transport.pool_manager()
 
-COSTS_CACHE_KEY = "relay:flash:costs"
+COSTS_CACHE_KEY = "relay:flash:costs"  # the name it has always had in the shared cache
 COSTS_CACHE_SECONDS = 300
 DEFAULT_PRESET = "balanced"
 
@@ -50,19 +50,19 @@ def _service_headers(flash_user_id: str | None = None) -> dict[str, str]:
     return headers
 
 
-def _json_object(response: upstream.UpstreamResponse, what: str) -> dict[str, Any]:
+def _json_object(response: transport.UpstreamResponse, what: str) -> dict[str, Any]:
     """A 2xx JSON object, or a 502 (Flash's body is logged, never shown)."""
     if response.status_code >= 300:
-        upstream.raise_for_billing_fault(SERVICE, response)
-        upstream.log_error_body(SERVICE, response)
-        raise upstream.failed(SERVICE)
+        transport.raise_for_billing_fault(SERVICE, response)
+        transport.log_error_body(SERVICE, response)
+        raise transport.failed(SERVICE)
     try:
         body = response.json()
     except ValueError:
         body = None
     if not isinstance(body, dict):
         log.error("Flash %s answered something other than a JSON object", what)
-        raise upstream.failed(SERVICE)
+        raise transport.failed(SERVICE)
     return body
 
 
@@ -73,7 +73,7 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
         body["email"] = email
     if display_name:
         body["display_name"] = display_name
-    response = upstream.send(
+    response = transport.send(
         _session,
         SERVICE,
         "POST",
@@ -85,7 +85,7 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
     user_id = _json_object(response, "users/resolve").get("user_id")
     if not user_id:
         log.error("Flash users/resolve answered without a user_id")
-        raise upstream.failed(SERVICE)
+        raise transport.failed(SERVICE)
     return str(user_id)
 
 
@@ -93,13 +93,13 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
 
 
 def get_balance(flash_user_id: str) -> int:
-    response = upstream.send(_session, SERVICE, "GET", _url("/api/v1/credits/balance"),
+    response = transport.send(_session, SERVICE, "GET", _url("/api/v1/credits/balance"),
                              timeout=_read_timeout(), headers=_service_headers(flash_user_id))
     body = _json_object(response, "credits/balance")
     balance = parse_balance(body)
     if balance is None:
         log.error("Flash credits/balance answered without an integer balance")
-        raise upstream.failed(SERVICE)
+        raise transport.failed(SERVICE)
     return balance
 
 
@@ -111,15 +111,17 @@ def parse_balance(body: Any) -> int | None:
     return int(value)
 
 
-def get_history(flash_user_id: str, query: dict[str, Any] | str | None = None) -> dict[str, Any]:
-    """`{"transactions": [...], "total": int}` (extra fields kept)."""
-    qs = query if isinstance(query, str) else urlencode(query or {}, doseq=True)
-    url = _url("/api/v1/credits/history") + (f"?{qs}" if qs else "")
-    response = upstream.send(_session, SERVICE, "GET", url, timeout=_read_timeout(),
+def history(flash_user_id: str, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+    """One page of the user's credit transactions, newest first: `{"transactions":
+    [...], "total": int}` (extra fields kept; `transactions` always a list)."""
+    query = {name: value for name, value in (("limit", limit), ("offset", offset)) if value is not None}
+    url = _url("/api/v1/credits/history") + (f"?{urlencode(query)}" if query else "")
+    response = transport.send(_session, SERVICE, "GET", url, timeout=_read_timeout(),
                              headers=_service_headers(flash_user_id))
     body = _json_object(response, "credits/history")
-    body.setdefault("transactions", [])
-    body.setdefault("total", len(body["transactions"]) if isinstance(body["transactions"], list) else 0)
+    if not isinstance(body.get("transactions"), list):
+        body["transactions"] = []
+    body.setdefault("total", len(body["transactions"]))
     return body
 
 
@@ -128,13 +130,13 @@ def get_costs() -> dict[str, int]:
     costs = quietly(lambda: cache.get(COSTS_CACHE_KEY), None)
     if costs is not None:
         return costs
-    response = upstream.send(_session, SERVICE, "GET", _url("/api/v1/credits/costs"),
+    response = transport.send(_session, SERVICE, "GET", _url("/api/v1/credits/costs"),
                              timeout=_read_timeout(), headers=_service_headers())
     body = _json_object(response, "credits/costs")
     table = body.get("costs")
     if not isinstance(table, dict):
         log.error("Flash credits/costs answered without a cost table")
-        raise upstream.failed(SERVICE)
+        raise transport.failed(SERVICE)
     costs = {str(operation): int(cost) for operation, cost in table.items()
              if isinstance(cost, (int, float)) and not isinstance(cost, bool)}
     quietly(lambda: cache.set(COSTS_CACHE_KEY, costs, COSTS_CACHE_SECONDS), None)
@@ -161,11 +163,11 @@ class GrantRefused(Exception):
 
 def grant(user_id: str, amount: int, transaction_type: str, description: str,
           timeout: tuple[float, float] | None = None) -> dict:
-    """Flash's admin grant (seeds/001 §4). Raises upstream.CredentialRefused when Flash
+    """Flash's admin grant (seeds/001 §4). Raises transport.CredentialRefused when Flash
     refuses billing's admin key (not applied; an operator must fix the key),
     GrantRefused on any other 4xx (about the grant itself), an UpstreamError on a 5xx
     or a transport failure (outcome unknown)."""
-    response = upstream.send(
+    response = transport.send(
         _session,
         SERVICE,
         "POST",
@@ -175,7 +177,7 @@ def grant(user_id: str, amount: int, transaction_type: str, description: str,
               "description": description},
         headers={"X-Admin-Key": settings.FLASH_ADMIN_KEY},
     )
-    upstream.raise_for_billing_fault(SERVICE, response)
+    transport.raise_for_billing_fault(SERVICE, response)
     if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
         try:
             detail = str(response.json().get("detail", ""))[:200]
@@ -184,18 +186,12 @@ def grant(user_id: str, amount: int, transaction_type: str, description: str,
         raise GrantRefused(response.status_code, detail)
     if response.status_code >= 400:
         log.warning("Flash admin grant answered %s", response.status_code)
-        raise upstream.failed(SERVICE)
+        raise transport.failed(SERVICE)
     try:
         body = response.json()
     except ValueError:
         body = {}
     return body if isinstance(body, dict) else {}
-
-
-def history(user_id: str, limit: int = 100, offset: int = 0) -> list[dict]:
-    """One page of the user's credit transactions, newest first."""
-    entries = get_history(user_id, {"limit": limit, "offset": offset})["transactions"]
-    return entries if isinstance(entries, list) else []
 
 
 def transaction_time(entry: dict) -> datetime | None:
@@ -215,7 +211,7 @@ def history_since(user_id: str, since: datetime, page: int = 100) -> Iterator[di
     seen: set[str] = set()
     offset = 0
     while True:
-        entries = history(user_id, limit=page, offset=offset)
+        entries = history(user_id, limit=page, offset=offset)["transactions"]
         for entry in entries:
             if not isinstance(entry, dict):
                 continue
@@ -244,18 +240,18 @@ def relay(
     base: str | None = None,
     generation: bool = False,
     stream: bool = False,
-) -> upstream.UpstreamResponse:
+) -> transport.UpstreamResponse:
     """Send the client's request on to Flash `path` as the caller: the body and query
     string unchanged, billing's service key and the caller's Flash user id."""
     django_request = getattr(request, "_request", request)
     query = django_request.META.get("QUERY_STRING", "")
     url = _url(path, base) + (f"?{query}" if query else "")
     body = django_request.body if method.upper() not in ("GET", "HEAD") else None
-    headers = upstream.outgoing_headers(request, _service_headers(flash_user_id))
+    headers = transport.outgoing_headers(request, _service_headers(flash_user_id))
     if stream:
         # A compressed stream could not be handed on event by event.
         headers["Accept-Encoding"] = "identity"
-    return upstream.send(
+    return transport.send(
         _session,
         SERVICE,
         method,

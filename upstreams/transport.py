@@ -30,7 +30,7 @@ from urllib3.exceptions import (
 from core.db import release_connection
 from core.errors import APIError
 
-log = logging.getLogger("relay.upstream")
+log = logging.getLogger("upstreams.transport")
 
 # Client headers that reach an upstream. An allow-list rather than a deny-list:
 # credentials (Authorization, Cookie), internal keys (X-Service-Key, X-Admin-Key),

@@ -7,23 +7,23 @@ from typing import Any
 
 from django.conf import settings
 
-from . import upstream
+from . import transport
 
 SERVICE = "Clockchain"
-_session = upstream.pool_manager()
+_session = transport.pool_manager()
 
 
-def relay(request: Any, path: str) -> upstream.UpstreamResponse:
+def relay(request: Any, path: str) -> transport.UpstreamResponse:
     """GET Clockchain `path` (already validated and quoted) with the client's query
     string unchanged."""
     django_request = getattr(request, "_request", request)
     query = django_request.META.get("QUERY_STRING", "")
     url = settings.CLOCKCHAIN_URL.rstrip("/") + path + (f"?{query}" if query else "")
-    return upstream.send(
+    return transport.send(
         _session,
         SERVICE,
         "GET",
         url,
         timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.UPSTREAM_READ_TIMEOUT),
-        headers=upstream.outgoing_headers(request, {"X-Service-Key": settings.CLOCKCHAIN_SERVICE_KEY}),
+        headers=transport.outgoing_headers(request, {"X-Service-Key": settings.CLOCKCHAIN_SERVICE_KEY}),
     )
