@@ -15,11 +15,10 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from apikeys.limits import TIERS
 from apikeys.models import APIKey
+from core.catalog import PLANS, TIERS, limits_for
 from core.errors import APIError
 from metering import usage
-from payments.plans import PLANS
 from upstreams import flash
 
 from .models import Account
@@ -89,7 +88,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "balance": balance_or_none(account),
         "plan": PLANS.get(account.plan),
         "tier": account.effective_tier,
-        "limits": TIERS.get(account.effective_tier, TIERS["free"]),
+        "limits": limits_for(account.effective_tier),
         "month": month,
         "month_start": today.replace(day=1),
         "points": [(day_label(row["date"]), row["requests"]) for row in month["daily"]],

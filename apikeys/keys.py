@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.cache import quietly
+from core.catalog import limits_for
 from core.errors import APIError
 
 from .counters import REVOKED, counters
@@ -57,9 +58,7 @@ def max_active_keys() -> int:
 
 
 def rate_limit_of(tier: str) -> int:
-    from .limits import TIERS
-
-    return TIERS.get(tier, TIERS["free"]).requests_per_minute
+    return limits_for(tier).requests_per_minute
 
 
 def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
@@ -141,9 +140,7 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
 
 
 def _concurrent_of(tier: str) -> int:
-    from .limits import TIERS
-
-    return TIERS.get(tier, TIERS["free"]).concurrent
+    return limits_for(tier).concurrent
 
 
 # Key id → when this process last claimed the minute's last-use write (monotonic).

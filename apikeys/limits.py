@@ -28,25 +28,12 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from core.cache import quietly
+from core.catalog import Tier, TierLimits, has_hd, limits_for
 from core.errors import APIError
 
 from .counters import Ask, Verdict, counters
 
 log = logging.getLogger("apikeys.limits")
-
-
-@dataclass(frozen=True)
-class TierLimits:
-    requests_per_minute: int
-    concurrent: int
-    hd: bool
-
-
-TIERS: dict[str, TierLimits] = {
-    "free": TierLimits(requests_per_minute=10, concurrent=1, hd=False),
-    "pro": TierLimits(requests_per_minute=60, concurrent=5, hd=True),
-    "enterprise": TierLimits(requests_per_minute=300, concurrent=20, hd=True),
-}
 
 
 def caller_tier(request: Request) -> str:
@@ -56,19 +43,17 @@ def caller_tier(request: Request) -> str:
     if getattr(credential, "is_api_key", False):
         return credential.api_key.tier
     account = getattr(request, "user", None)
-    return account.effective_tier if account is not None else "free"
+    return account.effective_tier if account is not None else Tier.FREE
 
 
-def limits_for(request: Request) -> TierLimits:
-    return TIERS.get(caller_tier(request), TIERS["free"])
+def caller_limits(request: Request) -> TierLimits:
+    return limits_for(caller_tier(request))
 
 
 def may_use_hd(request: Request) -> bool:
-    """HD needs a tier with HD, or a plan that includes it (Historian)."""
-    from payments.plans import plan_has_hd
-
+    """HD: the caller's tier, or its account's plan, includes it."""
     account = getattr(request, "user", None)
-    return limits_for(request).hd or (account is not None and plan_has_hd(account.plan))
+    return has_hd(caller_tier(request), account.plan if account is not None else None)
 
 
 def client_ip(request: HttpRequest | Request) -> str:
@@ -149,7 +134,7 @@ def admit(request: Request, subject: str, tier: str | None = None, *, key_hash: 
     on the request for the throttle and the view. Raises 429 when the client IP failed
     authentication too often this minute. Fails open when the cache does."""
     counted, wants_slot = _needs(request)
-    limits = TIERS.get(tier or "free", TIERS["free"])
+    limits = limits_for(tier)
     token = uuid.uuid4().hex
     ask = Ask(
         ip=client_ip(request),
@@ -253,7 +238,7 @@ def acquire_slot(request: Request) -> Slot:
     `concurrency_limited` (for a view whose admission took none). Streams hold it
     until the stream ends."""
     subject = caller_subject(request)
-    allowed = limits_for(request).concurrent
+    allowed = caller_limits(request).concurrent
     token = uuid.uuid4().hex
     ask = Ask(ip=client_ip(request), subject=subject, concurrent=allowed, token=token,
               slot_ms=int(settings.CONCURRENCY_SLOT_SECONDS * 1000))
@@ -274,7 +259,7 @@ def hold_slot(request: Request) -> Slot:
     if admission is None or not admission.wanted_slot:
         return acquire_slot(request)
     if admission.verdict == "busy":
-        raise _busy(limits_for(request).concurrent)
+        raise _busy(caller_limits(request).concurrent)
     return admission.slot or Slot()
 
 

@@ -4,7 +4,8 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Account, Tier
+from accounts.models import Account
+from core.catalog import Tier
 
 
 class Environment(models.TextChoices):

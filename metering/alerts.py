@@ -9,13 +9,15 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
+from core import catalog
+
 from .models import LowCreditAlert
 
 log = logging.getLogger("metering.alerts")
 
 
 def threshold() -> int:
-    return settings.LOW_CREDIT_THRESHOLD
+    return catalog.LOW_BALANCE
 
 
 def at_or_above_threshold(balance: object) -> bool:

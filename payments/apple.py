@@ -21,10 +21,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 
+from core.catalog import APPLE_PRODUCTS
 from core.errors import APIError
 from upstreams import apple as apple_api
-
-from .plans import APPLE_PRODUCTS
 
 log = logging.getLogger("payments.apple")
 

@@ -9,10 +9,9 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Account
+from core.catalog import PACKAGES, PLANS, Plan, price_id
 from core.errors import APIError
 from upstreams.stripe import call as call_stripe
-
-from .plans import PACKAGES, PLANS, price_id
 
 log = logging.getLogger("payments.checkout")
 
@@ -33,8 +32,8 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         item = PLANS.get(plan or "")
         if item is None or item.price_setting is None:
             raise APIError(400, "invalid_request",
-                           f"Unknown plan; choose one of {sorted(p for p in PLANS if PLANS[p].price_setting)}.")
-        if account.plan != "free":
+                           f"Unknown plan; choose one of {sorted(str(p) for p in PLANS if PLANS[p].price_setting)}.")
+        if account.plan != Plan.FREE:
             # A second subscription would bill twice; plan changes go through the portal.
             raise APIError(400, "invalid_request", "Already subscribed: change plan in the billing portal.")
         metadata = {"account_id": str(account.pk), "plan": item.id, "credits": str(item.credits_per_month)}

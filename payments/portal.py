@@ -19,12 +19,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.portal import account_required, balance_or_none
 from accounts.templatetags.portal_ui import code_label
+from core.catalog import PACKAGES, PLANS, Plan
 from core.errors import APIError
 from upstreams import flash
 
 from .checkout import create_checkout, create_portal
 from .models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource
-from .plans import PACKAGES, PLANS
 
 HISTORY_PAGE_SIZE = 20  # seeds/003: 20 transactions per page
 # While a grant is on its way, the page refreshes itself (no JavaScript needed).
@@ -145,7 +145,7 @@ def plan(request: HttpRequest) -> HttpResponse:
         "plans": list(PLANS.values()),
         "has_billing": bool(account.stripe_customer_id),
         # One subscription at a time: changes and cancellation go through Stripe's portal.
-        "has_subscription": account.plan != "free",
+        "has_subscription": account.plan != Plan.FREE,
         "checkout": request.GET.get("checkout"),
     })
 

@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
+from core.catalog import package_for_price, plan_for_price
 from upstreams import flash
 from upstreams.stripe import client
 from upstreams.transport import UpstreamError
@@ -49,7 +50,6 @@ from .models import (
     RunOutcome,
     StripeEvent,
 )
-from .plans import package_for_price, plan_for_price
 from .webhooks import nested, object_id
 
 log = logging.getLogger("payments.reconciliation")

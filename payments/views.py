@@ -18,11 +18,11 @@ from rest_framework.views import APIView
 from accounts.permissions import IsHuman
 from apikeys.views import CountedFirst
 from core import request_json
+from core.catalog import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
 from core.errors import APIError
 
 from . import apple, checkout, grants, webhooks
 from .models import EventState, GrantSource, StripeEvent, TransactionType
-from .plans import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
 from .serializers import (
     CheckoutRequestSerializer,
     CheckoutSerializer,

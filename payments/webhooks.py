@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from accounts.models import Account
+from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_price
 
 from . import grants
 from .models import CreditGrant, GrantSource, GrantState, StripeEvent, TransactionType
-from .plans import PACKAGES, Plan, package_for_price, plan_for_price
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -170,7 +170,7 @@ def _invoice_payment_intent(invoice: dict) -> str:
     return found
 
 
-def invoice_plan(invoice: dict) -> tuple[Plan | None, int, list[str]]:
+def invoice_plan(invoice: dict) -> tuple[PlanTerms | None, int, list[str]]:
     """The plan a subscription invoice bills (its first plan line), that line's
     quantity, and the lines that are not plans (rounding adjustments, custom prices)."""
     plan, quantity, skipped = None, 1, []
@@ -189,7 +189,7 @@ def invoice_account(invoice: dict) -> Account:
 
 
 def grant_for_invoice(invoice: dict, *, event_id: str = "",
-                      reason: str = "") -> tuple[CreditGrant, bool, Plan, list[str]]:
+                      reason: str = "") -> tuple[CreditGrant, bool, PlanTerms, list[str]]:
     """The grant a paid subscription invoice owes (the plan's credits × quantity),
     recorded once under `stripe:invoice:<invoice id>`, for the webhook and the repair
     alike. Returns (grant, created, plan, skipped non-plan lines)."""
@@ -244,7 +244,7 @@ def subscription_changed(event: StripeEvent, subscription: dict) -> str:
     _link_customer(account, customer)
     status = subscription.get("status")
     if event.type == "customer.subscription.deleted" or status in ENDED_STATUSES:
-        set_plan(account, "free", as_of=_happened(event))
+        set_plan(account, Plan.FREE, as_of=_happened(event))
         return f"subscription {status or 'deleted'}: account back on free"
     if status not in LIVE_STATUSES:
         return f"subscription {status}: plan unchanged until it is paid"

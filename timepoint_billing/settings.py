@@ -518,8 +518,6 @@ APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or San
 
 
 # --- metering (metering issue) ---------------------------------------------------------
-# A relayed call that shows a Flash balance below this sends one low-credit email.
-LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
 # Raw usage records older than this are purged, once their day is rolled up.
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
 # The usage writer (metering/writer.py): queued records are stored at least this often

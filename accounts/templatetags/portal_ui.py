@@ -11,10 +11,11 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.dateparse import parse_date, parse_datetime
 
+from core import catalog
+
 register = template.Library()
 
-# seeds/003: the balance turns red below 20 credits and amber below 50.
-LOW_BALANCE = 20
+# seeds/003: the balance turns red below the catalog's LOW_BALANCE and amber below 50.
 WARN_BALANCE = 50
 
 
@@ -24,7 +25,7 @@ def balance_level(balance: int | None) -> str:
     if balance is None or balance == "":
         return "unknown"
     balance = int(balance)
-    if balance < LOW_BALANCE:
+    if balance < catalog.LOW_BALANCE:
         return "low"
     if balance < WARN_BALANCE:
         return "warn"
