@@ -1,5 +1,4 @@
-"""Making, finding, revoking developer keys, and keeping their tier in step with
-their account's (CONTRACT.md §5).
+"""Making, finding and revoking developer keys (CONTRACT.md §5).
 
 A key's record and its account are cached by hash for a short time so that
 verifying a key costs no database query. Revocation overwrites the cache entry
@@ -24,7 +23,6 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.cache import quietly
-from core.catalog import limits_for
 from core.errors import APIError
 
 from .counters import REVOKED, counters
@@ -57,10 +55,6 @@ def max_active_keys() -> int:
     return settings.APIKEYS_MAX_ACTIVE_PER_ACCOUNT
 
 
-def rate_limit_of(tier: str) -> int:
-    return limits_for(tier).requests_per_minute
-
-
 def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
     """A new key for the account and its plaintext, which is never stored.
 
@@ -75,7 +69,6 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
         if active >= max_active_keys():
             message = f"An account may have at most {max_active_keys()} active keys; revoke one first."
             raise APIError(400, "invalid_request", message)
-        tier = locked.effective_tier
         plaintext = generate_plaintext(environment)
         key = APIKey.objects.create(
             account=locked,
@@ -83,8 +76,6 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
             prefix=plaintext[:PREFIX_LENGTH],
             name=name,
             environment=environment,
-            tier=tier,
-            rate_limit=rate_limit_of(tier),
         )
     return key, plaintext
 
@@ -98,16 +89,11 @@ def revoke_key(key: APIKey) -> APIKey:
     return key
 
 
-def sync_tier(account: Account) -> None:
-    """Give the account's keys its effective tier and drop their cached records (which
-    carry the account's plan and tier). Call after changing plan, tier or override
-    with `.update()`; a `save()` of the account does it through a signal."""
-    tier = account.effective_tier
-    APIKey.objects.filter(account_id=account.pk).exclude(tier=tier).update(tier=tier, rate_limit=rate_limit_of(tier))
-    invalidate_account(account)
-
-
-def invalidate_account(account: Account) -> None:
+def drop_cached_keys(account: Account) -> None:
+    """Forget the cached records of the account's keys: they carry the account (its
+    plan and tier) and the limits that follow from it. A `save()` of the account does
+    this through a signal; call it after changing plan, tier or override with
+    `.update()`."""
     hashes = APIKey.objects.filter(account_id=account.pk, is_active=True).values_list("key_hash", flat=True)
     quietly(lambda: counters().drop_records(list(hashes)), None)
 
@@ -130,17 +116,13 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
         entry = CachedKey(key=key, account=key.account)
         # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
         # The limits travel with the record, so that the admission script can apply them.
-        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, _concurrent_of(key.tier),
+        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, key.concurrent,
                                                 settings.APIKEYS_CACHE_SECONDS), None)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
         return None
     return entry
-
-
-def _concurrent_of(tier: str) -> int:
-    return limits_for(tier).concurrent
 
 
 # Key id → when this process last claimed the minute's last-use write (monotonic).

@@ -42,7 +42,7 @@ def _reveal_slot(request: HttpRequest, key: APIKey) -> str:
 
 
 def _keys_page(request: HttpRequest, form: NewKeyForm, status: int = 200) -> HttpResponse:
-    keys = APIKey.objects.filter(account=request.account).order_by("-is_active", "-created_at")
+    keys = request.account.api_keys.order_by("-is_active", "-created_at")
     return render(request, "portal/keys.html", {"section": "keys", "keys": keys, "form": form}, status=status)
 
 
@@ -73,7 +73,7 @@ def create(request: HttpRequest) -> HttpResponse:
 @never_cache
 @account_required
 def created(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(APIKey, pk=key_id, account=request.account)
+    key = get_object_or_404(request.account.api_keys, pk=key_id)
     slot = _reveal_slot(request, key)
     plaintext = cache.get(slot)
     # Only the request that removes it shows it: two tabs cannot both get the key.
@@ -85,7 +85,7 @@ def created(request: HttpRequest, key_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @account_required
 def revoke(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(APIKey, pk=key_id, account=request.account)
+    key = get_object_or_404(request.account.api_keys, pk=key_id)
     if request.method == "POST":
         if key.is_active:
             revoke_key(key)

@@ -10,7 +10,6 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.portal import account_required, day_label
-from apikeys.models import APIKey
 
 from . import usage
 
@@ -21,7 +20,7 @@ FAILURES_SHOWN = 10
 @require_GET
 @account_required
 def key_usage(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(APIKey, pk=key_id, account=request.account)
+    key = get_object_or_404(request.account.api_keys, pk=key_id)
     date_to = usage.today()
     date_from = date_to - dt.timedelta(days=WINDOW_DAYS - 1)
     figures = usage.key_usage(key, date_from, date_to)
