@@ -12,8 +12,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 
+from core.credentials import SESSION, Credential
+
 from . import identity
-from .credentials import SESSION, Credential
 from .models import Account, SessionToken
 
 PREFIX = "tp_sess_"

@@ -9,7 +9,7 @@ timepoint_billing/settings.py.
   `authenticate()` is ever called, so `SignInFailureMiddleware` reports them to axes
   as failed sign-ins of the client IP, and refuses a locked-out IP the round trip.
 - The API's Bearer authentication is DRF's and never calls `authenticate()`: axes
-  does not see it (it has its own per-IP failed-authentication limit, apikeys.limits).
+  does not see it (it has its own per-IP failed-authentication limit, limits/failures.py).
 """
 
 from __future__ import annotations

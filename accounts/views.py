@@ -8,9 +8,10 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.credentials import SESSION
+from core.permissions import IsAuth0Caller, IsHuman
+
 from . import sessions
-from .credentials import SESSION
-from .permissions import IsAuth0Caller, IsHuman
 from .serializers import LoginSerializer, UserSerializer
 
 _ENVELOPE = inline_serializer("AuthError", {"error": inline_serializer("AuthErrorBody", {

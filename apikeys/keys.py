@@ -24,8 +24,8 @@ from django.utils import timezone
 from accounts.models import Account
 from core.cache import quietly
 from core.errors import APIError
+from limits.counters import REVOKED, counters
 
-from .counters import REVOKED, counters
 from .models import APIKey, Environment
 
 log = logging.getLogger("apikeys.keys")

@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsHuman
 from core.errors import APIError
+from core.permissions import CountedFirst, IsHuman
 
 from . import keys
 from .models import APIKey
@@ -36,18 +36,6 @@ ERRORS = {
 
 _KEY = {"id": "3f2b6c1d-8e4a-4d7b-9a0c-5e6f7a8b9c0d", "prefix": "tp_test_k7p2m9x4", "name": "my first key",
         "environment": "test", "tier": "free", "rate_limit": 10, "created_at": "2026-11-30T10:00:00Z"}
-
-
-class CountedFirst:
-    """Throttle before permissions, so that an API key refused here (403) still
-    counts toward its requests per minute like every authenticated request."""
-
-    def check_permissions(self, request: Request) -> None:
-        super().check_throttles(request)
-        super().check_permissions(request)
-
-    def check_throttles(self, request: Request) -> None:
-        """Done in check_permissions, before them."""
 
 
 class KeysView(CountedFirst, APIView):

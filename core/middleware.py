@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.signals import request_finished, request_started
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from .errors import DEFAULT_CODES, error_response
 from .logs import request_id_var
@@ -18,6 +18,17 @@ _WELL_FORMED_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
+
+
+def mark_relayed(response: HttpResponseBase) -> HttpResponseBase:
+    """An upstream's answer, to be sent as it is: APIEnvelopeMiddleware leaves it
+    alone, 4xx included (CONTRACT.md §3)."""
+    response.relayed = True
+    return response
+
+
+def is_relayed(response: HttpResponseBase) -> bool:
+    return getattr(response, "relayed", False)
 
 
 class RequestIDMiddleware:
@@ -51,7 +62,7 @@ request_finished.connect(_forget_request_id, dispatch_uid="core.request_id.finis
 class APIEnvelopeMiddleware:
     """Under /api/: refuse oversized bodies before anything reads them, and turn any
     non-JSON error page (405 of a plain view, CSRF failure, …) into the envelope.
-    Upstream answers relayed as they are set `relayed = True` and are left alone."""
+    Upstream answers relayed as they are (`mark_relayed`) are left alone."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -73,7 +84,7 @@ class APIEnvelopeMiddleware:
         response = self.get_response(request)
         if (
             response.status_code >= 400
-            and not getattr(response, "relayed", False)
+            and not is_relayed(response)
             and not response.get("Content-Type", "").startswith("application/json")
         ):
             status = response.status_code

@@ -4,6 +4,7 @@ account's Flash balance crosses below the threshold."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -35,7 +36,7 @@ def clear_alerts(account_ids: list) -> None:
         alerts._raw_delete(alerts.db)
 
 
-def balance_seen(account, balance: int) -> bool:
+def alert_if_low(account: Any, balance: int) -> bool:
     """React to a balance seen on a relayed call. Returns True when an email went out.
 
     The LowCreditAlert row is the memory of the crossing: created (once, the unique

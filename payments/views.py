@@ -15,11 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsHuman
-from apikeys.views import CountedFirst
 from core import request_json
 from core.catalog import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
 from core.errors import APIError
+from core.permissions import CountedFirst, IsHuman
 
 from . import apple, checkout, grants, webhooks
 from .models import EventState, GrantSource, StripeEvent, TransactionType

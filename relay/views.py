@@ -16,11 +16,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apikeys.limits import concurrency_slot, hold_slot, may_use_hd, release_when_closed
 from core import request_json
+from core.context import context
 from core.errors import APIError
+from core.middleware import mark_relayed
 from core.schema import error_example
-from metering.recording import annotate
+from core.signals import balance_seen
+from gateway.admission import concurrency_slot, hold_slot, may_use_hd
+from limits.slots import release_when_closed
 from upstreams import clockchain, flash, transport
 
 from . import paths, serializers
@@ -91,7 +94,9 @@ def _clockchain(summary: str, description: str, **kwargs: Any) -> Callable:
 class RelayView(APIView):
     """Refuses unsafe paths (400) before authentication, limits or any upstream call.
     Every relayed call holds one of the caller's concurrency slots, taken by the
-    request's admission (apikeys.limits.admit) with its other limits."""
+    request's admission (gateway.admission.admit) with its other limits. What a request
+    cost goes into its context for its usage record; a balance Flash reported is
+    announced (core.signals.balance_seen)."""
 
     holds_concurrency_slot = True
 
@@ -105,7 +110,6 @@ class RelayView(APIView):
         upstream's answer handed back (5xx → 502), nothing spent."""
         with concurrency_slot(request):
             response = call()
-        annotate(request, credits_spent=0, upstream_status=response.status_code)
         return transport.relayed_response(service, response)
 
 
@@ -132,7 +136,7 @@ class GenerationView(FlashRelayView):
         preset = body.get("preset") or flash.DEFAULT_PRESET
         if not isinstance(preset, str):
             raise APIError(400, "invalid_request", "preset: must be a string.")
-        annotate(request, preset=preset, credits_spent=0)
+        context(request).preset = preset
         if preset == "hd" and not may_use_hd(request):
             raise APIError(403, "forbidden", "The hd preset needs a plan or tier with HD (pro, enterprise "
                                              "or the Historian plan).")
@@ -144,7 +148,7 @@ class GenerationView(FlashRelayView):
         cost = self.expected_cost(preset)
         if cost is not None:
             balance = flash.get_balance(request.user.flash_user_id)
-            annotate(request, balance=balance)
+            balance_seen.send(sender=type(self), account=request.user, balance=balance)
             if balance < cost:
                 raise APIError(402, "insufficient_credits",
                                f"A {preset} generation costs {cost} credits; the balance is {balance}.")
@@ -163,7 +167,8 @@ class GenerationView(FlashRelayView):
         credits = 0
         if base is None and 200 <= status < 300:
             credits = cost if cost is not None else (self.expected_cost(preset) or 0)
-        annotate(request, preset=preset, credits_spent=credits, upstream_status=status)
+        ctx = context(request)
+        ctx.preset, ctx.credits_spent = preset, credits
 
 
 class GenerateView(GenerationView):
@@ -216,8 +221,7 @@ class GenerateStreamView(GenerationView):
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.
         streamed["X-Accel-Buffering"] = "no"
-        streamed.relayed = True
-        return streamed
+        return mark_relayed(streamed)
 
 
 class TimepointView(FlashRelayView):
@@ -254,7 +258,7 @@ class BalanceView(FlashRelayView):
             except ValueError:
                 balance = None
             if balance is not None:
-                annotate(request, balance=balance)
+                balance_seen.send(sender=type(self), account=request.user, balance=balance)
         return relayed
 
 
@@ -289,10 +293,11 @@ class CostsView(FlashRelayView):
 
 
 class ClockchainRelayView(RelayView):
-    """Public reads; anonymous callers are limited per client IP by the default
-    TierRateThrottle."""
+    """Public reads; anonymous callers are limited per client IP at the free tier by
+    the default TierRateThrottle (CONTRACT.md §2)."""
 
     permission_classes = [AllowAny]
+    count_anonymous = True
     prefix = ""
 
     def get(self, request: Request, path: str | None = None) -> HttpResponse:

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "axes",
     "social_django",
     "djstripe",
+    "gateway",
     "accounts",
     "apikeys",
     "payments",
@@ -101,7 +102,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "apikeys.middleware.RateLimitHeadersMiddleware",
+    "gateway.middleware.RateLimitHeadersMiddleware",
     "metering.middleware.UsageMiddleware",
 ]
 
@@ -338,9 +339,9 @@ LOGGING = {
 # --- DRF and docs ----------------------------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsCaller"],
-    "DEFAULT_THROTTLE_CLASSES": ["apikeys.limits.TierRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsCaller"],
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.throttling.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.request_json.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FallbackContentNegotiation",
@@ -455,7 +456,7 @@ AXES_CACHE = "default"
 AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = "accounts.signin_limits.lockout_parameters"
-AXES_CLIENT_IP_CALLABLE = "apikeys.limits.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.context.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
 # The cache handler keeps no database records: axes' admin pages would always be empty.

@@ -29,6 +29,7 @@ from urllib3.exceptions import (
 
 from core.db import release_connection
 from core.errors import APIError
+from core.middleware import mark_relayed
 
 log = logging.getLogger("upstreams.transport")
 
@@ -265,6 +266,4 @@ def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
     for name in FORWARDED_RESPONSE_HEADERS:
         if name in response.headers:
             relayed[name] = response.headers[name]
-    # APIEnvelopeMiddleware leaves relayed answers (4xx included) as they are.
-    relayed.relayed = True
-    return relayed
+    return mark_relayed(relayed)

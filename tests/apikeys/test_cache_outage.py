@@ -4,7 +4,7 @@ not enforced: answers stay correct, never a 500."""
 import pytest
 
 from apikeys.keys import create_key, revoke_key
-from apikeys.limits import acquire_slot
+from gateway.admission import acquire_slot
 from tests.conftest import bearer
 
 

@@ -12,10 +12,11 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from accounts.credentials import API_KEY, Credential
 from apikeys.keys import create_key
-from apikeys.limits import acquire_slot, concurrency_slot, release_when_closed
+from core.credentials import API_KEY, Credential
 from core.errors import APIError
+from gateway.admission import acquire_slot, concurrency_slot
+from limits.slots import release_when_closed
 
 
 class SlowRelayView(APIView):

@@ -2,10 +2,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.credentials import Credential
 from apikeys.authentication import authenticate_key
 from apikeys.keys import create_key, revoke_key
 from apikeys.models import APIKey
+from core.credentials import Credential
 
 
 def test_it_authenticates_a_key_as_its_account(alice):

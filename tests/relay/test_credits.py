@@ -2,7 +2,9 @@
 Flash client's own credit calls."""
 
 import pytest
+from django.core import mail
 
+from tests.conftest import flush_usage
 from upstreams import flash as flash_client
 from upstreams.transport import UpstreamError
 
@@ -11,10 +13,17 @@ def test_it_relays_the_balance(as_alice, alice, flash):
     response = as_alice.get("/api/v1/credits/balance")
     assert response.status_code == 200
     assert response.json()["balance"] == 100
-    assert response.wsgi_request.metering["balance"] == 100
     (sent,) = flash.received("/api/v1/credits/balance")
     assert sent.headers["x-user-id"] == alice.flash_user_id
     assert sent.headers["x-service-key"] == flash.service_key
+
+
+def test_a_low_balance_it_relays_reaches_the_low_credit_alert(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 7
+    assert as_alice.get("/api/v1/credits/balance").json()["balance"] == 7
+    flush_usage()
+    (alert,) = mail.outbox
+    assert alert.to == ["alice@example.com"] and "Your balance is 7 credits" in alert.body
 
 
 def test_it_relays_history_with_its_query_string(as_alice, alice, flash):

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class BearerAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.BearerAuthentication"
+    target_class = "gateway.authentication.BearerAuthentication"
     name = "bearer"
 
     def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201 (drf-spectacular's signature)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from core.errors import APIError
+from .credentials import AUTH0
+from .errors import APIError
 
 
 class IsCaller(BasePermission):
@@ -41,6 +42,19 @@ class IsAuth0Caller(IsCaller):
     def has_permission(self, request: Request, view: object) -> bool:
         if not super().has_permission(request, view):
             return False
-        if getattr(request.auth, "kind", None) != "auth0":
+        if getattr(request.auth, "kind", None) != AUTH0:
             raise APIError(403, "forbidden", "Log in with an Auth0 access token, not a session token or API key.")
         return True
+
+
+class CountedFirst:
+    """A view mixin: throttle before permissions, so that an API key refused by a
+    view for people (IsHuman: 403) still counts toward its requests per minute like
+    every authenticated request."""
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request: Request) -> None:
+        """Done in check_permissions, before them."""

@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from .limits import admission_of, release_when_closed
+from core.context import context
+from limits.slots import release_when_closed
 
 
 class RateLimitHeadersMiddleware:
-    """Copies what `TierRateThrottle` left on the request (the throttle runs inside
-    the view, before the response or the 429 exists), and holds the slot of the
+    """Copies what `TierRateThrottle` left in the request's context (the throttle runs
+    inside the view, before the response or the 429 exists), and holds the slot of the
     request's admission until the server closes the response: after the body, after
     the last event of a stream, or when the client goes away."""
 
@@ -21,9 +22,10 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        for name, value in getattr(request, "tp_ratelimit", {}).items():
+        ctx = context(request)
+        for name, value in ctx.rate_limit_headers.items():
             response[name] = value
-        admission = admission_of(request)
+        admission = ctx.admission
         if admission is not None and admission.slot is not None:
             release_when_closed(response, admission.slot)
         return response

@@ -1,5 +1,5 @@
 """Where limits are counted and API-key records cached: in the shared Redis, one Lua
-script per decision (apikeys/lua/), or, on the embedded default's local-memory cache,
+script per decision (limits/lua/), or, on the embedded default's local-memory cache,
 the same decisions made in this process under a lock.
 
 Every key shares the hash tag `{limits}`, so each script's keys sit in one hash slot
@@ -22,6 +22,8 @@ from typing import Any
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 
 TAG = "{limits}"
+# The length of every counting window: requests per minute, failed authentications.
+WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
 _SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key")}
@@ -65,7 +67,7 @@ class Ask:
     concurrent: int | str = -1  # "key": the key record's; -1: no slot wanted
     key_hash: str = ""  # read this API key's record
     token: str = ""
-    window_ms: int = 60_000
+    window_ms: int = WINDOW_MS
     slot_ms: int = 0
 
 
