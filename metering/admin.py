@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import uuid
-from collections import Counter
 from functools import cached_property
 
 from django.contrib import admin
@@ -18,9 +17,9 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from payments import sales
+from core import charts
 
-from . import charts, dashboard
+from . import dashboard
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
 
 # A filtered list counts at most this many rows (the pager then offers that many).
@@ -265,7 +264,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 @admin.register(UsageDashboard)
 class UsageDashboardAdmin(admin.ModelAdmin):
-    """Listed in the admin index under Usage; its page is the charts."""
+    """Listed in the admin index under Usage; its page is the charts. The project's
+    admin site adds other apps' figures (sales) through `more_context` and a template
+    that fills this one's `more_totals` and `more_cards` blocks."""
+
+    dashboard_template = "admin/metering/dashboard.html"
+
+    def more_context(self, date_from: dt.date, date_to: dt.date) -> dict:
+        """What another app adds to the page for these days."""
+        return {}
 
     def has_add_permission(self, request):
         return False
@@ -286,12 +293,6 @@ class UsageDashboardAdmin(admin.ModelAdmin):
         date_to = dashboard.today()
         date_from = date_to - dt.timedelta(days=days - 1)
         daily = dashboard.per_day(date_from, date_to)
-        # Money is the sales page's (payments.sales): net of refunds and disputes,
-        # per currency, on the same days.
-        sold = sales.by_period(date_from, date_to + dt.timedelta(days=1))
-        net = Counter()
-        for _, figures in sold:
-            net.update(figures.net)
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage dashboard",
@@ -305,22 +306,16 @@ class UsageDashboardAdmin(admin.ModelAdmin):
                 "errors": sum(d["errors"] for d in daily),
                 "credits_spent": sum(d["credits_spent"] for d in daily),
             },
-            "requests_chart": charts.bar_chart([(d["date"].isoformat(), d["requests"]) for d in daily], "Requests"),
-            "credits_chart": charts.bar_chart(
+            "requests_chart": charts.svg_bar_chart([(d["date"].isoformat(), d["requests"]) for d in daily], "Requests"),
+            "credits_chart": charts.svg_bar_chart(
                 [(d["date"].isoformat(), d["credits_spent"]) for d in daily], "Credits spent", colour="#79aec8"
             ),
-            "error_chart": charts.bar_chart(
+            "error_chart": charts.svg_bar_chart(
                 [(d["date"].isoformat(), d["error_rate"] * 100) for d in daily], "Error rate",
                 fmt=lambda v: f"{v:.1f}%", colour="#ba2121",
             ),
-            "net_sales": sales.money_text(net),
-            "net_sales_charts": [
-                (currency.upper(), charts.bar_chart(
-                    [(day.isoformat(), float(sales.major(f.net.get(currency, 0), currency))) for day, f in sold],
-                    f"Net sales ({currency.upper()})", fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a"))
-                for currency in sorted({c for _, f in sold for c in f.currencies})
-            ],
             "top_accounts": dashboard.top(date_from, date_to, "account"),
             "top_endpoints": dashboard.top(date_from, date_to, "endpoint"),
+            **self.more_context(date_from, date_to),
         }
-        return TemplateResponse(request, "admin/metering/dashboard.html", context)
+        return TemplateResponse(request, self.dashboard_template, context)

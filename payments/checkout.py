@@ -64,7 +64,8 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
     return call_stripe(stripe.checkout.Session.create, **params)
 
 
-def create_portal(account: Account, return_url: str | None = None) -> Any:
+def create_billing_portal(account: Account, return_url: str | None = None) -> Any:
+    """A session of Stripe's billing portal, where the customer manages card, invoices and plan."""
     if not account.stripe_customer_id:
         raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
     return call_stripe(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,

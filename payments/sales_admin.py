@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from metering import charts
+from core import charts
 
 from . import sales
 from .models import SalesReport
@@ -90,7 +90,7 @@ class SalesAdmin(admin.ModelAdmin):
             "months": [{"month": first, "figures": figures, **money_columns(figures),
                         "url": "?" + urlencode({"month": f"{first:%Y-%m}"})} for first, figures in report.year],
             "charts": [
-                (currency, charts.bar_chart(
+                (currency, charts.svg_bar_chart(
                     [(day.isoformat(), float(sales.major(figures.received.get(currency, 0), currency)))
                      for day, figures in report.days],
                     f"Received per day ({currency.upper()})", fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a"))

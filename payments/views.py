@@ -23,10 +23,10 @@ from core.permissions import CountedFirst, IsHuman
 from . import apple, checkout, grants, webhooks
 from .models import EventState, GrantSource, StripeEvent, TransactionType
 from .serializers import (
+    BillingPortalSerializer,
     CheckoutRequestSerializer,
     CheckoutSerializer,
     PlansSerializer,
-    PortalSerializer,
     ReceiptRequestSerializer,
     ReceiptSerializer,
     WebhookAckSerializer,
@@ -100,15 +100,15 @@ class CheckoutView(SignedInView):
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
-class PortalView(SignedInView):
+class BillingPortalView(SignedInView):
     @extend_schema(
-        request=None, responses=PortalSerializer, summary="Manage your plan and payment details",
+        request=None, responses=BillingPortalSerializer, summary="Manage your plan and payment details",
         description="A link to Stripe's billing portal for your account, where you change your card, "
         "see invoices, or change or cancel your plan. Available after a first purchase (400 before). "
         "Sign in to call this: API keys are refused with 403.",
     )
     def post(self, request: Request) -> Response:
-        session = checkout.create_portal(request.user)
+        session = checkout.create_billing_portal(request.user)
         return Response({"url": session["url"]})
 
 

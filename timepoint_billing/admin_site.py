@@ -1,9 +1,11 @@
 """The admin as billing's operators use it: billing's own apps first, a "needs
-attention" box on the index, and dj-stripe's mirror of Stripe last, read-only and
-cut down to the objects an operator looks up.
+attention" box on the index, the usage dashboard with the sales beside it, and
+dj-stripe's mirror of Stripe last, read-only and cut down to the objects an operator
+looks up.
 
 `BillingAdminConfig` replaces `django.contrib.admin` in INSTALLED_APPS; its site is
-`admin.site`, so every app's `admin.py` registers on it as usual.
+`admin.site`, so every app's `admin.py` registers on it as usual; pages that show
+several apps' figures are composed in composed_admin.py.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class BillingAdminSite(admin.AdminSite):
         return billing + rest
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
+        # Imported on use: this module is loaded with INSTALLED_APPS, before any model.
         from payments.attention import needs_attention
 
         items = needs_attention(request.user)
@@ -103,3 +106,6 @@ class BillingAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()  # every app's admin module is registered now
         make_read_only(admin.site, STRIPE_MIRROR)
+        from .composed_admin import compose
+
+        compose(admin.site)

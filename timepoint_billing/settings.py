@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "payments",
     "relay",
     "metering",
+    "portal",
 ]
 
 MIDDLEWARE = [

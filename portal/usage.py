@@ -9,9 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from accounts.portal import account_required, day_label
+from accounts.models import Account
+from core.charts import day_label
+from metering import usage
 
-from . import usage
+from .views import account_required
 
 WINDOW_DAYS = 30
 FAILURES_SHOWN = 10
@@ -19,8 +21,8 @@ FAILURES_SHOWN = 10
 
 @require_GET
 @account_required
-def key_usage(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(request.account.api_keys, pk=key_id)
+def key_usage(request: HttpRequest, account: Account, key_id: str) -> HttpResponse:
+    key = get_object_or_404(account.api_keys, pk=key_id)
     date_to = usage.today()
     date_from = date_to - dt.timedelta(days=WINDOW_DAYS - 1)
     figures = usage.key_usage(key, date_from, date_to)

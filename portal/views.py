@@ -1,10 +1,9 @@
-"""Portal pages of the accounts app: sign-in and sign-out, the dashboard, the API
-guide, and the `account_required` guard every portal page uses. The portal's pages
-build on `portal/base.html`."""
+"""The developer portal's own pages: sign-in and sign-out, the dashboard, the API
+guide, and the `account_required` guard every portal page uses. The pages of keys,
+usage and credits are beside this module; all build on `portal/base.html`."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 
@@ -15,14 +14,15 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from apikeys.models import APIKey
+from accounts.models import Account
 from core.catalog import PLANS, TIERS, limits_for
+from core.charts import day_label
+from core.context import context
 from core.errors import APIError
 from metering import usage
 from upstreams import flash
 
-from .models import Account
-from .portal_docs import GROUPS
+from .guide import GROUPS
 
 FAILURES_SHOWN = 5  # the dashboard's glimpse; a key's page lists more
 
@@ -46,8 +46,9 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 
 def account_required(view: Callable) -> Callable:
-    """A signed-in person with a billing account (`request.account`); a Django user
-    without one (an operator from the admin) is told so instead of seeing a crash."""
+    """A signed-in person with a billing account, which the view gets after the
+    request (and the request's context too); a Django user without one (an operator
+    from the admin) is told so instead of seeing a crash."""
 
     @login_required
     @wraps(view)
@@ -55,8 +56,8 @@ def account_required(view: Callable) -> Callable:
         account = getattr(request.user, "account", None)
         if account is None:
             return render(request, "portal/no_account.html", status=403)
-        request.account = account
-        return view(request, *args, **kwargs)
+        context(request).account = account
+        return view(request, account, *args, **kwargs)
 
     return guarded
 
@@ -69,18 +70,11 @@ def balance_or_none(account: Account) -> int | None:
         return None
 
 
-def day_label(day: dt.date | str) -> str:
-    if isinstance(day, str):
-        day = dt.date.fromisoformat(day)
-    return f"{day:%b} {day.day}"
-
-
 @account_required
-def home(request: HttpRequest) -> HttpResponse:
-    account = request.account
+def home(request: HttpRequest, account: Account) -> HttpResponse:
     today = usage.today()
     month = usage.account_usage(account, today.replace(day=1), today)
-    names = {str(key.pk): key for key in APIKey.objects.filter(account=account)}
+    names = {str(key.pk): key for key in account.api_keys.all()}
     by_key = [{**row, "key": names.get(row["key_id"])} for row in month["by_key"][:5]]
     return render(request, "portal/dashboard.html", {
         "section": "dashboard",
@@ -99,7 +93,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @account_required
-def docs(request: HttpRequest) -> HttpResponse:
+def docs(request: HttpRequest, account: Account) -> HttpResponse:
     return render(request, "portal/docs.html", {
         "section": "docs",
         "api_base": request.build_absolute_uri("/").rstrip("/"),

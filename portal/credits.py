@@ -2,7 +2,7 @@
 after, Flash's transaction history, and the plan with Stripe's billing portal.
 
 The views only call the payments helpers (`checkout.create_checkout`,
-`checkout.create_portal`) and the Flash client; Stripe and Flash are never called
+`checkout.create_billing_portal`) and the Flash client; Stripe and Flash are never called
 from here directly.
 """
 
@@ -17,14 +17,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.portal import account_required, balance_or_none
-from accounts.templatetags.portal_ui import code_label
+from accounts.models import Account
 from core.catalog import PACKAGES, PLANS, Plan
 from core.errors import APIError
+from payments.checkout import create_billing_portal, create_checkout
+from payments.models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource
 from upstreams import flash
 
-from .checkout import create_checkout, create_portal
-from .models import MARKER_PATTERN, UNDELIVERED_STATES, CreditGrant, GrantSource
+from .templatetags.portal_ui import code_label
+from .views import account_required, balance_or_none
 
 HISTORY_PAGE_SIZE = 20  # seeds/003: 20 transactions per page
 # While a grant is on its way, the page refreshes itself (no JavaScript needed).
@@ -49,7 +50,7 @@ def describe(entry: dict, grants: dict[str, CreditGrant]) -> str:
     return MARKER_PATTERN.sub("", text).strip() or code_label(entry.get("transaction_type"))
 
 
-def described(account, transactions: list) -> list[dict]:
+def described(account: Account, transactions: list) -> list[dict]:
     """Flash's entries with a `summary` for the page; the account's own grants named
     by their markers tell what an entry was."""
     entries = [t for t in transactions if isinstance(t, dict)]
@@ -58,7 +59,7 @@ def described(account, transactions: list) -> list[dict]:
     return [{**t, "summary": describe(t, grants)} for t in entries]
 
 
-def _history(account, page: int) -> dict | None:
+def _history(account: Account, page: int) -> dict | None:
     try:
         body = flash.history(account.flash_user_id, limit=HISTORY_PAGE_SIZE, offset=(page - 1) * HISTORY_PAGE_SIZE)
     except APIError:
@@ -77,8 +78,7 @@ def _history(account, page: int) -> dict | None:
 
 @require_GET
 @account_required
-def credits(request: HttpRequest) -> HttpResponse:
-    account = request.account
+def credits(request: HttpRequest, account: Account) -> HttpResponse:
     return render(request, "portal/credits.html", {
         "section": "credits",
         "balance": balance_or_none(account),
@@ -88,10 +88,11 @@ def credits(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _to_checkout(request: HttpRequest, failure_target: str, success: str, cancel: str, **item: str) -> HttpResponse:
+def _to_checkout(request: HttpRequest, account: Account, failure_target: str, success: str, cancel: str,
+                 **item: str) -> HttpResponse:
     """Off to Stripe Checkout; Stripe sends the buyer back to `success` or `cancel`."""
     try:
-        session = create_checkout(request.account, success_url=success, cancel_url=cancel, **item)
+        session = create_checkout(account, success_url=success, cancel_url=cancel, **item)
     except APIError as exc:
         messages.error(request, f"Checkout could not start: {exc.message}")
         return redirect(failure_target)
@@ -100,23 +101,23 @@ def _to_checkout(request: HttpRequest, failure_target: str, success: str, cancel
 
 @require_POST
 @account_required
-def buy(request: HttpRequest) -> HttpResponse:
+def buy(request: HttpRequest, account: Account) -> HttpResponse:
     package = request.POST.get("package", "")
     if package not in PACKAGES:
         messages.error(request, "Choose one of the credit packages.")
         return redirect("portal-credits")
     success = request.build_absolute_uri(reverse("portal-credits-success")) + "?session_id={CHECKOUT_SESSION_ID}"
     cancel = request.build_absolute_uri(reverse("portal-credits-cancel"))
-    return _to_checkout(request, "portal-credits", success, cancel, package=package)
+    return _to_checkout(request, account, "portal-credits", success, cancel, package=package)
 
 
 @require_GET
 @never_cache
 @account_required
-def success(request: HttpRequest) -> HttpResponse:
+def success(request: HttpRequest, account: Account) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
     grant = (
-        CreditGrant.objects.filter(account=request.account, stripe_object_id=session_id).first()
+        CreditGrant.objects.filter(account=account, stripe_object_id=session_id).first()
         if session_id else None
     )
     waiting = grant is None or grant.state in UNDELIVERED_STATES
@@ -125,20 +126,19 @@ def success(request: HttpRequest) -> HttpResponse:
         "grant": grant,
         "waiting": waiting,
         "refresh": PENDING_REFRESH_SECONDS if waiting and session_id else None,
-        "balance": None if waiting else balance_or_none(request.account),
+        "balance": None if waiting else balance_or_none(account),
     })
 
 
 @require_GET
 @account_required
-def cancel(request: HttpRequest) -> HttpResponse:
+def cancel(request: HttpRequest, account: Account) -> HttpResponse:
     return render(request, "portal/credits_cancel.html", {"section": "credits"})
 
 
 @require_GET
 @account_required
-def plan(request: HttpRequest) -> HttpResponse:
-    account = request.account
+def plan(request: HttpRequest, account: Account) -> HttpResponse:
     return render(request, "portal/plan.html", {
         "section": "plan",
         "current": PLANS.get(account.plan),
@@ -152,7 +152,7 @@ def plan(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @account_required
-def upgrade(request: HttpRequest) -> HttpResponse:
+def upgrade(request: HttpRequest, account: Account) -> HttpResponse:
     chosen = PLANS.get(request.POST.get("plan", ""))
     if chosen is None or chosen.price_setting is None:
         messages.error(request, "Choose one of the paid plans.")
@@ -160,14 +160,16 @@ def upgrade(request: HttpRequest) -> HttpResponse:
     # A plan's credits come with its first invoice, not with the checkout session,
     # so the buyer comes back to the plan page rather than to a grant's progress.
     back = request.build_absolute_uri(reverse("portal-plan"))
-    return _to_checkout(request, "portal-plan", back + "?checkout=done", back + "?checkout=cancelled", plan=chosen.id)
+    return _to_checkout(request, account, "portal-plan", back + "?checkout=done", back + "?checkout=cancelled",
+                        plan=chosen.id)
 
 
 @require_POST
 @account_required
-def manage(request: HttpRequest) -> HttpResponse:
+def manage(request: HttpRequest, account: Account) -> HttpResponse:
     try:
-        session = create_portal(request.account, return_url=request.build_absolute_uri(reverse("portal-plan")))
+        session = create_billing_portal(account,
+                                        return_url=request.build_absolute_uri(reverse("portal-plan")))
     except APIError as exc:
         messages.error(request, f"The billing portal could not open: {exc.message}")
         return redirect("portal-plan")

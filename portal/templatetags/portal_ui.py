@@ -1,5 +1,6 @@
 """Presentation helpers of the developer portal: relative times, balance levels and
-bar charts drawn on the server as SVG, so that no page needs JavaScript."""
+bar charts drawn on the server as SVG (laid out by core/charts.py), so that no page
+needs JavaScript."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.dateparse import parse_date, parse_datetime
 
-from core import catalog
+from core import catalog, charts
 
 register = template.Library()
 
@@ -70,6 +71,7 @@ CHART_HEIGHT = 196
 AXIS_HEIGHT = 32  # room for the day labels, at the phone's larger size too
 TOP_GAP = 28  # room for the peak's label above the plot
 SIDE_GAP = 40  # a centred label under the first or last bar stays inside the SVG
+CHART_LABELS = 8  # day labels under the bars: about eight fit
 
 
 @register.inclusion_tag("portal/_bar_chart.html")
@@ -82,28 +84,20 @@ def bar_chart(points: Iterable[Sequence[Any]] | None, title: str, unit: str = "r
     rows = [(str(label), int(value or 0)) for label, value in (points or [])]
     peak = max((value for _, value in rows), default=0)
     total = sum(value for _, value in rows)
-    bars = []
-    if rows:
-        slot = CHART_WIDTH / len(rows)
-        width = max(slot * 0.7, 1.0)
-        plot_height = CHART_HEIGHT - AXIS_HEIGHT - TOP_GAP
-        # A label under every bar would overlap on a month; about eight fit, and
-        # every other one of them (the minor ones) is hidden on a phone.
-        every = max(1, -(-len(rows) // 8))
-        for index, (label, value) in enumerate(rows):
-            height = (value / peak * plot_height) if peak else 0
-            x = index * slot + (slot - width) / 2
-            bars.append({
-                "label": label,
-                "value": value,
-                "x": round(x, 2),
-                "width": round(width, 2),
-                "y": round(TOP_GAP + plot_height - height, 2),
-                "height": round(height, 2),
-                "text_x": round(index * slot + slot / 2, 2),
-                "show_label": index % every == 0,
-                "minor_label": (index // every) % 2 == 1,
-            })
+    plot_height = CHART_HEIGHT - AXIS_HEIGHT - TOP_GAP
+    bars = [{
+        "label": bar.label,
+        "value": bar.value,
+        "x": round(bar.x, 2),
+        "width": round(bar.width, 2),
+        "y": round(bar.y, 2),
+        "height": round(bar.height, 2),
+        "text_x": round(bar.centre, 2),
+        "show_label": bar.labelled,
+        # Every other label is minor: a phone hides it.
+        "minor_label": bar.minor,
+    } for bar in charts.layout(rows, left=0, width=CHART_WIDTH, top=TOP_GAP, height=plot_height, fill=0.7,
+                               labels=CHART_LABELS)]
     peak_label = next((label for label, value in rows if value == peak), "") if peak else ""
     if rows:
         summary = f"{title}: {total} {unit} from {rows[0][0]} to {rows[-1][0]}"

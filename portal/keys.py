@@ -16,11 +16,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.portal import account_required
+from accounts.models import Account
+from apikeys.keys import create_key, revoke_key
+from apikeys.models import APIKey, Environment
 from core.errors import APIError
 
-from .keys import create_key, revoke_key
-from .models import APIKey, Environment
+from .views import account_required
 
 REVEAL_SECONDS = 60
 
@@ -41,28 +42,28 @@ def _reveal_slot(request: HttpRequest, key: APIKey) -> str:
     return f"portal:reveal:{request.session.session_key}:{key.pk}"
 
 
-def _keys_page(request: HttpRequest, form: NewKeyForm, status: int = 200) -> HttpResponse:
-    keys = request.account.api_keys.order_by("-is_active", "-created_at")
+def _keys_page(request: HttpRequest, account: Account, form: NewKeyForm, status: int = 200) -> HttpResponse:
+    keys = account.api_keys.order_by("-is_active", "-created_at")
     return render(request, "portal/keys.html", {"section": "keys", "keys": keys, "form": form}, status=status)
 
 
 @require_GET
 @account_required
-def keys(request: HttpRequest) -> HttpResponse:
-    return _keys_page(request, NewKeyForm())
+def keys(request: HttpRequest, account: Account) -> HttpResponse:
+    return _keys_page(request, account, NewKeyForm())
 
 
 @require_POST
 @account_required
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: HttpRequest, account: Account) -> HttpResponse:
     form = NewKeyForm(request.POST)
     if not form.is_valid():
-        return _keys_page(request, form, status=400)
+        return _keys_page(request, account, form, status=400)
     try:
-        key, plaintext = create_key(request.account, form.cleaned_data["name"], form.cleaned_data["environment"])
+        key, plaintext = create_key(account, form.cleaned_data["name"], form.cleaned_data["environment"])
     except APIError as exc:
         form.add_error(None, exc.message)
-        return _keys_page(request, form, status=exc.status_code)
+        return _keys_page(request, account, form, status=exc.status_code)
     if request.session.session_key is None:
         request.session.save()
     cache.set(_reveal_slot(request, key), plaintext, REVEAL_SECONDS)
@@ -72,8 +73,8 @@ def create(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 @account_required
-def created(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(request.account.api_keys, pk=key_id)
+def created(request: HttpRequest, account: Account, key_id: str) -> HttpResponse:
+    key = get_object_or_404(account.api_keys, pk=key_id)
     slot = _reveal_slot(request, key)
     plaintext = cache.get(slot)
     # Only the request that removes it shows it: two tabs cannot both get the key.
@@ -84,8 +85,8 @@ def created(request: HttpRequest, key_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @account_required
-def revoke(request: HttpRequest, key_id: str) -> HttpResponse:
-    key = get_object_or_404(request.account.api_keys, pk=key_id)
+def revoke(request: HttpRequest, account: Account, key_id: str) -> HttpResponse:
+    key = get_object_or_404(account.api_keys, pk=key_id)
     if request.method == "POST":
         if key.is_active:
             revoke_key(key)
