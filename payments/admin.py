@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -130,13 +129,17 @@ class CreditGrantAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: CreditGrant, form, change: bool) -> None:
         if change:
             return  # grants are not edited; actions change their state
-        obj.source = GrantSource.MANUAL
-        obj.created_by = request.user
-        obj.flash_user_id = obj.account.flash_user_id
-        obj.idempotency_key = f"manual:{uuid.uuid4()}"
-        obj.description = f"Manual grant by {request.user.get_username()}: {obj.reason}"[:255]
-        obj.save()
-        transaction.on_commit(lambda: grants.deliver_quietly(obj.id))
+        grant, _ = grants.record(
+            f"manual:{uuid.uuid4()}",
+            source=GrantSource.MANUAL,
+            account=obj.account,
+            amount=obj.amount,
+            transaction_type=obj.transaction_type,
+            description=f"Manual grant by {request.user.get_username()}: {obj.reason}"[:255],
+            reason=obj.reason,
+            created_by=request.user,
+        )
+        obj.pk = grant.pk  # the admin's confirmation and history name the grant recorded
 
     @admin.action(description="Retry delivery to Flash (failed or held grants)")
     def retry_grants(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -164,15 +167,7 @@ def process_again(event: StripeEvent) -> bool:
     """Run a failed event's handler again (e.g. once its account exists); True when
     it succeeded this time. The result is kept on the event either way."""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event.result = webhooks.process(event)
-            event.state = EventState.SUCCEEDED
-        except webhooks.Unprocessable as exc:
-            event.result = str(exc)
-        event.processed_at = timezone.now()
-        event.save(update_fields=["state", "result", "processed_at"])
-    return event.state == EventState.SUCCEEDED
+        return webhooks.run(event)
 
 
 @admin.register(StripeEvent)

@@ -20,10 +20,15 @@ from appstoreserverlibrary.signed_data_verifier import (
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
+from django.db import transaction
 
+from accounts.models import Account
 from core.catalog import APPLE_PRODUCTS
 from core.errors import APIError
 from upstreams import apple as apple_api
+
+from . import grants
+from .models import GrantSource, TransactionType
 
 log = logging.getLogger("payments.apple")
 
@@ -164,3 +169,27 @@ def verify_receipt(receipt: str) -> list[Purchase]:
         by_id.setdefault(str(purchase["transaction_id"]), purchase)
     newest_first = sorted(by_id.items(), key=lambda item: int(item[1].get("purchase_date_ms") or 0), reverse=True)
     return [_purchase(tid, p["product_id"], p.get("quantity"), environment) for tid, p in newest_first]
+
+
+def grant(account: Account, purchases: list[Purchase]) -> int:
+    """Record each purchase's grant once per Apple transaction (delivered to Flash
+    after the commit); returns the credits granted now, 0 for purchases granted before."""
+    newly_granted = 0
+    with transaction.atomic():
+        for purchase in purchases:
+            recorded, created = grants.record(
+                f"apple:{purchase.transaction_id}",
+                source=GrantSource.APPLE,
+                account=account,
+                amount=purchase.credits,
+                transaction_type=TransactionType.APPLE_IAP,
+                description=f"Apple purchase: {purchase.credits} credits"
+                            + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
+                product=purchase.product_id,
+                apple_transaction_id=purchase.transaction_id,
+            )
+            if created:
+                newly_granted += purchase.credits
+            elif recorded.account_id != account.pk:
+                log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
+    return newly_granted

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from upstreams import flash
@@ -34,9 +34,13 @@ from .models import UNDELIVERED_STATES, CreditGrant, GrantState
 
 log = logging.getLogger("payments.grants")
 
+RECONCILED = "reconciled from Flash history"  # the note of a grant found in Flash after all
+
 
 def record(idempotency_key: str, *, deliver_after_commit: bool = True, **fields: Any) -> tuple[CreditGrant, bool]:
-    """Write a grant once per idempotency key; returns (grant, created).
+    """Write a grant once per idempotency key; returns (grant, created). Every grant
+    is recorded here: Stripe purchases and plans, Apple purchases, refund and dispute
+    reversals, an operator's manual grant, reconciliation's repairs.
 
     Must run inside the caller's transaction (with the event row it belongs to); the
     first delivery attempt is made after that transaction commits.
@@ -141,8 +145,7 @@ def _attempt(grant: CreditGrant, timeout: tuple[float, float] | None = None) -> 
             found = find_in_flash(grant)
             if found is not None:
                 log.info("grant %s was already applied in Flash (reconciled from history)", grant.id)
-                return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")),
-                               note="reconciled from Flash history")
+                return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")), note=RECONCILED)
         setting = "FLASH_ADMIN_KEY"
         body = flash.grant(grant.flash_user_id, grant.amount, grant.transaction_type,
                            f"{grant.description} {grant.marker}".strip(), timeout=timeout)
@@ -192,8 +195,7 @@ def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = ""
     when the attempt's lease had been lost to another worker)."""
     now = timezone.now()
     if applied:
-        changes: dict[str, Any] = dict(state=GrantState.APPLIED, applied_at=now, outcome_unknown=False,
-                                       flash_transaction_id=flash_transaction_id, last_error=note)
+        changes = _applied(flash_transaction_id, note)
     elif final:
         changes = dict(state=GrantState.FAILED, last_error=error, outcome_unknown=unknown)
     else:
@@ -201,9 +203,18 @@ def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = ""
                        next_attempt_at=now + backoff(grant.attempts, now - grant.created_at))
     changes.update(extra or {})
     # Only the holder of this attempt writes its result (a lease may have expired).
-    written = CreditGrant.objects.filter(pk=grant.pk, attempts=grant.attempts,
-                                         state__in=UNDELIVERED_STATES).update(**changes)
-    if written:
+    return _write(grant, changes, Q(attempts=grant.attempts, state__in=UNDELIVERED_STATES))
+
+
+def _applied(flash_transaction_id: str, note: str = "") -> dict[str, Any]:
+    return dict(state=GrantState.APPLIED, applied_at=timezone.now(), outcome_unknown=False,
+                flash_transaction_id=flash_transaction_id, last_error=note)
+
+
+def _write(grant: CreditGrant, changes: dict[str, Any], guard: Q) -> str:
+    """Write `changes` to the grant's row where `guard` still holds; `grant` reflects
+    what was written (nothing, when the guard no longer held)."""
+    if CreditGrant.objects.filter(guard, pk=grant.pk).update(**changes):
         for name, value in changes.items():
             setattr(grant, name, value)
     return grant.state
@@ -266,8 +277,5 @@ def reconcile(grant: CreditGrant) -> bool:
     found = find_in_flash(grant)
     if found is None:
         return False
-    CreditGrant.objects.filter(pk=grant.pk).exclude(state=GrantState.APPLIED).update(
-        state=GrantState.APPLIED, applied_at=timezone.now(), outcome_unknown=False,
-        flash_transaction_id=str(found.get("id", "")), last_error="reconciled from Flash history",
-    )
+    _write(grant, _applied(str(found.get("id", "")), RECONCILED), ~Q(state=GrantState.APPLIED))
     return True

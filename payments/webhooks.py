@@ -1,9 +1,12 @@
 """What each verified Stripe event does. Everything here reads the signed payload
 only: no Stripe API round trip stands between a payment and its credits.
 
-A handler returns a one-line result for the operator, or raises Unprocessable (the
-event is recorded as failed with the reason, and Stripe gets a 200: retrying the
-same payload would not help; an operator can reprocess it from the admin).
+An event's life (zulip's corporate/ pattern): the webhook view verifies it, `receive`
+ignores the types billing does not handle, stores the others once (a delivery again
+is a duplicate) and `run`s each stored event: its handler returns a one-line result
+for the operator (succeeded), or raises Unprocessable (failed, with the reason; Stripe
+still gets a 200: retrying the same payload would not help). The admin's *Process
+again* runs a failed event through the same `run`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from accounts.models import Account
 from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_price
 
 from . import grants
-from .models import CreditGrant, GrantSource, GrantState, StripeEvent, TransactionType
+from .models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent, TransactionType
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -370,6 +376,39 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
                           stripe_object_id=str(dispute.get("id") or ""), customer=reversal.stripe_customer_id,
                           intent=reversal.stripe_payment_intent_id)
     return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
+
+
+def receive(event: dict) -> dict[str, bool]:
+    """Stripe's answer for a verified event (`{"id", "type", ...}`): ignored when
+    billing does not handle its type, a duplicate when it was stored before, else
+    stored and run, in one transaction."""
+    if event["type"] not in HANDLERS:
+        return {"received": True, "ignored": True}
+    with transaction.atomic():
+        row, created = StripeEvent.objects.get_or_create(
+            stripe_id=event["id"],
+            defaults={"type": event["type"], "payload": event, "livemode": bool(event.get("livemode"))},
+        )
+        if not created:
+            return {"received": True, "duplicate": True}
+        run(row)
+    return {"received": True}
+
+
+def run(event: StripeEvent) -> bool:
+    """Run a stored event through its handler and record the outcome on it: succeeded
+    with what it did, or failed with why. Call inside a transaction (what the handler
+    wrote and the outcome commit together); True when it succeeded."""
+    try:
+        with transaction.atomic():
+            event.result = process(event)
+        event.state = EventState.SUCCEEDED
+    except Unprocessable as exc:
+        log.error("stripe event %s (%s) failed: %s", event.stripe_id, event.type, exc)
+        event.state, event.result = EventState.FAILED, str(exc)
+    event.processed_at = timezone.now()
+    event.save(update_fields=["state", "result", "processed_at"])
+    return event.state == EventState.SUCCEEDED
 
 
 HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
