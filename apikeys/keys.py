@@ -16,7 +16,6 @@ import string
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +32,11 @@ log = logging.getLogger("apikeys.keys")
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
 PREFIX_LENGTH = 16
+MAX_ACTIVE_PER_ACCOUNT = 25
+# How long a worker trusts a cached key record; revocation overwrites it at once.
+CACHE_SECONDS = 30
+# last_used_at is written at most this often per key.
+LAST_USED_RESOLUTION_SECONDS = 60
 
 
 def hash_key(plaintext: str) -> str:
@@ -51,10 +55,6 @@ class CachedKey:
     account: Account
 
 
-def max_active_keys() -> int:
-    return settings.APIKEYS_MAX_ACTIVE_PER_ACCOUNT
-
-
 def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
     """A new key for the account and its plaintext, which is never stored.
 
@@ -66,8 +66,8 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
         # The account row serialises concurrent creations, so the cap holds under races.
         locked = Account.objects.select_for_update().get(pk=account.pk)
         active = APIKey.objects.filter(account=locked, is_active=True).count()
-        if active >= max_active_keys():
-            message = f"An account may have at most {max_active_keys()} active keys; revoke one first."
+        if active >= MAX_ACTIVE_PER_ACCOUNT:
+            message = f"An account may have at most {MAX_ACTIVE_PER_ACCOUNT} active keys; revoke one first."
             raise APIError(400, "invalid_request", message)
         plaintext = generate_plaintext(environment)
         key = APIKey.objects.create(
@@ -84,7 +84,7 @@ def revoke_key(key: APIKey) -> APIKey:
     """Deactivate the key everywhere at once. Revoking a revoked key changes nothing."""
     now = timezone.now()
     APIKey.objects.filter(pk=key.pk, is_active=True).update(is_active=False, revoked_at=now)
-    quietly(lambda: counters().revoke_record(key.key_hash, settings.APIKEYS_CACHE_SECONDS * 2), None)
+    quietly(lambda: counters().revoke_record(key.key_hash, CACHE_SECONDS * 2), None)
     key.refresh_from_db()
     return key
 
@@ -117,7 +117,7 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
         # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
         # The limits travel with the record, so that the admission script can apply them.
         quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, key.concurrent,
-                                                settings.APIKEYS_CACHE_SECONDS), None)
+                                                CACHE_SECONDS), None)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
@@ -134,7 +134,7 @@ def mark_used(key: APIKey) -> None:
 
     The shared cache decides which worker writes; a worker that asked within the last
     minute already knows the answer for this minute, so it skips the round trip."""
-    resolution = settings.APIKEYS_LAST_USED_RESOLUTION_SECONDS
+    resolution = LAST_USED_RESOLUTION_SECONDS
     now = time.monotonic()
     if now - _marked.get(key.pk, -resolution) < resolution:
         return

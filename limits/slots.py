@@ -24,9 +24,14 @@ from .counters import Ask, counters
 log = logging.getLogger("limits.slots")
 
 
+# A slot outlives the longest request (a generation) by this much: a worker that died
+# holding it gives it back this long after the generation would have ended.
+MARGIN_SECONDS = 30
+
+
 def lifetime_ms() -> int:
-    """How long a slot not released (its worker died) is held: longer than any request."""
-    return int(settings.CONCURRENCY_SLOT_SECONDS * 1000)
+    """How long a slot not released (its worker died) is held."""
+    return (int(settings.GENERATION_TIMEOUT) + MARGIN_SECONDS) * 1000
 
 
 class Slot:

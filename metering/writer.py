@@ -23,8 +23,8 @@ meanwhile call for (`note_balance`: metering listens to core.signals.balance_see
   records: Flash charged the credits when it served the generation.
 
 `flush()` stores everything queued in the calling thread; tests call it before they
-read records (they run with USAGE_BACKGROUND_WRITER off: the test's own transaction is
-then the one that stores them).
+read records (they run with BACKGROUND off: the test's own transaction is then the one
+that stores them).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ log = logging.getLogger("metering.writer")
 
 # Rows per INSERT statement: one statement, well under PostgreSQL's parameter limit.
 BATCH_ROWS = 1000
+# False: records wait in the queue until usage_writer.flush() (the in-process tests,
+# which store them in their own transaction).
+BACKGROUND = True
 
 
 class UsageWriter:
@@ -78,7 +81,7 @@ class UsageWriter:
             # for a full batch (which goes at once).
             if len(self._queue) in (1, BATCH_ROWS):
                 self._arrived.notify()
-        if settings.USAGE_BACKGROUND_WRITER:
+        if BACKGROUND:
             self._ensure_running()
 
     def note_balance(self, account_id: Any, balance: int) -> None:

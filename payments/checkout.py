@@ -69,4 +69,4 @@ def create_billing_portal(account: Account, return_url: str | None = None) -> An
     if not account.stripe_customer_id:
         raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
     return call_stripe(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
-                        return_url=return_url or settings.PAYMENTS_PORTAL_RETURN_URL)
+                        return_url=return_url or settings.PAYMENTS_BILLING_PORTAL_RETURN_URL)

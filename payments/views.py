@@ -32,6 +32,9 @@ from .serializers import (
 
 log = logging.getLogger("payments.views")
 
+# How old a signed webhook may be (CONTRACT.md §6): a replayed one is refused.
+WEBHOOK_TOLERANCE_SECONDS = 300
+
 
 class PlansView(APIView):
     authentication_classes: list = []
@@ -140,7 +143,7 @@ class StripeWebhookView(APIView):
             raise APIError(400, "invalid_signature", "Webhook signature cannot be verified.")
         try:
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
-                                                  tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
+                                                  tolerance=WEBHOOK_TOLERANCE_SECONDS)
         except (stripe.SignatureVerificationError, UnicodeDecodeError):
             raise APIError(400, "invalid_signature", "Invalid or missing Stripe-Signature.") from None
         try:

@@ -16,6 +16,7 @@ from apikeys.keys import create_key
 from core.credentials import API_KEY, Credential
 from core.errors import APIError
 from gateway.admission import acquire_slot, concurrency_slot
+from limits import slots
 from limits.slots import release_when_closed
 
 
@@ -111,8 +112,9 @@ def test_the_slot_is_released_when_the_body_fails(alice):
     acquire_slot(request).release()
 
 
-def test_a_dead_workers_slot_expires(alice, settings):
-    settings.CONCURRENCY_SLOT_SECONDS = 1
+def test_a_dead_workers_slot_expires(alice, settings, monkeypatch):
+    settings.GENERATION_TIMEOUT = 0
+    monkeypatch.setattr(slots, "MARGIN_SECONDS", 1)  # a slot lives a second
     request = caller(alice)
     acquire_slot(request)  # never released: its worker "died"
     deadline = time.monotonic() + 5
