@@ -67,13 +67,3 @@ class CreatedKeySerializer(KeyLimits, serializers.ModelSerializer):
         fields = ["id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at"]
         read_only_fields = fields
 
-
-class ErrorEnvelopeDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    """The error envelope of CONTRACT.md §3, for the schema."""
-
-    error = ErrorEnvelopeDetailSerializer()

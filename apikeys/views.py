@@ -4,28 +4,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import APIError
 from core.permissions import CountedFirst, IsHuman
+from core.schema import error_response as error
 
 from . import keys
 from .models import APIKey
 from .serializers import (
     CreatedKeySerializer,
     CreateKeySerializer,
-    ErrorEnvelopeSerializer,
     KeyListSerializer,
     KeySerializer,
 )
-
-
-def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description)
-
 
 ERRORS = {
     401: error("unauthenticated"),

@@ -2,13 +2,15 @@
 
 Descriptions come only from `extend_schema(description=…)`: docstrings explain the code
 to its maintainers and never reach the reference. A request serializer already named
-`…Request` keeps its name (not `…RequestRequest`).
+`…Request` keeps its name (not `…RequestRequest`). The error envelope (CONTRACT.md §3)
+is declared here once: `error_response(description)` documents an error answer.
 """
 
 from __future__ import annotations
 
 from drf_spectacular import openapi
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -20,6 +22,22 @@ class AutoSchema(openapi.AutoSchema):
         if direction == "request":
             name = name.removesuffix("Request")  # drf-spectacular appends it to request components
         return name
+
+
+class ErrorEnvelopeDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorEnvelopeSerializer(serializers.Serializer):
+    """The error envelope of CONTRACT.md §3."""
+
+    error = ErrorEnvelopeDetailSerializer()
+
+
+def error_response(description: str = "") -> OpenApiResponse:
+    """An error answer in billing's envelope; `description` names its codes."""
+    return OpenApiResponse(ErrorEnvelopeSerializer, description)
 
 
 def error_example(status: int, code: str, message: str) -> OpenApiExample:

@@ -20,7 +20,7 @@ from core import request_json
 from core.context import context
 from core.errors import APIError
 from core.middleware import mark_relayed
-from core.schema import error_example
+from core.schema import error_example, error_response
 from core.signals import balance_seen
 from gateway.admission import concurrency_slot, hold_slot, may_use_hd
 from limits.slots import release_when_closed
@@ -38,10 +38,14 @@ _PASSED_THROUGH = OpenApiResponse(
     description="Billing's error envelope, or the upstream's own 4xx answer passed through unchanged.",
 )
 _OWN = (401, 429, 502, 503, 504)
-_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 402, 403, 404,
-                                                                                                        422)}}
-_READ_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 403, 404,
-                                                                                                         422)}}
+
+
+def _errors(*passed_through: int) -> dict:
+    return {**{s: error_response() for s in _OWN}, **{s: _PASSED_THROUGH for s in passed_through}}
+
+
+_ERRORS = _errors(400, 402, 403, 404, 422)  # a generation's: Flash's own 402 too
+_READ_ERRORS = _errors(400, 403, 404, 422)
 # One server-sent event, as a client parses it: `event` names it, `data` is Flash's JSON text.
 _SSE_EVENT = {
     "type": "object",
