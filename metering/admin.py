@@ -17,9 +17,11 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.models import Account
+from apikeys.models import APIKey
 from core import charts
 
-from . import dashboard
+from . import dashboard, usage
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
 
 # A filtered list counts at most this many rows (the pager then offers that many).
@@ -130,30 +132,29 @@ class _TopOfRollupFilter(admin.SimpleListFilter):
         return queryset.filter(**{self.field: value})
 
 
-class AccountFilter(_TopOfRollupFilter):
+class _TopObjectsFilter(_TopOfRollupFilter):
+    """The busiest objects of `model`, named as the admin names them."""
+
+    model: type[models.Model]
+
+    def lookups(self, request, model_admin):
+        ids = [row[self.field] for row in self._top()]
+        names = {obj.pk: str(obj) for obj in self.model.objects.filter(pk__in=ids)}
+        return [(str(i), names.get(i, str(i))) for i in ids]
+
+
+class AccountFilter(_TopObjectsFilter):
     title = "account"
     parameter_name = "account"
     field = "account_id"
-
-    def lookups(self, request, model_admin):
-        from accounts.models import Account
-
-        ids = [row["account_id"] for row in self._top()]
-        names = {a.pk: str(a) for a in Account.objects.filter(pk__in=ids)}
-        return [(str(i), names.get(i, str(i))) for i in ids]
+    model = Account
 
 
-class APIKeyFilter(_TopOfRollupFilter):
+class APIKeyFilter(_TopObjectsFilter):
     title = "API key"
     parameter_name = "api_key"
     field = "api_key_id"
-
-    def lookups(self, request, model_admin):
-        from apikeys.models import APIKey
-
-        ids = [row["api_key_id"] for row in self._top()]
-        names = {k.pk: str(k) for k in APIKey.objects.filter(pk__in=ids)}
-        return [(str(i), names.get(i, str(i))) for i in ids]
+    model = APIKey
 
 
 class EndpointFilter(_TopOfRollupFilter):
@@ -290,7 +291,7 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             days = max(1, min(int(request.GET.get("days", 30)), 366))
         except ValueError:
             days = 30
-        date_to = dashboard.today()
+        date_to = usage.today()
         date_from = date_to - dt.timedelta(days=days - 1)
         daily = dashboard.per_day(date_from, date_to)
         context = {

@@ -115,6 +115,13 @@ def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]
     return credits, products, price_ids, skipped
 
 
+def _paid_with(obj: dict, event_id: str) -> dict[str, Any]:
+    """What a grant keeps of the Stripe object (a Checkout session, an invoice) that
+    paid for it, for reconciliation."""
+    return {"currency": (obj.get("currency") or "").lower(), "stripe_event_id": event_id, "stripe_object_id": obj["id"],
+            "stripe_customer_id": object_id(obj.get("customer"))}
+
+
 def session_account(session: dict) -> Account:
     return _account(session.get("metadata"), reference=session.get("client_reference_id") or "",
                     customer=object_id(session.get("customer")))
@@ -140,11 +147,8 @@ def grant_for_session(session: dict, *, account: Account | None = None, event_id
         transaction_type=TransactionType.STRIPE_PURCHASE,
         description=f"Stripe purchase: {credits} credits",
         product=",".join(products),
-        currency=(session.get("currency") or "").lower(),
         money_amount=session.get("amount_total"),
-        stripe_event_id=event_id,
-        stripe_object_id=session["id"],
-        stripe_customer_id=object_id(session.get("customer")),
+        **_paid_with(session, event_id),
         stripe_payment_intent_id=object_id(session.get("payment_intent")),
         stripe_price_ids=price_ids,
         reason=reason,
@@ -212,11 +216,8 @@ def grant_for_invoice(invoice: dict, *, event_id: str = "",
         transaction_type=TransactionType.SUBSCRIPTION_GRANT,
         description=f"{plan.name} plan: {credits} credits",
         product=plan.id,
-        currency=(invoice.get("currency") or "").lower(),
         money_amount=invoice.get("amount_paid"),
-        stripe_event_id=event_id,
-        stripe_object_id=invoice["id"],
-        stripe_customer_id=object_id(invoice.get("customer")),
+        **_paid_with(invoice, event_id),
         stripe_payment_intent_id=_invoice_payment_intent(invoice),
         stripe_price_ids=[p for p in (line_price(line) for line in nested(invoice, "lines", "data") or []) if p],
         reason=reason,
