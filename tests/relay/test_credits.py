@@ -40,7 +40,7 @@ def test_it_relays_history_with_its_query_string(as_alice, alice, flash):
 def test_it_relays_the_cost_table(as_alice, flash):
     response = as_alice.get("/api/v1/credits/costs")
     assert response.status_code == 200
-    assert response.json()["costs"]["generate_hd"] == 10
+    assert response.json()["costs"]["generate_hd"] == flash.costs["generate_hd"]
 
 
 def test_the_client_reads_balance_history_and_costs(alice, flash):
@@ -49,8 +49,8 @@ def test_the_client_reads_balance_history_and_costs(alice, flash):
     assert flash_client.history(alice.flash_user_id, limit=5)["total"] == 0
     costs = flash_client.get_costs()
     assert costs["future_op"] == 3
-    assert flash_client.cost_of("hd", costs) == 10
-    assert flash_client.cost_of(None, costs) == 5
+    assert flash_client.cost_of("hd", costs) == flash.costs["generate_hd"]
+    assert flash_client.cost_of(None, costs) == flash.costs["generate_balanced"]  # the default preset
     assert flash_client.cost_of("unknown", {"unknown": 4, "generate": 1}) == 4
     assert flash_client.cost_of("unknown", {"generate": 1}) == 1
     assert flash_client.cost_of("unknown", {}) is None
