@@ -20,6 +20,7 @@ from django.urls import path
 from accounts.models import Account
 from apikeys.models import APIKey
 from core import charts
+from core.admin import ReadOnlyAdmin
 
 from . import dashboard, usage
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
@@ -189,7 +190,10 @@ class _Echo:
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Usage is a record of what happened: read-only, and no operator deletes it (the
+    retention purge after roll-up is the only deletion)."""
+
     list_display = ("created_at", "request", "status", "credits", "time_ms", "account", "key", "preset", "test")
     list_filter = (StatusClassFilter, AccountFilter, APIKeyFilter, EndpointFilter, MethodFilter, "is_test")
     list_select_related = ("account", "api_key")
@@ -229,17 +233,6 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return HierarchyQuerySet(model=UsageRecord).order_by(*(self.get_ordering(request) or ()))
 
-    # Usage is a record of what happened: read-only, and no operator deletes it (the
-    # retention purge after roll-up is the only deletion).
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         return [path("export/", self.admin_site.admin_view(self.export_csv), name="metering_usage_export"),
                 *super().get_urls()]
@@ -264,7 +257,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageDashboard)
-class UsageDashboardAdmin(admin.ModelAdmin):
+class UsageDashboardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Listed in the admin index under Usage; its page is the charts. The project's
     admin site adds other apps' figures (sales) through `more_context` and a template
     that fills this one's `more_totals` and `more_cards` blocks."""
@@ -274,15 +267,6 @@ class UsageDashboardAdmin(admin.ModelAdmin):
     def more_context(self, date_from: dt.date, date_to: dt.date) -> dict:
         """What another app adds to the page for these days."""
         return {}
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):

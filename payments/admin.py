@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from core.admin import ReadOnlyAdmin
 from upstreams.transport import UpstreamError
 
 from . import (
@@ -222,19 +223,10 @@ class StripeEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationAdmin(admin.ModelAdmin):
+class ReconciliationAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Its list page is the reconciliation page: the latest runs, the latest run's
     per-day totals of Stripe, the ledger and Flash, and every open difference with a
     way to explain it; "Run now" reconciles the default window."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
-        return False
 
     def get_urls(self):
         return [

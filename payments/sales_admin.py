@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from core import charts
+from core.admin import ReadOnlyAdmin
 
 from . import sales
 from .models import SalesReport
@@ -53,17 +54,8 @@ def money_columns(figures: sales.Figures) -> dict:
 
 
 @admin.register(SalesReport)
-class SalesAdmin(admin.ModelAdmin):
+class SalesAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Listed under Payments; its page is the month's sales."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         return [path("export/", self.admin_site.admin_view(self.export_csv), name="payments_sales_export"),

@@ -10,12 +10,12 @@ several apps' figures are composed in composed_admin.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+
+from core.admin import ReadOnlyAdmin
 
 # Billing's apps, in the order an operator needs them, and their models' order
 # (models not named here follow, alphabetically).
@@ -35,18 +35,9 @@ STRIPE_MIRROR_SHOWN = ["Customer", "Subscription", "Invoice", "Charge", "Refund"
 HIDDEN = {"social_django": {"Association", "Nonce"}}
 
 
-class ReadOnlyMirror:
+class ReadOnlyMirror(ReadOnlyAdmin):
     """A mirror of Stripe is changed by Stripe (webhooks, `djstripe_sync_models`), never
     by hand: no add, change, delete or bulk action."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict:
         return {}
