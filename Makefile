@@ -42,8 +42,10 @@ admin: $(VENV)/.installed-run
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the import rules between the apps (pyproject.toml [tool.importlinter]).
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) -m bench

@@ -2,7 +2,7 @@
 
 RS256 only; keys from AUTH0_JWKS_URL, kept in the shared cache so every worker
 fetches them once; an unknown `kid` refetches the set, at most once per
-AUTH0_JWKS_REFETCH_SECONDS across all workers.
+JWKS_REFETCH_SECONDS across all workers.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import APIError
+from core.cache import quietly
+from core.errors import APIError
 
 log = logging.getLogger("accounts.auth0")
 
@@ -27,6 +27,16 @@ JWKS_CACHE_KEY = "auth0:jwks"
 REFETCH_GUARD_KEY = "auth0:jwks:refetched"
 FETCH_FAILED_KEY = "auth0:jwks:failed"
 MAX_TOKEN_BYTES = 8192
+# Clock skew allowed on exp/nbf/iat.
+LEEWAY_SECONDS = 30
+# How long the key set is kept (shared cache, or this process's copy while it is down).
+JWKS_CACHE_SECONDS = 600
+# An unknown kid refetches the key set at most this often (a flood of forged kids must
+# not turn into a flood of requests to Auth0).
+JWKS_REFETCH_SECONDS = 60
+# A cold key-set fetch that failed is not retried for this long (Auth0 down must not
+# turn every request into a connection attempt).
+JWKS_FAILURE_BACKOFF_SECONDS = 5
 _http = requests.Session()
 _http.trust_env = False
 # This process's copy of the last key set fetched, for when the shared cache is down
@@ -52,7 +62,7 @@ def _fetch_jwks() -> str:
         log.warning("could not fetch Auth0 signing keys: %s", exc.__class__.__name__)
         raise
     _local["jwks"] = (raw, time.monotonic())
-    quietly(lambda: cache.set(JWKS_CACHE_KEY, raw, settings.AUTH0_JWKS_CACHE_SECONDS), None)
+    quietly(lambda: cache.set(JWKS_CACHE_KEY, raw, JWKS_CACHE_SECONDS), None)
     return raw
 
 
@@ -63,7 +73,7 @@ def _cached_jwks() -> str | None:
     if raw is not _CACHE_DOWN:
         return raw
     local, fetched_at = _local.get("jwks", (None, 0.0))
-    return local if time.monotonic() - fetched_at < settings.AUTH0_JWKS_CACHE_SECONDS else None
+    return local if time.monotonic() - fetched_at < JWKS_CACHE_SECONDS else None
 
 
 @lru_cache(maxsize=8)
@@ -85,11 +95,11 @@ def _signing_key(kid: str) -> jwt.PyJWK:
         try:
             raw = _fetch_jwks()
         except Exception:
-            quietly(lambda: cache.set(FETCH_FAILED_KEY, 1, settings.AUTH0_JWKS_FAILURE_BACKOFF_SECONDS), None)
+            quietly(lambda: cache.set(FETCH_FAILED_KEY, 1, JWKS_FAILURE_BACKOFF_SECONDS), None)
             raise unavailable from None
     key = _parse(raw).get(kid)
     # With the cache down nobody can guard refetches across workers: no refetch then.
-    if key is None and quietly(lambda: cache.add(REFETCH_GUARD_KEY, 1, settings.AUTH0_JWKS_REFETCH_SECONDS), False):
+    if key is None and quietly(lambda: cache.add(REFETCH_GUARD_KEY, 1, JWKS_REFETCH_SECONDS), False):
         try:
             key = _parse(_fetch_jwks()).get(kid)
         except Exception:
@@ -123,7 +133,7 @@ def verify(token: str) -> dict[str, Any]:
             algorithms=["RS256"],
             audience=settings.AUTH0_AUDIENCE,
             issuer=settings.AUTH0_ISSUER,
-            leeway=settings.AUTH0_LEEWAY_SECONDS,
+            leeway=LEEWAY_SECONDS,
             options={"require": ["exp", "iss", "aud", "sub"]},
         )
     except jwt.ExpiredSignatureError:

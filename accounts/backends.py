@@ -12,6 +12,8 @@ import jwt
 from django.conf import settings
 from social_core.backends.auth0 import Auth0OAuth2
 
+from . import auth0
+
 
 class Auth0(Auth0OAuth2):
     name = "auth0"
@@ -33,7 +35,7 @@ class Auth0(Auth0OAuth2):
                     algorithms=["RS256"],
                     audience=self.setting("KEY"),
                     issuer=self.api_path(),
-                    leeway=settings.AUTH0_LEEWAY_SECONDS,
+                    leeway=auth0.LEEWAY_SECONDS,
                     options={"require": ["exp", "iat", "iss", "aud", "sub"]},
                 )
             except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError) as error:

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from relay import flash
+from upstreams import flash
 
 from .models import Account
 

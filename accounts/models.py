@@ -5,18 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-
-class Plan(models.TextChoices):
-    FREE = "free", "Free"
-    EXPLORER = "explorer", "Explorer"
-    HISTORIAN = "historian", "Historian"
-    API_PRO = "api_pro", "API Pro"
-
-
-class Tier(models.TextChoices):
-    FREE = "free", "Free"
-    PRO = "pro", "Pro"
-    ENTERPRISE = "enterprise", "Enterprise"
+from core.catalog import Plan, Tier
 
 
 class Account(models.Model):

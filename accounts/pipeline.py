@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 from . import identity
 from .models import Account

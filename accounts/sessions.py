@@ -8,12 +8,12 @@ import secrets
 import string
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import exceptions
 
+from core.credentials import SESSION, Credential
+
 from . import identity
-from .credentials import SESSION, Credential
 from .models import Account, SessionToken
 
 PREFIX = "tp_sess_"
@@ -22,6 +22,8 @@ TOKEN_CHARS = 40
 # Sliding expiry is refreshed at most this often, so a busy client does not cost a
 # database write per request.
 SLIDE_EVERY = timedelta(hours=1)
+# A token lives this long after its last use (sliding).
+LIFETIME_DAYS = 30
 INVALID = "The session token is invalid, expired or revoked."
 
 
@@ -30,7 +32,7 @@ def _hash(token: str) -> str:
 
 
 def _lifetime() -> timedelta:
-    return timedelta(days=settings.SESSION_TOKEN_TTL_DAYS)
+    return timedelta(days=LIFETIME_DAYS)
 
 
 def issue(account: Account) -> tuple[str, SessionToken]:

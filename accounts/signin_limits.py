@@ -9,7 +9,7 @@ timepoint_billing/settings.py.
   `authenticate()` is ever called, so `SignInFailureMiddleware` reports them to axes
   as failed sign-ins of the client IP, and refuses a locked-out IP the round trip.
 - The API's Bearer authentication is DRF's and never calls `authenticate()`: axes
-  does not see it (it has its own per-IP failed-authentication limit, apikeys.limits).
+  does not see it (it has its own per-IP failed-authentication limit, limits/failures.py).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from django.shortcuts import render
 from social_core.exceptions import AuthException, AuthProviderError
 from social_django.middleware import SocialAuthExceptionMiddleware
 
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import error_response
-from timepoint_billing.middleware import is_api_path
+from core.cache import quietly
+from core.errors import error_response
+from core.middleware import is_api_path
 
 # A portal sign-in names no username (Auth0 does the asking): counted per IP only.
 NO_USERNAME: dict[str, Any] = {"username": None}

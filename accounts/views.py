@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.credentials import SESSION
+from core.permissions import IsAuth0Caller, IsHuman
+from core.schema import error_response
+
 from . import sessions
-from .credentials import SESSION
-from .permissions import IsAuth0Caller, IsHuman
 from .serializers import LoginSerializer, UserSerializer
 
-_ENVELOPE = inline_serializer("AuthError", {"error": inline_serializer("AuthErrorBody", {
-    "code": serializers.CharField(), "message": serializers.CharField()})})
 _ERRORS = {
-    401: OpenApiResponse(_ENVELOPE, description="unauthenticated: missing, malformed, expired or revoked credential"),
-    403: OpenApiResponse(_ENVELOPE, description="forbidden: this kind of credential may not call this endpoint"),
-    503: OpenApiResponse(_ENVELOPE, description="upstream_unavailable: Auth0 keys or Flash unreachable"),
+    401: error_response("unauthenticated: missing, malformed, expired or revoked credential"),
+    403: error_response("forbidden: this kind of credential may not call this endpoint"),
+    503: error_response("upstream_unavailable: Auth0 keys or Flash unreachable"),
 }
 
 

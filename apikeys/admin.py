@@ -2,25 +2,47 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from .keys import revoke_key, sync_tier
+from core.catalog import Tier
+
+from .keys import revoke_key
 from .models import APIKey, TierChange
+
+
+class TierFilter(admin.SimpleListFilter):
+    """A key's tier is its account's: the operator's override, else the plan's."""
+
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return Tier.choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> QuerySet[APIKey]:
+        if self.value() not in Tier.values:
+            return queryset
+        return queryset.filter(Q(account__tier_override=self.value())
+                               | Q(account__tier_override="", account__tier=self.value()))
 
 
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     # The rate limit follows the tier (it is on the key's page).
-    list_display = ("prefix", "name", "account", "environment", "tier", "is_active", "last_used_at")
-    list_filter = ("is_active", "environment", "tier")
+    list_display = ("prefix", "name", "account", "environment", "tier_name", "is_active", "last_used_at")
+    list_filter = ("is_active", "environment", TierFilter)
     search_fields = ("prefix", "name", "account__email", "account__external_id")
     list_select_related = ("account",)
     # The hash is never shown: it identifies the key as well as the key itself.
-    fields = ("id", "account", "prefix", "name", "environment", "tier", "rate_limit", "is_active",
-              "created_at", "last_used_at", "revoked_at")
+    fields = ("id", "account", "prefix", "name", "environment", "tier_name", "rate_limit", "rate_limit_override",
+              "is_active", "created_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
+
+    @admin.display(description="tier")
+    def tier_name(self, obj: APIKey) -> str:
+        return obj.tier.label
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are made by their owners, who see the plaintext once
@@ -57,5 +79,4 @@ class TierChangeAdmin(admin.ModelAdmin):
             obj.save()
             account = obj.account
             account.tier_override = obj.tier_override
-            account.save(update_fields=["tier_override"])
-        sync_tier(account)
+            account.save(update_fields=["tier_override"])  # its keys' cached records go (apikeys.signals)

@@ -1,40 +1,29 @@
-"""API-key authentication (`tp_live_…` / `tp_test_…`), called by the bearer dispatcher
-in accounts/authentication.py."""
+"""API keys as credentials (`tp_live_…` / `tp_test_…`): the bearer dispatcher
+(gateway/authentication.py) finds the key through its admission, then
+`credential_of` makes it the request's credential."""
 
 from __future__ import annotations
 
 from rest_framework import exceptions
-from rest_framework.request import Request
 
-from accounts.credentials import API_KEY, Credential
 from accounts.models import Account
+from core.credentials import API_KEY, Credential
 
-from . import keys, limits
+from . import keys
+
+API_KEY_PREFIXES = ("tp_live_", "tp_test_")
 
 
-def authenticate_key(token: str, request: Request | None = None) -> tuple[Account, Credential]:
-    """The account and credential of an active key; AuthenticationFailed (401) for an
-    unknown or revoked one. Served from the cache: no database query per request.
-
-    With `request`, the key's record comes from the request's admission (limits.admit):
-    one round trip to the cache that also checks the client IP's failed
-    authentications (429), counts the request and takes a slot when the view needs
-    one. A key not cached yet is read from the database, cached, then admitted."""
-    if request is None:
-        entry = keys.lookup(token)
-    else:
-        key_hash = keys.hash_key(token)
-        subject = f"key:{key_hash}"
-        admission = limits.admit(request, subject, key_hash=key_hash)
-        if admission.verdict == "unknown":
-            entry = keys.lookup(token, cached=None)
-            if entry is not None:
-                admission = limits.admit(request, subject, key_hash=key_hash)
-        elif admission.verdict == "unavailable":  # the cache failed: the database decides
-            entry = keys.lookup(token, cached=None)
-        else:
-            entry = keys.lookup(token, cached=keys.REVOKED if admission.verdict == "revoked" else admission.record)
+def credential_of(entry: keys.CachedKey | None) -> tuple[Account, Credential]:
+    """The account and credential of a key found active (marked used, at most once a
+    minute); AuthenticationFailed (401) for a key not found: unknown or revoked."""
     if entry is None:
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
     keys.mark_used(entry.key)
     return entry.account, Credential(API_KEY, api_key=entry.key)
+
+
+def authenticate_key(token: str) -> tuple[Account, Credential]:
+    """The account and credential of an active key, outside any request: served from
+    the cache (no database query once cached)."""
+    return credential_of(keys.lookup(token))

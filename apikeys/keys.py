@@ -1,5 +1,4 @@
-"""Making, finding, revoking developer keys, and keeping their tier in step with
-their account's (CONTRACT.md §5).
+"""Making, finding and revoking developer keys (CONTRACT.md §5).
 
 A key's record and its account are cached by hash for a short time so that
 verifying a key costs no database query. Revocation overwrites the cache entry
@@ -17,16 +16,15 @@ import string
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from timepoint_billing.cache import quietly
-from timepoint_billing.errors import APIError
+from core.cache import quietly
+from core.errors import APIError
+from limits.counters import REVOKED, counters
 
-from .counters import REVOKED, counters
 from .models import APIKey, Environment
 
 log = logging.getLogger("apikeys.keys")
@@ -34,6 +32,11 @@ log = logging.getLogger("apikeys.keys")
 ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
 PREFIX_LENGTH = 16
+MAX_ACTIVE_PER_ACCOUNT = 25
+# How long a worker trusts a cached key record; revocation overwrites it at once.
+CACHE_SECONDS = 30
+# last_used_at is written at most this often per key.
+LAST_USED_RESOLUTION_SECONDS = 60
 
 
 def hash_key(plaintext: str) -> str:
@@ -52,16 +55,6 @@ class CachedKey:
     account: Account
 
 
-def max_active_keys() -> int:
-    return settings.APIKEYS_MAX_ACTIVE_PER_ACCOUNT
-
-
-def rate_limit_of(tier: str) -> int:
-    from .limits import TIERS
-
-    return TIERS.get(tier, TIERS["free"]).requests_per_minute
-
-
 def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
     """A new key for the account and its plaintext, which is never stored.
 
@@ -73,10 +66,9 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
         # The account row serialises concurrent creations, so the cap holds under races.
         locked = Account.objects.select_for_update().get(pk=account.pk)
         active = APIKey.objects.filter(account=locked, is_active=True).count()
-        if active >= max_active_keys():
-            message = f"An account may have at most {max_active_keys()} active keys; revoke one first."
+        if active >= MAX_ACTIVE_PER_ACCOUNT:
+            message = f"An account may have at most {MAX_ACTIVE_PER_ACCOUNT} active keys; revoke one first."
             raise APIError(400, "invalid_request", message)
-        tier = locked.effective_tier
         plaintext = generate_plaintext(environment)
         key = APIKey.objects.create(
             account=locked,
@@ -84,8 +76,6 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
             prefix=plaintext[:PREFIX_LENGTH],
             name=name,
             environment=environment,
-            tier=tier,
-            rate_limit=rate_limit_of(tier),
         )
     return key, plaintext
 
@@ -94,21 +84,16 @@ def revoke_key(key: APIKey) -> APIKey:
     """Deactivate the key everywhere at once. Revoking a revoked key changes nothing."""
     now = timezone.now()
     APIKey.objects.filter(pk=key.pk, is_active=True).update(is_active=False, revoked_at=now)
-    quietly(lambda: counters().revoke_record(key.key_hash, settings.APIKEYS_CACHE_SECONDS * 2), None)
+    quietly(lambda: counters().revoke_record(key.key_hash, CACHE_SECONDS * 2), None)
     key.refresh_from_db()
     return key
 
 
-def sync_tier(account: Account) -> None:
-    """Give the account's keys its effective tier and drop their cached records (which
-    carry the account's plan and tier). Call after changing plan, tier or override
-    with `.update()`; a `save()` of the account does it through a signal."""
-    tier = account.effective_tier
-    APIKey.objects.filter(account_id=account.pk).exclude(tier=tier).update(tier=tier, rate_limit=rate_limit_of(tier))
-    invalidate_account(account)
-
-
-def invalidate_account(account: Account) -> None:
+def drop_cached_keys(account: Account) -> None:
+    """Forget the cached records of the account's keys: they carry the account (its
+    plan and tier) and the limits that follow from it. A `save()` of the account does
+    this through a signal; call it after changing plan, tier or override with
+    `.update()`."""
     hashes = APIKey.objects.filter(account_id=account.pk, is_active=True).values_list("key_hash", flat=True)
     quietly(lambda: counters().drop_records(list(hashes)), None)
 
@@ -131,19 +116,13 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
         entry = CachedKey(key=key, account=key.account)
         # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
         # The limits travel with the record, so that the admission script can apply them.
-        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, _concurrent_of(key.tier),
-                                                settings.APIKEYS_CACHE_SECONDS), None)
+        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, key.concurrent,
+                                                CACHE_SECONDS), None)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
         return None
     return entry
-
-
-def _concurrent_of(tier: str) -> int:
-    from .limits import TIERS
-
-    return TIERS.get(tier, TIERS["free"]).concurrent
 
 
 # Key id → when this process last claimed the minute's last-use write (monotonic).
@@ -155,7 +134,7 @@ def mark_used(key: APIKey) -> None:
 
     The shared cache decides which worker writes; a worker that asked within the last
     minute already knows the answer for this minute, so it skips the round trip."""
-    resolution = settings.APIKEYS_LAST_USED_RESOLUTION_SECONDS
+    resolution = LAST_USED_RESOLUTION_SECONDS
     now = time.monotonic()
     if now - _marked.get(key.pk, -resolution) < resolution:
         return

@@ -4,7 +4,8 @@ import uuid
 
 from django.db import models
 
-from accounts.models import Account, Tier
+from accounts.models import Account
+from core.catalog import Tier, limits_for
 
 
 class Environment(models.TextChoices):
@@ -21,8 +22,8 @@ class APIKey(models.Model):
     prefix = models.CharField(max_length=16, db_index=True)
     name = models.CharField(max_length=100)
     environment = models.CharField(max_length=4, choices=Environment.choices, default=Environment.LIVE)
-    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.FREE)
-    rate_limit = models.PositiveIntegerField(help_text="requests per minute")
+    # Set by an operator (the benches raise it); empty: the tier's requests per minute.
+    rate_limit_override = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -35,6 +36,22 @@ class APIKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+    @property
+    def tier(self) -> Tier:
+        """The account's tier: a key has the limits of the account it belongs to."""
+        return Tier(self.account.effective_tier)
+
+    @property
+    def rate_limit(self) -> int:
+        """Requests per minute: the operator's override, else the tier's."""
+        if self.rate_limit_override is not None:
+            return self.rate_limit_override
+        return limits_for(self.tier).requests_per_minute
+
+    @property
+    def concurrent(self) -> int:
+        return limits_for(self.tier).concurrent
 
 
 class TierChange(models.Model):

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from core.catalog import Tier
+
 from .models import APIKey, Environment
 
 
@@ -24,7 +26,14 @@ class CreateKeySerializer(serializers.Serializer):
         return value
 
 
-class KeySerializer(serializers.ModelSerializer):
+class KeyLimits(serializers.Serializer):
+    """A key's limits, which follow its account's tier."""
+
+    tier = serializers.ChoiceField(choices=Tier.choices, read_only=True)
+    rate_limit = serializers.IntegerField(read_only=True, help_text="requests per minute")
+
+
+class KeySerializer(KeyLimits, serializers.ModelSerializer):
     """A key as its owner sees it: never the key itself nor its hash."""
 
     class Meta:
@@ -48,7 +57,7 @@ class KeyListSerializer(serializers.Serializer):
     keys = KeySerializer(many=True)
 
 
-class CreatedKeySerializer(serializers.ModelSerializer):
+class CreatedKeySerializer(KeyLimits, serializers.ModelSerializer):
     """The one answer that carries the plaintext key."""
 
     key = serializers.CharField(help_text="Shown this once; store it now.")
@@ -58,13 +67,3 @@ class CreatedKeySerializer(serializers.ModelSerializer):
         fields = ["id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at"]
         read_only_fields = fields
 
-
-class ErrorEnvelopeDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    """The error envelope of CONTRACT.md §3, for the schema."""
-
-    error = ErrorEnvelopeDetailSerializer()

@@ -1,4 +1,5 @@
-"""A saved account (plan, tier or override changed) passes its tier on to its keys."""
+"""A saved account (plan, tier or override changed) may change its keys' limits:
+their cached records, which carry them, are dropped."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from django.dispatch import receiver
 
 from accounts.models import Account
 
-from .keys import sync_tier
+from .keys import drop_cached_keys
 
 
-@receiver(post_save, sender=Account, dispatch_uid="apikeys.sync_tier")
+@receiver(post_save, sender=Account, dispatch_uid="apikeys.drop_cached_keys")
 def account_saved(sender: type[Account], instance: Account, created: bool, **kwargs: object) -> None:
     if not created:
-        sync_tier(instance)
+        drop_cached_keys(instance)

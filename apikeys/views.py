@@ -4,28 +4,23 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsHuman
-from timepoint_billing.errors import APIError
+from core.errors import APIError
+from core.permissions import CountedFirst, IsHuman
+from core.schema import error_response as error
 
 from . import keys
 from .models import APIKey
 from .serializers import (
     CreatedKeySerializer,
     CreateKeySerializer,
-    ErrorEnvelopeSerializer,
     KeyListSerializer,
     KeySerializer,
 )
-
-
-def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description)
-
 
 ERRORS = {
     401: error("unauthenticated"),
@@ -36,18 +31,6 @@ ERRORS = {
 
 _KEY = {"id": "3f2b6c1d-8e4a-4d7b-9a0c-5e6f7a8b9c0d", "prefix": "tp_test_k7p2m9x4", "name": "my first key",
         "environment": "test", "tier": "free", "rate_limit": 10, "created_at": "2026-11-30T10:00:00Z"}
-
-
-class CountedFirst:
-    """Throttle before permissions, so that an API key refused here (403) still
-    counts toward its requests per minute like every authenticated request."""
-
-    def check_permissions(self, request: Request) -> None:
-        super().check_throttles(request)
-        super().check_permissions(request)
-
-    def check_throttles(self, request: Request) -> None:
-        """Done in check_permissions, before them."""
 
 
 class KeysView(CountedFirst, APIView):
@@ -63,7 +46,7 @@ class KeysView(CountedFirst, APIView):
             "revoked_at": None}]})],
     )
     def get(self, request: Request) -> Response:
-        own = APIKey.objects.filter(account=request.user)
+        own = request.user.api_keys.all()  # each key knows its account: no query per key
         return Response({"keys": KeySerializer(own, many=True).data})
 
     @extend_schema(

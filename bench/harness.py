@@ -533,7 +533,6 @@ def bench_keys(upstreams: StandIns, name: str, count: int = 1, balance: int = 0)
     )
     for old in APIKey.objects.filter(account=account, is_active=True):
         keys.revoke_key(old)
-    keys.sync_tier(account)
     made = [keys.create_key(account, f"bench {i}")[1] for i in range(count)]
-    APIKey.objects.filter(account=account, is_active=True).update(rate_limit=10**9)
+    APIKey.objects.filter(account=account, is_active=True).update(rate_limit_override=10**9)
     return made

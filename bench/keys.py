@@ -34,9 +34,9 @@ def run(n: int) -> dict[str, object]:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.request import Request
 
-    from accounts.authentication import BearerAuthentication
     from apikeys import keys
-    from apikeys.counters import counters
+    from gateway.authentication import BearerAuthentication
+    from limits.counters import counters
 
     with harness.standins() as upstreams:
         plaintext = harness.bench_keys(upstreams, "keys")[0]

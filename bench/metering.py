@@ -68,12 +68,12 @@ def _middleware_pair():
 def _request(rf, account):
     from django.urls import resolve
 
-    from metering.recording import annotate
+    from core.context import context
 
     request = rf.get("/api/v1/usage")
     request.resolver_match = resolve("/api/v1/usage")
     request.request_id = "bench"
-    annotate(request, account=account)
+    context(request).account = account
     return request
 
 

@@ -44,7 +44,7 @@ def run(requests: int, top: int) -> None:
     stats = pstats.Stats(profiler)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(
-        r"(limits|counters|authentication|upstream|recording|writer|middleware|views|handlers/base|"
+        r"(admission|counters|slots|failures|authentication|transport|recording|writer|middleware|views|handlers/base|"
         r"redis/commands/core|connectionpool)\.py", 40)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import uuid
-from collections import Counter
 from functools import cached_property
 
 from django.contrib import admin
@@ -18,9 +17,12 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from payments import sales
+from accounts.models import Account
+from apikeys.models import APIKey
+from core import charts
+from core.admin import ReadOnlyAdmin
 
-from . import charts, dashboard
+from . import dashboard, usage
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
 
 # A filtered list counts at most this many rows (the pager then offers that many).
@@ -131,30 +133,29 @@ class _TopOfRollupFilter(admin.SimpleListFilter):
         return queryset.filter(**{self.field: value})
 
 
-class AccountFilter(_TopOfRollupFilter):
+class _TopObjectsFilter(_TopOfRollupFilter):
+    """The busiest objects of `model`, named as the admin names them."""
+
+    model: type[models.Model]
+
+    def lookups(self, request, model_admin):
+        ids = [row[self.field] for row in self._top()]
+        names = {obj.pk: str(obj) for obj in self.model.objects.filter(pk__in=ids)}
+        return [(str(i), names.get(i, str(i))) for i in ids]
+
+
+class AccountFilter(_TopObjectsFilter):
     title = "account"
     parameter_name = "account"
     field = "account_id"
-
-    def lookups(self, request, model_admin):
-        from accounts.models import Account
-
-        ids = [row["account_id"] for row in self._top()]
-        names = {a.pk: str(a) for a in Account.objects.filter(pk__in=ids)}
-        return [(str(i), names.get(i, str(i))) for i in ids]
+    model = Account
 
 
-class APIKeyFilter(_TopOfRollupFilter):
+class APIKeyFilter(_TopObjectsFilter):
     title = "API key"
     parameter_name = "api_key"
     field = "api_key_id"
-
-    def lookups(self, request, model_admin):
-        from apikeys.models import APIKey
-
-        ids = [row["api_key_id"] for row in self._top()]
-        names = {k.pk: str(k) for k in APIKey.objects.filter(pk__in=ids)}
-        return [(str(i), names.get(i, str(i))) for i in ids]
+    model = APIKey
 
 
 class EndpointFilter(_TopOfRollupFilter):
@@ -189,7 +190,10 @@ class _Echo:
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Usage is a record of what happened: read-only, and no operator deletes it (the
+    retention purge after roll-up is the only deletion)."""
+
     list_display = ("created_at", "request", "status", "credits", "time_ms", "account", "key", "preset", "test")
     list_filter = (StatusClassFilter, AccountFilter, APIKeyFilter, EndpointFilter, MethodFilter, "is_test")
     list_select_related = ("account", "api_key")
@@ -229,17 +233,6 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return HierarchyQuerySet(model=UsageRecord).order_by(*(self.get_ordering(request) or ()))
 
-    # Usage is a record of what happened: read-only, and no operator deletes it (the
-    # retention purge after roll-up is the only deletion).
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         return [path("export/", self.admin_site.admin_view(self.export_csv), name="metering_usage_export"),
                 *super().get_urls()]
@@ -264,17 +257,16 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(UsageDashboard)
-class UsageDashboardAdmin(admin.ModelAdmin):
-    """Listed in the admin index under Usage; its page is the charts."""
+class UsageDashboardAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Listed in the admin index under Usage; its page is the charts. The project's
+    admin site adds other apps' figures (sales) through `more_context` and a template
+    that fills this one's `more_totals` and `more_cards` blocks."""
 
-    def has_add_permission(self, request):
-        return False
+    dashboard_template = "admin/metering/dashboard.html"
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def more_context(self, date_from: dt.date, date_to: dt.date) -> dict:
+        """What another app adds to the page for these days."""
+        return {}
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
@@ -283,15 +275,9 @@ class UsageDashboardAdmin(admin.ModelAdmin):
             days = max(1, min(int(request.GET.get("days", 30)), 366))
         except ValueError:
             days = 30
-        date_to = dashboard.today()
+        date_to = usage.today()
         date_from = date_to - dt.timedelta(days=days - 1)
         daily = dashboard.per_day(date_from, date_to)
-        # Money is the sales page's (payments.sales): net of refunds and disputes,
-        # per currency, on the same days.
-        sold = sales.by_period(date_from, date_to + dt.timedelta(days=1))
-        net = Counter()
-        for _, figures in sold:
-            net.update(figures.net)
         context = {
             **self.admin_site.each_context(request),
             "title": "Usage dashboard",
@@ -305,22 +291,16 @@ class UsageDashboardAdmin(admin.ModelAdmin):
                 "errors": sum(d["errors"] for d in daily),
                 "credits_spent": sum(d["credits_spent"] for d in daily),
             },
-            "requests_chart": charts.bar_chart([(d["date"].isoformat(), d["requests"]) for d in daily], "Requests"),
-            "credits_chart": charts.bar_chart(
+            "requests_chart": charts.svg_bar_chart([(d["date"].isoformat(), d["requests"]) for d in daily], "Requests"),
+            "credits_chart": charts.svg_bar_chart(
                 [(d["date"].isoformat(), d["credits_spent"]) for d in daily], "Credits spent", colour="#79aec8"
             ),
-            "error_chart": charts.bar_chart(
+            "error_chart": charts.svg_bar_chart(
                 [(d["date"].isoformat(), d["error_rate"] * 100) for d in daily], "Error rate",
                 fmt=lambda v: f"{v:.1f}%", colour="#ba2121",
             ),
-            "net_sales": sales.money_text(net),
-            "net_sales_charts": [
-                (currency.upper(), charts.bar_chart(
-                    [(day.isoformat(), float(sales.major(f.net.get(currency, 0), currency))) for day, f in sold],
-                    f"Net sales ({currency.upper()})", fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a"))
-                for currency in sorted({c for _, f in sold for c in f.currencies})
-            ],
             "top_accounts": dashboard.top(date_from, date_to, "account"),
             "top_endpoints": dashboard.top(date_from, date_to, "endpoint"),
+            **self.more_context(date_from, date_to),
         }
-        return TemplateResponse(request, "admin/metering/dashboard.html", context)
+        return TemplateResponse(request, self.dashboard_template, context)

@@ -4,10 +4,13 @@ account's Flash balance crosses below the threshold."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+
+from core import catalog
 
 from .models import LowCreditAlert
 
@@ -15,7 +18,7 @@ log = logging.getLogger("metering.alerts")
 
 
 def threshold() -> int:
-    return settings.LOW_CREDIT_THRESHOLD
+    return catalog.LOW_BALANCE
 
 
 def at_or_above_threshold(balance: object) -> bool:
@@ -33,7 +36,7 @@ def clear_alerts(account_ids: list) -> None:
         alerts._raw_delete(alerts.db)
 
 
-def balance_seen(account, balance: int) -> bool:
+def alert_if_low(account: Any, balance: int) -> bool:
     """React to a balance seen on a relayed call. Returns True when an email went out.
 
     The LowCreditAlert row is the memory of the crossing: created (once, the unique

@@ -11,7 +11,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 
 from .models import Period, UsageRecord, UsageRollup
-from .usage import _closed_rolled_days, _intervals, today
+from .usage import raw_window, rolled_days
 
 GROUPS = {
     "day": ("start", TruncDate("created_at", tzinfo=dt.UTC)),
@@ -22,7 +22,7 @@ GROUPS = {
 
 def grouped(date_from: dt.date, date_to: dt.date, by: str) -> dict:
     """{group value: {"requests", "errors", "credits_spent"}} over the range."""
-    rolled = _closed_rolled_days(date_from, date_to)
+    rolled = rolled_days(date_from, date_to)
     rollup_field, raw_expression = GROUPS[by]
     figures: dict = defaultdict(lambda: {"requests": 0, "errors": 0, "credits_spent": 0})
     if rolled:
@@ -36,12 +36,8 @@ def grouped(date_from: dt.date, date_to: dt.date, by: str) -> dict:
             bucket["requests"] += row["r"] or 0
             bucket["errors"] += row["e"] or 0
             bucket["credits_spent"] += row["c"] or 0
-    days = [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
-    raw_days = [d for d in days if d not in rolled and d <= today()]
-    if raw_days:
-        window = Q()
-        for start, end in _intervals(raw_days):
-            window |= Q(created_at__gte=start, created_at__lt=end)
+    window = raw_window(date_from, date_to, rolled)
+    if window is not None:
         for row in (
             UsageRecord.objects.filter(window)
             .annotate(g=raw_expression)

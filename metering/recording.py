@@ -1,6 +1,6 @@
-"""The seam other apps use to tell metering what a request cost, and the one
-function that turns a served request into a usage record (queued for the usage
-writer: metering/writer.py)."""
+"""The one function that turns a served request into a usage record (queued for the
+usage writer: metering/writer.py), from what the request's context says: who called
+(the authentication wrote it) and what it cost (the view wrote it)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import threading
 import time
 import uuid
 from datetime import datetime
-from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
+
+from core.context import context
 
 from .writer import usage_writer
 
@@ -43,28 +44,6 @@ class _FailureCounter:
 failures = _FailureCounter()
 
 
-def annotate(request: HttpRequest, **fields: Any) -> None:
-    """Attach metering facts (preset, credits_spent, …) to the request being served.
-
-    Accepts a DRF Request or a Django HttpRequest; the facts land on the latter,
-    where the metering middleware reads them when the response goes out.
-    """
-    django_request = getattr(request, "_request", request)
-    facts = getattr(django_request, "metering", None)
-    if facts is None:
-        facts = {}
-        django_request.metering = facts
-    facts.update(fields)
-
-
-def identified(request: HttpRequest, result: tuple[Any, Any]) -> tuple[Any, Any]:
-    """Called by the DRF authentication on success: remember who the caller is, since
-    DRF resolves it inside the view where the middleware cannot see it."""
-    account, credential = result
-    annotate(request, account=account, api_key=getattr(credential, "api_key", None))
-    return result
-
-
 def is_metered(path: str) -> bool:
     return path.startswith(API_PREFIX) and not path.startswith(UNMETERED_PREFIXES)
 
@@ -86,29 +65,26 @@ def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed
     made is logged and counted, the request it describes has already been answered."""
     if status_code == 401:  # unauthenticated callers are not metered (CONTRACT §7)
         return
-    facts: dict[str, Any] = getattr(request, "metering", None) or {}
+    ctx = context(request)
     try:
-        account = facts.get("account")
-        api_key = facts.get("api_key")
-        preset = facts.get("preset")
+        api_key, preset = ctx.api_key, ctx.preset
         # Everything converted here, so that a bad value fails this record now rather
         # than the batch it would join.
         row = {
             "uid": uuid.uuid4(),
-            "account_id": getattr(account, "pk", None),
+            "account_id": getattr(ctx.account, "pk", None),
             "api_key_id": getattr(api_key, "pk", None),
             "endpoint": endpoint_of(request)[:200],
             "method": (request.method or "")[:10],
             "status_code": int(status_code),
-            "credits_spent": int(facts.get("credits_spent") or 0),
+            "credits_spent": int(ctx.credits_spent or 0),
             "response_time_ms": max(0, round(elapsed_s * 1000)),
             "preset": None if preset is None else str(preset)[:32],
             "created_at": started_at,
             "request_id": (getattr(request, "request_id", "") or "")[:128],
             "is_test": getattr(api_key, "environment", "live") == "test",
         }
-        balance = facts.get("balance")
-        usage_writer.submit(row, balance if isinstance(balance, int) and not isinstance(balance, bool) else None)
+        usage_writer.submit(row)
     except Exception:
         failures.increment()
         log.exception("could not record usage of %s %s", request.method, endpoint_of(request))

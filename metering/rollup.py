@@ -31,6 +31,12 @@ def day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
+def covers_its_day(marker: RolledDay) -> bool:
+    """Whether a day's roll-up covers the whole day: rolled after it ended, or purged
+    (a day rolled up while it was still open, say for "today", is not done)."""
+    return marker.purged_at is not None or marker.rolled_up_at >= day_bounds(marker.day)[1]
+
+
 GRAIN = ("account_id", "api_key_id", "endpoint")
 
 
@@ -114,12 +120,7 @@ def days_to_roll_up(today: dt.date) -> list[dt.date]:
     if first is None:
         return []
     day = first.astimezone(dt.UTC).date()
-    # A day rolled up while it was still open (someone ran it for "today") is not done.
-    rolled = {
-        marker.day
-        for marker in RolledDay.objects.filter(day__gte=day, day__lt=today)
-        if marker.purged_at is not None or marker.rolled_up_at >= day_bounds(marker.day)[1]
-    }
+    rolled = {marker.day for marker in RolledDay.objects.filter(day__gte=day, day__lt=today) if covers_its_day(marker)}
     days = []
     while day < today:
         if day not in rolled or day == today - dt.timedelta(days=1):

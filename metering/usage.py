@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import Period, RolledDay, UsageRecord, UsageRollup
-from .rollup import day_bounds
+from .rollup import covers_its_day, day_bounds
 
 DAY = "day"
 MONTH = "month"
@@ -30,32 +30,39 @@ def day_start(day: dt.date) -> dt.datetime:
     return day_bounds(day)[0]
 
 
-def _closed_rolled_days(date_from: dt.date, date_to: dt.date) -> set[dt.date]:
-    """Days whose roll-up covers the whole day (rolled after it ended, or purged)."""
-    return {
-        marker.day
-        for marker in RolledDay.objects.filter(day__gte=date_from, day__lte=date_to, day__lt=today())
-        if marker.purged_at is not None or marker.rolled_up_at >= day_bounds(marker.day)[1]
-    }
+def rolled_days(date_from: dt.date, date_to: dt.date) -> set[dt.date]:
+    """The days of the range whose figures come from the roll-ups: closed days whose
+    roll-up covers the whole day."""
+    return {marker.day for marker in RolledDay.objects.filter(day__gte=date_from, day__lte=date_to, day__lt=today())
+            if covers_its_day(marker)}
 
 
-def _intervals(days: list[dt.date]) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Contiguous runs of days as datetime ranges, so the raw query uses the index."""
+def raw_window(date_from: dt.date, date_to: dt.date, rolled: set[dt.date]) -> Q | None:
+    """Where the raw records of the range's other days are (up to today): their
+    contiguous runs as datetime ranges, so the query uses the index; None: none."""
+    days = [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
     runs: list[tuple[dt.datetime, dt.datetime]] = []
-    for day in sorted(days):
+    for day in days:
+        if day in rolled or day > today():
+            continue
         start, end = day_bounds(day)
         if runs and runs[-1][1] == start:
             runs[-1] = (runs[-1][0], end)
         else:
             runs.append((start, end))
-    return runs
+    if not runs:
+        return None
+    window = Q()
+    for start, end in runs:
+        window |= Q(created_at__gte=start, created_at__lt=end)
+    return window
 
 
 def daily_rows(date_from: dt.date, date_to: dt.date, **scope: Any) -> list[dict]:
     """One row per (day, account, key, endpoint) with requests, errors, credits_spent.
 
     `scope` narrows by account/api_key (e.g. `account=…`, `api_key=…`)."""
-    rolled = _closed_rolled_days(date_from, date_to)
+    rolled = rolled_days(date_from, date_to)
     rows = [
         {"day": r["start"], **{k: r[k] for k in ("account_id", "api_key_id", "endpoint")},
          "requests": r["requests"], "errors": r["errors"], "credits_spent": r["credits_spent"]}
@@ -63,12 +70,8 @@ def daily_rows(date_from: dt.date, date_to: dt.date, **scope: Any) -> list[dict]
             "start", "account_id", "api_key_id", "endpoint", "requests", "errors", "credits_spent"
         )
     ] if rolled else []
-    all_days = [date_from + dt.timedelta(days=n) for n in range((date_to - date_from).days + 1)]
-    raw_days = [day for day in all_days if day not in rolled and day <= today()]
-    if raw_days:
-        window = Q()
-        for start, end in _intervals(raw_days):
-            window |= Q(created_at__gte=start, created_at__lt=end)
+    window = raw_window(date_from, date_to, rolled)
+    if window is not None:
         raw = (
             UsageRecord.objects.filter(window, **scope)
             .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))

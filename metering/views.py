@@ -8,9 +8,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsHuman
 from apikeys.models import APIKey
-from timepoint_billing.errors import APIError
+from core.errors import APIError
+from core.permissions import IsHuman
 
 from . import serializers, usage
 

@@ -3,8 +3,8 @@
 A request's record goes to an in-process queue (`usage_writer.submit`, a list append
 under a lock); one background thread (a greenlet under gunicorn's gevent workers)
 stores what has queued at least every USAGE_BATCH_INTERVAL seconds (250 ms) with one
-multi-row INSERT per batch, then applies the low-credit alerts the batch's balances
-call for.
+multi-row INSERT per batch, then applies the low-credit alerts that the balances seen
+meanwhile call for (`note_balance`: metering listens to core.signals.balance_seen).
 
 - Exactly once: every record carries a client-made `uid`, and the INSERT skips a uid
   already stored (ON CONFLICT DO NOTHING). A batch whose commit failed, or whose
@@ -23,8 +23,8 @@ call for.
   records: Flash charged the credits when it served the generation.
 
 `flush()` stores everything queued in the calling thread; tests call it before they
-read records (they run with USAGE_BACKGROUND_WRITER off: the test's own transaction is
-then the one that stores them).
+read records (they run with BACKGROUND off: the test's own transaction is then the one
+that stores them).
 """
 
 from __future__ import annotations
@@ -39,12 +39,15 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections, transaction
 
-from timepoint_billing.db import forget_idle_connections
+from core.db import forget_idle_connections
 
 log = logging.getLogger("metering.writer")
 
 # Rows per INSERT statement: one statement, well under PostgreSQL's parameter limit.
 BATCH_ROWS = 1000
+# False: records wait in the queue until usage_writer.flush() (the in-process tests,
+# which store them in their own transaction).
+BACKGROUND = True
 
 
 class UsageWriter:
@@ -53,7 +56,9 @@ class UsageWriter:
         self._arrived = threading.Condition(self._lock)
         # One batch at a time, in order, whoever writes it (the thread or a flush()).
         self._writing = threading.Lock()
-        self._queue: list[tuple[dict[str, Any], int | None]] = []
+        self._queue: list[dict[str, Any]] = []
+        # (account id, balance) as Flash reported them, in order, for the low-credit alerts.
+        self._balances: list[tuple[Any, int]] = []
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._stopping = False
@@ -63,21 +68,28 @@ class UsageWriter:
 
     # --- the request side --------------------------------------------------------------
 
-    def submit(self, row: dict[str, Any], balance: int | None = None) -> None:
-        """Queue one record (UsageRecord field values, `uid` included) and the balance
-        its request saw, if any. Never blocks on the database."""
+    def submit(self, row: dict[str, Any]) -> None:
+        """Queue one record (UsageRecord field values, `uid` included). Never blocks on
+        the database."""
         with self._lock:
             if len(self._queue) >= settings.USAGE_QUEUE_LIMIT:
                 self.dropped += 1
                 self._log_drop()
                 return
-            self._queue.append((row, balance))
+            self._queue.append(row)
             # Wake the writer for the first record (it starts its interval then) and
             # for a full batch (which goes at once).
             if len(self._queue) in (1, BATCH_ROWS):
                 self._arrived.notify()
-        if settings.USAGE_BACKGROUND_WRITER:
+        if BACKGROUND:
             self._ensure_running()
+
+    def note_balance(self, account_id: Any, balance: int) -> None:
+        """Queue a balance Flash reported for an account: the low-credit alerts are
+        applied with the next batch (the request that saw it queues its record too)."""
+        with self._lock:
+            if len(self._balances) < settings.USAGE_QUEUE_LIMIT:  # alerts are a courtesy
+                self._balances.append((account_id, balance))
 
     def discard(self) -> int:
         """Forget what is queued without storing it (a test starting afresh); returns
@@ -85,6 +97,7 @@ class UsageWriter:
         with self._writing, self._lock:
             count = len(self._queue)
             self._queue.clear()
+            self._balances.clear()
             return count
 
     def pending(self) -> int:
@@ -117,13 +130,19 @@ class UsageWriter:
                 with self._lock:
                     batch = self._queue[:BATCH_ROWS if everything else min(left, BATCH_ROWS)]
                 if not batch:
-                    return stored
+                    break
                 # Raises when the database cannot be reached: the batch stays at the
                 # head of the queue (only this method removes records, under _writing).
                 stored += _store(batch)
                 with self._lock:
                     del self._queue[:len(batch)]
                 left -= len(batch)
+            with self._lock:
+                balances = self._balances[:]
+            if balances:
+                _apply_alerts(balances)  # raises like _store: the balances stay queued
+                with self._lock:
+                    del self._balances[:len(balances)]
         return stored
 
     def _run(self) -> None:
@@ -185,7 +204,9 @@ class UsageWriter:
             thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
-        if not self.pending():
+        with self._lock:
+            idle = not self._queue and not self._balances
+        if idle:
             return
         try:
             stored = self.flush()
@@ -194,14 +215,14 @@ class UsageWriter:
             log.exception("usage writer stopped: %s records could not be stored", self.pending())
 
 
-def _store(batch: list[tuple[dict[str, Any], int | None]]) -> int:
-    """One multi-row INSERT of the batch (uids already stored are skipped), then the
-    low-credit alerts. Connection failures propagate (the batch is retried); a batch the
-    database refuses for some row is stored row by row instead."""
+def _store(batch: list[dict[str, Any]]) -> int:
+    """One multi-row INSERT of the batch (uids already stored are skipped). Connection
+    failures propagate (the batch is retried); a batch the database refuses for some
+    row is stored row by row instead."""
     from .models import UsageRecord
     from .recording import failures
 
-    records = [UsageRecord(**row) for row, _ in batch]
+    records = [UsageRecord(**row) for row in batch]
     try:
         with transaction.atomic():
             UsageRecord.objects.bulk_create(records, batch_size=BATCH_ROWS, ignore_conflicts=True)
@@ -220,23 +241,19 @@ def _store(batch: list[tuple[dict[str, Any], int | None]]) -> int:
             except DatabaseError:
                 failures.increment()
                 log.exception("usage record %s refused by the database; dropped", record.request_id or record.uid)
-    _apply_alerts(batch)
     return stored
 
 
-def _apply_alerts(batch: list[tuple[dict[str, Any], int | None]]) -> None:
-    """What metering.alerts.balance_seen does for each balance seen, in order, per
-    account; an account whose balances in the batch are all at or above the threshold
-    (the common case) only has its alert row cleared, one DELETE for all of them."""
-    from .alerts import at_or_above_threshold, balance_seen, clear_alerts
+def _apply_alerts(balances: list[tuple[Any, int]]) -> None:
+    """What metering.alerts.alert_if_low does for each balance seen, in order, per
+    account; an account whose balances are all at or above the threshold (the common
+    case) only has its alert row cleared, one DELETE for all of them."""
+    from .alerts import alert_if_low, at_or_above_threshold, clear_alerts
 
     seen: dict[Any, list[int]] = {}
-    for row, balance in batch:
-        if balance is not None and row.get("account_id") is not None:
-            seen.setdefault(row["account_id"], []).append(balance)
-    if not seen:
-        return
-    only_clearing = [account for account, balances in seen.items() if all(map(at_or_above_threshold, balances))]
+    for account_id, balance in balances:
+        seen.setdefault(account_id, []).append(balance)
+    only_clearing = [account for account, its in seen.items() if all(map(at_or_above_threshold, its))]
     clear_alerts(only_clearing)
     crossing = [account for account in seen if account not in set(only_clearing)]
     if crossing:
@@ -246,7 +263,14 @@ def _apply_alerts(batch: list[tuple[dict[str, Any], int | None]]) -> None:
         for account_id in crossing:
             if account_id in accounts:
                 for balance in seen[account_id]:
-                    balance_seen(accounts[account_id], balance)
+                    alert_if_low(accounts[account_id], balance)
 
 
 usage_writer = UsageWriter()
+
+
+def balance_reported(sender: object, account: Any, balance: object, **kwargs: object) -> None:
+    """Receives core.signals.balance_seen on the request path: only queued here, the
+    alerts are applied with the next batch."""
+    if isinstance(balance, int) and not isinstance(balance, bool):
+        usage_writer.note_balance(account.pk, balance)

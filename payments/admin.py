@@ -17,13 +17,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from relay.upstream import UpstreamError
+from core.admin import ReadOnlyAdmin
+from upstreams.transport import UpstreamError
 
 from . import (
     grants,
@@ -43,7 +43,18 @@ from .models import (
     TransactionType,
 )
 from .reconciliation import format_money
-from .stripe_api import dashboard_url
+
+# Stripe's dashboard pages by id prefix; anything else is found through its search.
+DASHBOARD_PATHS = {"pi": "payments", "ch": "payments", "in": "invoices", "sub": "subscriptions", "cus": "customers"}
+
+
+def dashboard_url(object_id: str) -> str:
+    """Where an operator sees a Stripe object (the stand-in's pages locally)."""
+    mode = "" if settings.STRIPE_LIVE_MODE else "/test"
+    path = DASHBOARD_PATHS.get(object_id.split("_", 1)[0])
+    base = settings.STRIPE_DASHBOARD_URL.rstrip("/") + mode
+    return f"{base}/{path}/{object_id}" if path else f"{base}/search?query={object_id}"
+
 
 MANUAL_TYPES = [(t, t) for t in (TransactionType.ADMIN_GRANT, TransactionType.SIGNUP_BONUS, TransactionType.REFUND)]
 
@@ -119,13 +130,17 @@ class CreditGrantAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: CreditGrant, form, change: bool) -> None:
         if change:
             return  # grants are not edited; actions change their state
-        obj.source = GrantSource.MANUAL
-        obj.created_by = request.user
-        obj.flash_user_id = obj.account.flash_user_id
-        obj.idempotency_key = f"manual:{uuid.uuid4()}"
-        obj.description = f"Manual grant by {request.user.get_username()}: {obj.reason}"[:255]
-        obj.save()
-        transaction.on_commit(lambda: grants.deliver_quietly(obj.id))
+        grant, _ = grants.record(
+            f"manual:{uuid.uuid4()}",
+            source=GrantSource.MANUAL,
+            account=obj.account,
+            amount=obj.amount,
+            transaction_type=obj.transaction_type,
+            description=f"Manual grant by {request.user.get_username()}: {obj.reason}"[:255],
+            reason=obj.reason,
+            created_by=request.user,
+        )
+        obj.pk = grant.pk  # the admin's confirmation and history name the grant recorded
 
     @admin.action(description="Retry delivery to Flash (failed or held grants)")
     def retry_grants(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -153,15 +168,7 @@ def process_again(event: StripeEvent) -> bool:
     """Run a failed event's handler again (e.g. once its account exists); True when
     it succeeded this time. The result is kept on the event either way."""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                event.result = webhooks.process(event)
-            event.state = EventState.SUCCEEDED
-        except webhooks.Unprocessable as exc:
-            event.result = str(exc)
-        event.processed_at = timezone.now()
-        event.save(update_fields=["state", "result", "processed_at"])
-    return event.state == EventState.SUCCEEDED
+        return webhooks.run(event)
 
 
 @admin.register(StripeEvent)
@@ -216,19 +223,10 @@ class StripeEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationAdmin(admin.ModelAdmin):
+class ReconciliationAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Its list page is the reconciliation page: the latest runs, the latest run's
     per-day totals of Stripe, the ledger and Flash, and every open difference with a
     way to explain it; "Run now" reconciles the default window."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: ReconciliationRun | None = None) -> bool:
-        return False
 
     def get_urls(self):
         return [

@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import jwt
-import requests
 from appstoreserverlibrary.models.Environment import Environment
 from appstoreserverlibrary.signed_data_verifier import (
     SignedDataVerifier,
@@ -21,14 +20,17 @@ from appstoreserverlibrary.signed_data_verifier import (
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
+from django.db import transaction
 
-from relay.upstream import pooled_session
-from timepoint_billing.errors import APIError
+from accounts.models import Account
+from core.catalog import APPLE_PRODUCTS
+from core.errors import APIError
+from upstreams import apple as apple_api
 
-from .plans import APPLE_PRODUCTS
+from . import grants
+from .models import GrantSource, TransactionType
 
 log = logging.getLogger("payments.apple")
-_session = pooled_session(pool_size=10)
 
 SANDBOX_RECEIPT = 21007
 # verifyReceipt statuses that mean "Apple could not answer now", not "bad receipt".
@@ -46,10 +48,6 @@ class Purchase:
 
 def invalid(message: str) -> APIError:
     return APIError(400, "invalid_request", message)
-
-
-def apple_unavailable() -> APIError:
-    return APIError(503, "upstream_unavailable", "Apple is unavailable; try again shortly.")
 
 
 def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
@@ -138,27 +136,6 @@ def verify_signed_transaction(jws: str) -> Purchase:
 # --- legacy receipts -------------------------------------------------------------------
 
 
-def _post(url: str, receipt: str) -> dict:
-    body = {"receipt-data": receipt, "exclude-old-transactions": False}
-    if settings.APPLE_SHARED_SECRET:
-        body["password"] = settings.APPLE_SHARED_SECRET
-    try:
-        response = _session.post(url, json=body, allow_redirects=False,
-                                 timeout=(settings.UPSTREAM_CONNECT_TIMEOUT, settings.APPLE_TIMEOUT))
-    except requests.RequestException as exc:
-        log.warning("verifyReceipt failed: %s", exc.__class__.__name__)
-        raise apple_unavailable() from None
-    if response.status_code >= 500 or response.status_code == 429:
-        raise apple_unavailable()
-    try:
-        answer = response.json()
-    except ValueError:
-        raise apple_unavailable() from None
-    if not isinstance(answer, dict) or not isinstance(answer.get("status"), int):
-        raise apple_unavailable()
-    return answer
-
-
 def verify_receipt(receipt: str) -> list[Purchase]:
     """Every credit purchase a legacy receipt holds, newest first. All of them are
     granted (each once): a purchase whose own submission failed must not be lost
@@ -168,13 +145,13 @@ def verify_receipt(receipt: str) -> list[Purchase]:
     except ValueError:
         raise invalid("receipt_data must be base64.") from None
     environment = "Production"
-    answer = _post(settings.APPLE_VERIFY_URL, receipt)
+    answer = apple_api.verify_receipt(settings.APPLE_VERIFY_URL, receipt)
     if answer["status"] == SANDBOX_RECEIPT:
         environment = "Sandbox"
-        answer = _post(settings.APPLE_SANDBOX_VERIFY_URL, receipt)
+        answer = apple_api.verify_receipt(settings.APPLE_SANDBOX_VERIFY_URL, receipt)
     status = answer["status"]
     if status in APPLE_TEMPORARY or answer.get("is-retryable"):
-        raise apple_unavailable()
+        raise apple_api.unavailable()
     if status != 0:
         raise invalid(f"Apple rejected the receipt (status {status}).")
     receipt_body = answer.get("receipt") or {}
@@ -192,3 +169,27 @@ def verify_receipt(receipt: str) -> list[Purchase]:
         by_id.setdefault(str(purchase["transaction_id"]), purchase)
     newest_first = sorted(by_id.items(), key=lambda item: int(item[1].get("purchase_date_ms") or 0), reverse=True)
     return [_purchase(tid, p["product_id"], p.get("quantity"), environment) for tid, p in newest_first]
+
+
+def grant(account: Account, purchases: list[Purchase]) -> int:
+    """Record each purchase's grant once per Apple transaction (delivered to Flash
+    after the commit); returns the credits granted now, 0 for purchases granted before."""
+    newly_granted = 0
+    with transaction.atomic():
+        for purchase in purchases:
+            recorded, created = grants.record(
+                f"apple:{purchase.transaction_id}",
+                source=GrantSource.APPLE,
+                account=account,
+                amount=purchase.credits,
+                transaction_type=TransactionType.APPLE_IAP,
+                description=f"Apple purchase: {purchase.credits} credits"
+                            + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
+                product=purchase.product_id,
+                apple_transaction_id=purchase.transaction_id,
+            )
+            if created:
+                newly_granted += purchase.credits
+            elif recorded.account_id != account.pk:
+                log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
+    return newly_granted

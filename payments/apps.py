@@ -6,12 +6,9 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.conf import settings
+        from upstreams import stripe as stripe_api
 
         from . import checks  # noqa: F401 -- registers the start-up checks
 
-        if settings.STRIPE_API_BASE:
-            import stripe
-
-            # Module-level stripe calls (ours and dj-stripe's) go to the override.
-            stripe.api_base = settings.STRIPE_API_BASE
+        # dj-stripe's own commands (djstripe_sync_models) call Stripe too.
+        stripe_api.configure()

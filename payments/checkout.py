@@ -9,36 +9,11 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Account
-from timepoint_billing.errors import APIError
-
-from .plans import PACKAGES, PLANS, price_id
+from core.catalog import PACKAGES, PLANS, Plan, price_id
+from core.errors import APIError
+from upstreams.stripe import call as call_stripe
 
 log = logging.getLogger("payments.checkout")
-
-
-def configure_stripe() -> None:
-    """Point module-level stripe calls (ours and dj-stripe's) at STRIPE_API_BASE;
-    read per call because settings may change after startup (tests)."""
-    if settings.STRIPE_API_BASE:
-        stripe.api_base = settings.STRIPE_API_BASE
-
-
-def _stripe_call(fn: Any, **params: Any) -> Any:
-    """A Stripe API call whose failures become the contract's 502/503, never a 500."""
-    if not settings.STRIPE_SECRET_KEY:
-        log.error("STRIPE_SECRET_KEY is not configured")
-        raise APIError(503, "upstream_unavailable", "Payments are not available right now.")
-    configure_stripe()
-    try:
-        return fn(api_key=settings.STRIPE_SECRET_KEY, **params)
-    except stripe.APIConnectionError:
-        log.warning("Stripe could not be reached")
-        raise APIError(503, "upstream_unavailable", "Stripe is unavailable; try again shortly.") from None
-    except stripe.RateLimitError:
-        raise APIError(503, "upstream_unavailable", "Stripe is busy; try again shortly.") from None
-    except stripe.StripeError as exc:
-        log.error("Stripe refused the request: %s %s", exc.http_status, exc.code)
-        raise APIError(502, "upstream_error", "Stripe answered with an error.") from None
 
 
 def create_checkout(account: Account, *, package: str | None = None, plan: str | None = None,
@@ -57,8 +32,8 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         item = PLANS.get(plan or "")
         if item is None or item.price_setting is None:
             raise APIError(400, "invalid_request",
-                           f"Unknown plan; choose one of {sorted(p for p in PLANS if PLANS[p].price_setting)}.")
-        if account.plan != "free":
+                           f"Unknown plan; choose one of {sorted(str(p) for p in PLANS if PLANS[p].price_setting)}.")
+        if account.plan != Plan.FREE:
             # A second subscription would bill twice; plan changes go through the portal.
             raise APIError(400, "invalid_request", "Already subscribed: change plan in the billing portal.")
         metadata = {"account_id": str(account.pk), "plan": item.id, "credits": str(item.credits_per_month)}
@@ -86,11 +61,12 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         params["payment_intent_data"] = {"metadata": metadata}
     else:
         params["subscription_data"] = {"metadata": metadata}
-    return _stripe_call(stripe.checkout.Session.create, **params)
+    return call_stripe(stripe.checkout.Session.create, **params)
 
 
-def create_portal(account: Account, return_url: str | None = None) -> Any:
+def create_billing_portal(account: Account, return_url: str | None = None) -> Any:
+    """A session of Stripe's billing portal, where the customer manages card, invoices and plan."""
     if not account.stripe_customer_id:
         raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
-    return _stripe_call(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
-                        return_url=return_url or settings.PAYMENTS_PORTAL_RETURN_URL)
+    return call_stripe(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
+                        return_url=return_url or settings.PAYMENTS_BILLING_PORTAL_RETURN_URL)

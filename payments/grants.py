@@ -23,20 +23,41 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from relay import flash
-from relay.upstream import CredentialRefused, UpstreamError
+from upstreams import flash
+from upstreams.transport import CredentialRefused, UpstreamError
 
 from .alerts import grant_alert
 from .models import UNDELIVERED_STATES, CreditGrant, GrantState
 
 log = logging.getLogger("payments.grants")
 
+RECONCILED = "reconciled from Flash history"  # the note of a grant found in Flash after all
+
+# The first attempt runs while Stripe, Apple or the operator waits for our answer: its
+# read timeout (seconds).
+INLINE_TIMEOUT = 5.0
+# A paid grant is retried until Flash takes it (no attempts limit): waits double from
+# PAYMENTS_GRANT_BACKOFF_BASE (an operator's setting), staying under FAST_RETRY_SECONDS
+# for a grant's first FAST_RETRY_WINDOW_SECONDS; longer outages back off up to
+# BACKOFF_MAX_SECONDS (see backoff).
+FAST_RETRY_SECONDS = 15.0
+FAST_RETRY_WINDOW_SECONDS = 300.0
+BACKOFF_MAX_SECONDS = 3600.0
+# A grant still undelivered this long after it was made is marked stuck and alerted.
+STUCK_AFTER = timedelta(hours=1)
+# An attempt that left the outcome unknown looks for the grant's marker in this many of
+# the user's newest Flash transactions, a page at a time.
+HISTORY_PAGE = 100
+HISTORY_SCAN = 500
+
 
 def record(idempotency_key: str, *, deliver_after_commit: bool = True, **fields: Any) -> tuple[CreditGrant, bool]:
-    """Write a grant once per idempotency key; returns (grant, created).
+    """Write a grant once per idempotency key; returns (grant, created). Every grant
+    is recorded here: Stripe purchases and plans, Apple purchases, refund and dispute
+    reversals, an operator's manual grant, reconciliation's repairs.
 
     Must run inside the caller's transaction (with the event row it belongs to); the
     first delivery attempt is made after that transaction commits.
@@ -65,8 +86,7 @@ def deliver_quietly(grant_id: uuid.UUID) -> None:
 
 
 def _inline_timeout() -> tuple[float, float]:
-    # The first attempt runs while Stripe/Apple/the operator waits for our answer.
-    return (settings.UPSTREAM_CONNECT_TIMEOUT, settings.PAYMENTS_GRANT_INLINE_TIMEOUT)
+    return (settings.UPSTREAM_CONNECT_TIMEOUT, INLINE_TIMEOUT)
 
 
 def _lease() -> timedelta:
@@ -75,25 +95,24 @@ def _lease() -> timedelta:
 
 # Past the fast-retry window, the wait before the next attempt is at most this share of
 # the grant's age: waits then grow geometrically with a long outage (reaching
-# PAYMENTS_GRANT_BACKOFF_MAX after about four hours at the default one hour).
+# BACKOFF_MAX_SECONDS after about four hours).
 LONG_OUTAGE_SHARE_OF_AGE = 0.25
 
 
 def backoff(attempts: int, age: timedelta) -> timedelta:
     """The wait before the next attempt of a grant `age` old that has had `attempts`.
 
-    Exponential from PAYMENTS_GRANT_BACKOFF_BASE, but never above
-    PAYMENTS_GRANT_FAST_RETRY_SECONDS while the grant is younger than
-    PAYMENTS_GRANT_FAST_RETRY_WINDOW (a buyer is waiting, and a short outage should
-    cost seconds, not minutes); after that, at most a share of the grant's age, capped
-    at PAYMENTS_GRANT_BACKOFF_MAX. Full jitter in the upper half."""
+    Exponential from PAYMENTS_GRANT_BACKOFF_BASE, but never above FAST_RETRY_SECONDS
+    while the grant is younger than FAST_RETRY_WINDOW_SECONDS (a buyer is waiting, and
+    a short outage should cost seconds, not minutes); after that, at most a share of the
+    grant's age, capped at BACKOFF_MAX_SECONDS. Full jitter in the upper half."""
     exponential = settings.PAYMENTS_GRANT_BACKOFF_BASE * 2 ** min(max(0, attempts - 1), 32)
-    fast = settings.PAYMENTS_GRANT_FAST_RETRY_SECONDS
+    fast = FAST_RETRY_SECONDS
     seconds_old = age.total_seconds()
-    if seconds_old < settings.PAYMENTS_GRANT_FAST_RETRY_WINDOW:
+    if seconds_old < FAST_RETRY_WINDOW_SECONDS:
         ceiling = fast
     else:
-        ceiling = max(fast, min(settings.PAYMENTS_GRANT_BACKOFF_MAX, seconds_old * LONG_OUTAGE_SHARE_OF_AGE))
+        ceiling = max(fast, min(BACKOFF_MAX_SECONDS, seconds_old * LONG_OUTAGE_SHARE_OF_AGE))
     return timedelta(seconds=min(exponential, ceiling) * random.uniform(0.5, 1.0))
 
 
@@ -141,8 +160,7 @@ def _attempt(grant: CreditGrant, timeout: tuple[float, float] | None = None) -> 
             found = find_in_flash(grant)
             if found is not None:
                 log.info("grant %s was already applied in Flash (reconciled from history)", grant.id)
-                return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")),
-                               note="reconciled from Flash history")
+                return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")), note=RECONCILED)
         setting = "FLASH_ADMIN_KEY"
         body = flash.grant(grant.flash_user_id, grant.amount, grant.transaction_type,
                            f"{grant.description} {grant.marker}".strip(), timeout=timeout)
@@ -192,8 +210,7 @@ def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = ""
     when the attempt's lease had been lost to another worker)."""
     now = timezone.now()
     if applied:
-        changes: dict[str, Any] = dict(state=GrantState.APPLIED, applied_at=now, outcome_unknown=False,
-                                       flash_transaction_id=flash_transaction_id, last_error=note)
+        changes = _applied(flash_transaction_id, note)
     elif final:
         changes = dict(state=GrantState.FAILED, last_error=error, outcome_unknown=unknown)
     else:
@@ -201,19 +218,28 @@ def _finish(grant: CreditGrant, *, applied: bool, flash_transaction_id: str = ""
                        next_attempt_at=now + backoff(grant.attempts, now - grant.created_at))
     changes.update(extra or {})
     # Only the holder of this attempt writes its result (a lease may have expired).
-    written = CreditGrant.objects.filter(pk=grant.pk, attempts=grant.attempts,
-                                         state__in=UNDELIVERED_STATES).update(**changes)
-    if written:
+    return _write(grant, changes, Q(attempts=grant.attempts, state__in=UNDELIVERED_STATES))
+
+
+def _applied(flash_transaction_id: str, note: str = "") -> dict[str, Any]:
+    return dict(state=GrantState.APPLIED, applied_at=timezone.now(), outcome_unknown=False,
+                flash_transaction_id=flash_transaction_id, last_error=note)
+
+
+def _write(grant: CreditGrant, changes: dict[str, Any], guard: Q) -> str:
+    """Write `changes` to the grant's row where `guard` still holds; `grant` reflects
+    what was written (nothing, when the guard no longer held)."""
+    if CreditGrant.objects.filter(guard, pk=grant.pk).update(**changes):
         for name, value in changes.items():
             setattr(grant, name, value)
     return grant.state
 
 
 def mark_stuck(limit: int = 100) -> int:
-    """Mark grants still undelivered PAYMENTS_GRANT_STUCK_AFTER seconds after they were
-    made as stuck (the worker keeps retrying them), alerting the operators once per
-    grant. Returns how many were newly marked."""
-    cutoff = timezone.now() - timedelta(seconds=settings.PAYMENTS_GRANT_STUCK_AFTER)
+    """Mark grants still undelivered STUCK_AFTER after they were made as stuck (the
+    worker keeps retrying them), alerting the operators once per grant. Returns how
+    many were newly marked."""
+    cutoff = timezone.now() - STUCK_AFTER
     overdue = CreditGrant.objects.filter(state=GrantState.PENDING, created_at__lte=cutoff)
     # Stuck before and retried by an operator since: stuck again, already alerted.
     overdue.filter(stuck_at__isnull=False).update(state=GrantState.STUCK)
@@ -238,9 +264,9 @@ def _age(grant: CreditGrant) -> str:
 def find_in_flash(grant: CreditGrant) -> dict | None:
     """Flash's transaction carrying this grant's marker, if it exists (raises
     UpstreamError when the history cannot be read)."""
-    page = settings.PAYMENTS_HISTORY_PAGE
-    for offset in range(0, settings.PAYMENTS_HISTORY_SCAN, page):
-        entries = flash.history(grant.flash_user_id, limit=page, offset=offset)
+    page = HISTORY_PAGE
+    for offset in range(0, HISTORY_SCAN, page):
+        entries = flash.history(grant.flash_user_id, limit=page, offset=offset)["transactions"]
         for entry in entries:
             if isinstance(entry, dict) and grant.marker in str(entry.get("description", "")):
                 return entry
@@ -266,8 +292,5 @@ def reconcile(grant: CreditGrant) -> bool:
     found = find_in_flash(grant)
     if found is None:
         return False
-    CreditGrant.objects.filter(pk=grant.pk).exclude(state=GrantState.APPLIED).update(
-        state=GrantState.APPLIED, applied_at=timezone.now(), outcome_unknown=False,
-        flash_transaction_id=str(found.get("id", "")), last_error="reconciled from Flash history",
-    )
+    _write(grant, _applied(str(found.get("id", "")), RECONCILED), ~Q(state=GrantState.APPLIED))
     return True

@@ -34,8 +34,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from relay import flash
-from relay.upstream import UpstreamError
+from core.catalog import package_for_price, plan_for_price
+from upstreams import flash
+from upstreams.stripe import client
+from upstreams.transport import UpstreamError
 
 from . import webhooks
 from .models import (
@@ -48,8 +50,6 @@ from .models import (
     RunOutcome,
     StripeEvent,
 )
-from .plans import package_for_price, plan_for_price
-from .stripe_api import client
 from .webhooks import nested, object_id
 
 log = logging.getLogger("payments.reconciliation")
@@ -62,6 +62,8 @@ ADMIN_GRANT_TYPES = {"admin_grant", "apple_iap", "stripe_purchase", "subscriptio
 NOT_SENT = {GrantState.HELD, GrantState.RELEASED}
 # Flash's clock and ours may differ a little: read its history this much before the window.
 CLOCK_SKEW = timedelta(minutes=10)
+# How many accounts' Flash histories are read at once.
+FLASH_READERS = 8
 
 
 class ReconciliationFailed(Exception):
@@ -215,7 +217,7 @@ def read_flash(sides: Sides, accounts: dict[str, Account], since: datetime) -> N
         except UpstreamError as exc:
             return user_id, exc.message
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.PAYMENTS_RECONCILE_FLASH_THREADS)) as pool:
+    with ThreadPoolExecutor(max_workers=FLASH_READERS) as pool:
         read = dict(pool.map(one, accounts))
     unreadable = sorted(str(accounts[user].pk) for user, entries in read.items() if isinstance(entries, str))
     if unreadable:

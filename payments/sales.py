@@ -16,8 +16,9 @@ from decimal import Decimal
 from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
+from core.catalog import APPLE_PRODUCTS, PACKAGES, PLANS
+
 from .models import CreditGrant, GrantSource, GrantState
-from .plans import APPLE_PRODUCTS, PACKAGES, PLANS
 
 # Grants a buyer paid for: their money amount is money received.
 PAID_SOURCES = (GrantSource.STRIPE, GrantSource.STRIPE_SUBSCRIPTION, GrantSource.APPLE)

@@ -15,7 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from metering import charts
+from core import charts
+from core.admin import ReadOnlyAdmin
 
 from . import sales
 from .models import SalesReport
@@ -53,17 +54,8 @@ def money_columns(figures: sales.Figures) -> dict:
 
 
 @admin.register(SalesReport)
-class SalesAdmin(admin.ModelAdmin):
+class SalesAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Listed under Payments; its page is the month's sales."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         return [path("export/", self.admin_site.admin_view(self.export_csv), name="payments_sales_export"),
@@ -90,7 +82,7 @@ class SalesAdmin(admin.ModelAdmin):
             "months": [{"month": first, "figures": figures, **money_columns(figures),
                         "url": "?" + urlencode({"month": f"{first:%Y-%m}"})} for first, figures in report.year],
             "charts": [
-                (currency, charts.bar_chart(
+                (currency, charts.svg_bar_chart(
                     [(day.isoformat(), float(sales.major(figures.received.get(currency, 0), currency)))
                      for day, figures in report.days],
                     f"Received per day ({currency.upper()})", fmt=lambda v: f"{v:,.2f}", colour="#5b8c3a"))

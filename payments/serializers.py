@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 
@@ -41,7 +42,8 @@ class CheckoutSerializer(serializers.Serializer):
     session_id = serializers.CharField()
 
 
-class PortalSerializer(serializers.Serializer):
+@extend_schema_serializer(component_name="Portal")  # the name the published schema has always had
+class BillingPortalSerializer(serializers.Serializer):
     url = serializers.URLField()
 
 

@@ -8,8 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import Account
-
-from .plans import PLANS
+from core.catalog import PLANS
 
 log = logging.getLogger("payments.subscriptions")
 

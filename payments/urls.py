@@ -5,7 +5,7 @@ from . import views
 urlpatterns = [
     path("plans", views.PlansView.as_view(), name="billing-plans"),
     path("checkout", views.CheckoutView.as_view(), name="billing-checkout"),
-    path("portal", views.PortalView.as_view(), name="billing-portal"),
+    path("portal", views.BillingPortalView.as_view(), name="billing-portal"),
     path("webhooks/stripe", views.StripeWebhookView.as_view(), name="billing-webhook-stripe"),
     path("verify-receipt", views.VerifyReceiptView.as_view(), name="billing-verify-receipt"),
 ]

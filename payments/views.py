@@ -7,33 +7,33 @@ import logging
 
 import stripe
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsHuman
-from apikeys.views import CountedFirst
-from timepoint_billing import request_json
-from timepoint_billing.errors import APIError
+from core import request_json
+from core.catalog import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
+from core.errors import APIError
+from core.permissions import CountedFirst, IsHuman
 
-from . import apple, checkout, grants, webhooks
-from .models import EventState, GrantSource, StripeEvent, TransactionType
-from .plans import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
+from . import apple, checkout, webhooks
 from .serializers import (
+    BillingPortalSerializer,
     CheckoutRequestSerializer,
     CheckoutSerializer,
     PlansSerializer,
-    PortalSerializer,
     ReceiptRequestSerializer,
     ReceiptSerializer,
     WebhookAckSerializer,
 )
 
 log = logging.getLogger("payments.views")
+
+# How old a signed webhook may be (CONTRACT.md §6): a replayed one is refused.
+WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 class PlansView(APIView):
@@ -73,6 +73,14 @@ class SignedInView(CountedFirst, APIView):
 
     permission_classes = [IsHuman]
 
+    @staticmethod
+    def validated(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+        """The body as `serializer_class` validates it (400 otherwise); a body that is
+        not a JSON object is validated as an empty one."""
+        serializer = serializer_class(data=request.data if isinstance(request.data, dict) else {})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
 
 class CheckoutView(SignedInView):
     @extend_schema(
@@ -93,23 +101,20 @@ class CheckoutView(SignedInView):
         ],
     )
     def post(self, request: Request) -> Response:
-        data = request.data if isinstance(request.data, dict) else {}
-        serializer = CheckoutRequestSerializer(data=data)
-        serializer.is_valid(raise_exception=True)
-        session = checkout.create_checkout(request.user, package=serializer.validated_data.get("package"),
-                                           plan=serializer.validated_data.get("plan"))
+        data = self.validated(CheckoutRequestSerializer, request)
+        session = checkout.create_checkout(request.user, package=data.get("package"), plan=data.get("plan"))
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
-class PortalView(SignedInView):
+class BillingPortalView(SignedInView):
     @extend_schema(
-        request=None, responses=PortalSerializer, summary="Manage your plan and payment details",
+        request=None, responses=BillingPortalSerializer, summary="Manage your plan and payment details",
         description="A link to Stripe's billing portal for your account, where you change your card, "
         "see invoices, or change or cancel your plan. Available after a first purchase (400 before). "
         "Sign in to call this: API keys are refused with 403.",
     )
     def post(self, request: Request) -> Response:
-        session = checkout.create_portal(request.user)
+        session = checkout.create_billing_portal(request.user)
         return Response({"url": session["url"]})
 
 
@@ -138,7 +143,7 @@ class StripeWebhookView(APIView):
             raise APIError(400, "invalid_signature", "Webhook signature cannot be verified.")
         try:
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), header, settings.STRIPE_WEBHOOK_SECRET,
-                                                  tolerance=settings.STRIPE_WEBHOOK_TOLERANCE)
+                                                  tolerance=WEBHOOK_TOLERANCE_SECONDS)
         except (stripe.SignatureVerificationError, UnicodeDecodeError):
             raise APIError(400, "invalid_signature", "Invalid or missing Stripe-Signature.") from None
         try:
@@ -147,26 +152,7 @@ class StripeWebhookView(APIView):
             raise APIError(400, "invalid_request", f"The event is not JSON: {exc}") from None
         if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
             raise APIError(400, "invalid_request", "Not a Stripe event.")
-        if event["type"] not in webhooks.HANDLERS:
-            return Response({"received": True, "ignored": True})
-
-        with transaction.atomic():
-            row, created = StripeEvent.objects.get_or_create(
-                stripe_id=event["id"],
-                defaults={"type": event["type"], "payload": event, "livemode": bool(event.get("livemode"))},
-            )
-            if not created:
-                return Response({"received": True, "duplicate": True})
-            try:
-                with transaction.atomic():
-                    row.result = webhooks.process(row)
-                row.state = EventState.SUCCEEDED
-            except webhooks.Unprocessable as exc:
-                log.error("stripe event %s (%s) failed: %s", row.stripe_id, row.type, exc)
-                row.state, row.result = EventState.FAILED, str(exc)
-            row.processed_at = timezone.now()
-            row.save(update_fields=["state", "result", "processed_at"])
-        return Response({"received": True})
+        return Response(webhooks.receive(event))
 
 
 class VerifyReceiptView(SignedInView):
@@ -181,32 +167,12 @@ class VerifyReceiptView(SignedInView):
             "granted": True, "credits": 100, "transaction_id": "2000000123456789"})],
     )
     def post(self, request: Request) -> Response:
-        serializer = ReceiptRequestSerializer(data=request.data if isinstance(request.data, dict) else {})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(ReceiptRequestSerializer, request)
         if data.get("signed_transaction"):
             purchases = [apple.verify_signed_transaction(data["signed_transaction"])]
         else:
             purchases = apple.verify_receipt(data["receipt_data"])  # newest first
-        account = request.user
-        newly_granted = 0
-        with transaction.atomic():
-            for purchase in purchases:
-                grant, created = grants.record(
-                    f"apple:{purchase.transaction_id}",
-                    source=GrantSource.APPLE,
-                    account=account,
-                    amount=purchase.credits,
-                    transaction_type=TransactionType.APPLE_IAP,
-                    description=f"Apple purchase: {purchase.credits} credits"
-                                + (f" ({purchase.quantity} × {purchase.product_id})" if purchase.quantity > 1 else ""),
-                    product=purchase.product_id,
-                    apple_transaction_id=purchase.transaction_id,
-                )
-                if created:
-                    newly_granted += purchase.credits
-                elif grant.account_id != account.pk:
-                    log.warning("Apple transaction %s resubmitted by another account", purchase.transaction_id)
+        newly_granted = apple.grant(request.user, purchases)
         # The newest purchase is the one the app just made; `credits` counts everything
         # this submission granted (older purchases a failed submission left behind too).
         latest = purchases[0]

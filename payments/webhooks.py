@@ -1,9 +1,12 @@
 """What each verified Stripe event does. Everything here reads the signed payload
 only: no Stripe API round trip stands between a payment and its credits.
 
-A handler returns a one-line result for the operator, or raises Unprocessable (the
-event is recorded as failed with the reason, and Stripe gets a 200: retrying the
-same payload would not help; an operator can reprocess it from the admin).
+An event's life (zulip's corporate/ pattern): the webhook view verifies it, `receive`
+ignores the types billing does not handle, stores the others once (a delivery again
+is a duplicate) and `run`s each stored event: its handler returns a one-line result
+for the operator (succeeded), or raises Unprocessable (failed, with the reason; Stripe
+still gets a 200: retrying the same payload would not help). The admin's *Process
+again* runs a failed event through the same `run`.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from accounts.models import Account
+from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_price
 
 from . import grants
-from .models import CreditGrant, GrantSource, GrantState, StripeEvent, TransactionType
-from .plans import PACKAGES, Plan, package_for_price, plan_for_price
+from .models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent, TransactionType
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -109,6 +115,13 @@ def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]
     return credits, products, price_ids, skipped
 
 
+def _paid_with(obj: dict, event_id: str) -> dict[str, Any]:
+    """What a grant keeps of the Stripe object (a Checkout session, an invoice) that
+    paid for it, for reconciliation."""
+    return {"currency": (obj.get("currency") or "").lower(), "stripe_event_id": event_id, "stripe_object_id": obj["id"],
+            "stripe_customer_id": object_id(obj.get("customer"))}
+
+
 def session_account(session: dict) -> Account:
     return _account(session.get("metadata"), reference=session.get("client_reference_id") or "",
                     customer=object_id(session.get("customer")))
@@ -134,11 +147,8 @@ def grant_for_session(session: dict, *, account: Account | None = None, event_id
         transaction_type=TransactionType.STRIPE_PURCHASE,
         description=f"Stripe purchase: {credits} credits",
         product=",".join(products),
-        currency=(session.get("currency") or "").lower(),
         money_amount=session.get("amount_total"),
-        stripe_event_id=event_id,
-        stripe_object_id=session["id"],
-        stripe_customer_id=object_id(session.get("customer")),
+        **_paid_with(session, event_id),
         stripe_payment_intent_id=object_id(session.get("payment_intent")),
         stripe_price_ids=price_ids,
         reason=reason,
@@ -170,7 +180,7 @@ def _invoice_payment_intent(invoice: dict) -> str:
     return found
 
 
-def invoice_plan(invoice: dict) -> tuple[Plan | None, int, list[str]]:
+def invoice_plan(invoice: dict) -> tuple[PlanTerms | None, int, list[str]]:
     """The plan a subscription invoice bills (its first plan line), that line's
     quantity, and the lines that are not plans (rounding adjustments, custom prices)."""
     plan, quantity, skipped = None, 1, []
@@ -189,7 +199,7 @@ def invoice_account(invoice: dict) -> Account:
 
 
 def grant_for_invoice(invoice: dict, *, event_id: str = "",
-                      reason: str = "") -> tuple[CreditGrant, bool, Plan, list[str]]:
+                      reason: str = "") -> tuple[CreditGrant, bool, PlanTerms, list[str]]:
     """The grant a paid subscription invoice owes (the plan's credits × quantity),
     recorded once under `stripe:invoice:<invoice id>`, for the webhook and the repair
     alike. Returns (grant, created, plan, skipped non-plan lines)."""
@@ -206,11 +216,8 @@ def grant_for_invoice(invoice: dict, *, event_id: str = "",
         transaction_type=TransactionType.SUBSCRIPTION_GRANT,
         description=f"{plan.name} plan: {credits} credits",
         product=plan.id,
-        currency=(invoice.get("currency") or "").lower(),
         money_amount=invoice.get("amount_paid"),
-        stripe_event_id=event_id,
-        stripe_object_id=invoice["id"],
-        stripe_customer_id=object_id(invoice.get("customer")),
+        **_paid_with(invoice, event_id),
         stripe_payment_intent_id=_invoice_payment_intent(invoice),
         stripe_price_ids=[p for p in (line_price(line) for line in nested(invoice, "lines", "data") or []) if p],
         reason=reason,
@@ -244,7 +251,7 @@ def subscription_changed(event: StripeEvent, subscription: dict) -> str:
     _link_customer(account, customer)
     status = subscription.get("status")
     if event.type == "customer.subscription.deleted" or status in ENDED_STATUSES:
-        set_plan(account, "free", as_of=_happened(event))
+        set_plan(account, Plan.FREE, as_of=_happened(event))
         return f"subscription {status or 'deleted'}: account back on free"
     if status not in LIVE_STATUSES:
         return f"subscription {status}: plan unchanged until it is paid"
@@ -370,6 +377,39 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
                           stripe_object_id=str(dispute.get("id") or ""), customer=reversal.stripe_customer_id,
                           intent=reversal.stripe_payment_intent_id)
     return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
+
+
+def receive(event: dict) -> dict[str, bool]:
+    """Stripe's answer for a verified event (`{"id", "type", ...}`): ignored when
+    billing does not handle its type, a duplicate when it was stored before, else
+    stored and run, in one transaction."""
+    if event["type"] not in HANDLERS:
+        return {"received": True, "ignored": True}
+    with transaction.atomic():
+        row, created = StripeEvent.objects.get_or_create(
+            stripe_id=event["id"],
+            defaults={"type": event["type"], "payload": event, "livemode": bool(event.get("livemode"))},
+        )
+        if not created:
+            return {"received": True, "duplicate": True}
+        run(row)
+    return {"received": True}
+
+
+def run(event: StripeEvent) -> bool:
+    """Run a stored event through its handler and record the outcome on it: succeeded
+    with what it did, or failed with why. Call inside a transaction (what the handler
+    wrote and the outcome commit together); True when it succeeded."""
+    try:
+        with transaction.atomic():
+            event.result = process(event)
+        event.state = EventState.SUCCEEDED
+    except Unprocessable as exc:
+        log.error("stripe event %s (%s) failed: %s", event.stripe_id, event.type, exc)
+        event.state, event.result = EventState.FAILED, str(exc)
+    event.processed_at = timezone.now()
+    event.save(update_fields=["state", "result", "processed_at"])
+    return event.state == EventState.SUCCEEDED
 
 
 HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {

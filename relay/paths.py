@@ -14,7 +14,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from django.http import HttpRequest
 
-from timepoint_billing.errors import APIError
+from core.errors import APIError
 
 # Deeper than any honest client encodes; a path still changing after this many
 # decodings is refused rather than followed.

@@ -35,6 +35,3 @@ class History(serializers.Serializer):
 class Costs(serializers.Serializer):
     costs = serializers.DictField(child=serializers.IntegerField())
 
-
-class Error(serializers.Serializer):
-    error = serializers.DictField(help_text='{"code": ..., "message": ...}')

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 
 import urllib3
 
-from timepoint_billing.errors import envelope
-
-from . import upstream
+from core.errors import envelope
+from upstreams import transport
 
 log = logging.getLogger("relay.streaming")
 
@@ -36,7 +35,7 @@ class EventRelay:
     releases everything (Django's StreamingHttpResponse calls it when the WSGI
     server is done, whether or not iteration ever started)."""
 
-    def __init__(self, response: upstream.UpstreamResponse, service: str, terminal_events: tuple[bytes, ...]) -> None:
+    def __init__(self, response: transport.UpstreamResponse, service: str, terminal_events: tuple[bytes, ...]) -> None:
         self.response = response
         self.service = service
         self.terminal_events = terminal_events

@@ -1,5 +1,5 @@
 """The relay to Flash and Clockchain (CONTRACT.md §4): thin DRF views over
-`relay.flash`, `relay.clockchain` and `relay.streaming`."""
+`upstreams.flash`, `upstreams.clockchain` and `relay.streaming`."""
 
 from __future__ import annotations
 
@@ -16,13 +16,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apikeys.limits import concurrency_slot, hold_slot, may_use_hd, release_when_closed
-from metering.recording import annotate
-from timepoint_billing import request_json
-from timepoint_billing.errors import APIError
-from timepoint_billing.schema import error_example
+from core import request_json
+from core.context import context
+from core.errors import APIError
+from core.middleware import mark_relayed
+from core.schema import error_example, error_response
+from core.signals import balance_seen
+from gateway.admission import concurrency_slot, hold_slot, may_use_hd
+from limits.slots import release_when_closed
+from upstreams import clockchain, flash, transport
 
-from . import clockchain, flash, paths, serializers, upstream
+from . import paths, serializers
 from .streaming import EventRelay
 
 log = logging.getLogger("relay.views")
@@ -34,10 +38,14 @@ _PASSED_THROUGH = OpenApiResponse(
     description="Billing's error envelope, or the upstream's own 4xx answer passed through unchanged.",
 )
 _OWN = (401, 429, 502, 503, 504)
-_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 402, 403, 404,
-                                                                                                        422)}}
-_READ_ERRORS = {**{s: OpenApiResponse(serializers.Error) for s in _OWN}, **{s: _PASSED_THROUGH for s in (400, 403, 404,
-                                                                                                         422)}}
+
+
+def _errors(*passed_through: int) -> dict:
+    return {**{s: error_response() for s in _OWN}, **{s: _PASSED_THROUGH for s in passed_through}}
+
+
+_ERRORS = _errors(400, 402, 403, 404, 422)  # a generation's: Flash's own 402 too
+_READ_ERRORS = _errors(400, 403, 404, 422)
 # One server-sent event, as a client parses it: `event` names it, `data` is Flash's JSON text.
 _SSE_EVENT = {
     "type": "object",
@@ -90,7 +98,9 @@ def _clockchain(summary: str, description: str, **kwargs: Any) -> Callable:
 class RelayView(APIView):
     """Refuses unsafe paths (400) before authentication, limits or any upstream call.
     Every relayed call holds one of the caller's concurrency slots, taken by the
-    request's admission (apikeys.limits.admit) with its other limits."""
+    request's admission (gateway.admission.admit) with its other limits. What a request
+    cost goes into its context for its usage record; a balance Flash reported is
+    announced (core.signals.balance_seen)."""
 
     holds_concurrency_slot = True
 
@@ -99,13 +109,12 @@ class RelayView(APIView):
         super().initial(request, *args, **kwargs)
 
     @staticmethod
-    def forward(request: Request, service: str, call: Callable[[], upstream.UpstreamResponse]) -> HttpResponse:
+    def forward(request: Request, service: str, call: Callable[[], transport.UpstreamResponse]) -> HttpResponse:
         """A read relayed as it is: a concurrency slot held for the upstream call, the
         upstream's answer handed back (5xx → 502), nothing spent."""
         with concurrency_slot(request):
             response = call()
-        annotate(request, credits_spent=0, upstream_status=response.status_code)
-        return upstream.relayed_response(service, response)
+        return transport.relayed_response(service, response)
 
 
 # --- Flash ---------------------------------------------------------------------------
@@ -131,7 +140,7 @@ class GenerationView(FlashRelayView):
         preset = body.get("preset") or flash.DEFAULT_PRESET
         if not isinstance(preset, str):
             raise APIError(400, "invalid_request", "preset: must be a string.")
-        annotate(request, preset=preset, credits_spent=0)
+        context(request).preset = preset
         if preset == "hd" and not may_use_hd(request):
             raise APIError(403, "forbidden", "The hd preset needs a plan or tier with HD (pro, enterprise "
                                              "or the Historian plan).")
@@ -143,7 +152,7 @@ class GenerationView(FlashRelayView):
         cost = self.expected_cost(preset)
         if cost is not None:
             balance = flash.get_balance(request.user.flash_user_id)
-            annotate(request, balance=balance)
+            balance_seen.send(sender=type(self), account=request.user, balance=balance)
             if balance < cost:
                 raise APIError(402, "insufficient_credits",
                                f"A {preset} generation costs {cost} credits; the balance is {balance}.")
@@ -153,7 +162,7 @@ class GenerationView(FlashRelayView):
     def expected_cost(preset: str) -> int | None:
         try:
             return flash.cost_of(preset, flash.get_costs())
-        except upstream.UpstreamError:
+        except transport.UpstreamError:
             # Without a cost table billing cannot pre-check; Flash still refuses (402) itself.
             log.warning("no cost table; generation goes to Flash without a balance pre-check")
             return None
@@ -162,7 +171,8 @@ class GenerationView(FlashRelayView):
         credits = 0
         if base is None and 200 <= status < 300:
             credits = cost if cost is not None else (self.expected_cost(preset) or 0)
-        annotate(request, preset=preset, credits_spent=credits, upstream_status=status)
+        ctx = context(request)
+        ctx.preset, ctx.credits_spent = preset, credits
 
 
 class GenerateView(GenerationView):
@@ -179,7 +189,7 @@ class GenerateView(GenerationView):
             response = flash.relay(request, "POST", flash.GENERATE_PATH, flash_user_id=request.user.flash_user_id,
                                    base=base, generation=True)
         self.spent(request, preset, cost, base, response.status_code)
-        return upstream.relayed_response(flash.SERVICE, response)
+        return transport.relayed_response(flash.SERVICE, response)
 
 
 class GenerateStreamView(GenerationView):
@@ -206,7 +216,7 @@ class GenerateStreamView(GenerationView):
             self.spent(request, preset, cost, base, response.status_code)
             if response.status_code >= 300 or not response.headers.get("Content-Type", "").startswith(
                     "text/event-stream"):
-                return upstream.relayed_response(flash.SERVICE, response)
+                return transport.relayed_response(flash.SERVICE, response)
         except BaseException:
             slot.release()
             raise
@@ -215,8 +225,7 @@ class GenerateStreamView(GenerationView):
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.
         streamed["X-Accel-Buffering"] = "no"
-        streamed.relayed = True
-        return streamed
+        return mark_relayed(streamed)
 
 
 class TimepointView(FlashRelayView):
@@ -253,7 +262,7 @@ class BalanceView(FlashRelayView):
             except ValueError:
                 balance = None
             if balance is not None:
-                annotate(request, balance=balance)
+                balance_seen.send(sender=type(self), account=request.user, balance=balance)
         return relayed
 
 
@@ -288,10 +297,11 @@ class CostsView(FlashRelayView):
 
 
 class ClockchainRelayView(RelayView):
-    """Public reads; anonymous callers are limited per client IP by the default
-    TierRateThrottle."""
+    """Public reads; anonymous callers are limited per client IP at the free tier by
+    the default TierRateThrottle (CONTRACT.md §2)."""
 
     permission_classes = [AllowAny]
+    count_anonymous = True
     prefix = ""
 
     def get(self, request: Request, path: str | None = None) -> HttpResponse:

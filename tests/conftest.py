@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import override_settings
 
 from accounts.models import Account
+from metering import writer
 from metering.writer import usage_writer
 from standins import Auth0, Clockchain, Flash
 
@@ -62,12 +63,15 @@ def _point_at_standins(standins: dict) -> None:
     values = upstream_settings(standins)
     # The one list-valued variable: settings.py reads it with env.list.
     values["APPLE_ROOT_CERTIFICATES"] = values["APPLE_ROOT_CERTIFICATES"].split(",")
+    override = override_settings(**values)
+    override.enable()
     # Usage records wait in the writer's queue until a test stores them with
     # flush_usage(), in the test's own transaction (a background thread would write
     # through another connection, outside it).
-    override = override_settings(**values, USAGE_BACKGROUND_WRITER=False)
-    override.enable()
+    patch = pytest.MonkeyPatch()
+    patch.setattr(writer, "BACKGROUND", False)
     yield
+    patch.undo()
     override.disable()
 
 

@@ -1,19 +1,21 @@
 """The admin as billing's operators use it: billing's own apps first, a "needs
-attention" box on the index, and dj-stripe's mirror of Stripe last, read-only and
-cut down to the objects an operator looks up.
+attention" box on the index, the usage dashboard with the sales beside it, and
+dj-stripe's mirror of Stripe last, read-only and cut down to the objects an operator
+looks up.
 
 `BillingAdminConfig` replaces `django.contrib.admin` in INSTALLED_APPS; its site is
-`admin.site`, so every app's `admin.py` registers on it as usual.
+`admin.site`, so every app's `admin.py` registers on it as usual; pages that show
+several apps' figures are composed in composed_admin.py.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+
+from core.admin import ReadOnlyAdmin
 
 # Billing's apps, in the order an operator needs them, and their models' order
 # (models not named here follow, alphabetically).
@@ -33,18 +35,9 @@ STRIPE_MIRROR_SHOWN = ["Customer", "Subscription", "Invoice", "Charge", "Refund"
 HIDDEN = {"social_django": {"Association", "Nonce"}}
 
 
-class ReadOnlyMirror:
+class ReadOnlyMirror(ReadOnlyAdmin):
     """A mirror of Stripe is changed by Stripe (webhooks, `djstripe_sync_models`), never
     by hand: no add, change, delete or bulk action."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict:
         return {}
@@ -80,6 +73,7 @@ class BillingAdminSite(admin.AdminSite):
         return billing + rest
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
+        # Imported on use: this module is loaded with INSTALLED_APPS, before any model.
         from payments.attention import needs_attention
 
         items = needs_attention(request.user)
@@ -103,3 +97,6 @@ class BillingAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()  # every app's admin module is registered now
         make_read_only(admin.site, STRIPE_MIRROR)
+        from .composed_admin import compose
+
+        compose(admin.site)

@@ -1,4 +1,9 @@
-"""The one settings module. Everything comes from the environment (CONTRACT.md §1).
+"""The one settings module. Everything comes from the environment (CONTRACT.md §1), one
+group per integration: Django itself; database and cache; security and limits; CORS;
+Auth0, portal sign-in and its limits; Flash and Clockchain; Stripe; grant delivery and
+reconciliation; Apple; usage records; email and operators; logging; DRF and the API
+reference; static files. Every variable read here is in the README's configuration
+table; what no operator sets is a constant of the module that uses it.
 
 With no variable set the service runs on embedded defaults (SQLite file, local-memory
 cache, development settings) so that a newcomer's first run needs nothing.
@@ -17,6 +22,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"))
+
+# --- Django ------------------------------------------------------------------------
 
 ENVIRONMENT = env.str("ENVIRONMENT", default="development")
 if ENVIRONMENT not in ("development", "test", "production"):
@@ -81,28 +88,35 @@ INSTALLED_APPS = [
     "axes",
     "social_django",
     "djstripe",
+    # Billing, bottom layer first (docs/architecture.md).
     "accounts",
     "apikeys",
+    "gateway",
     "payments",
     "relay",
     "metering",
+    "portal",
 ]
 
 MIDDLEWARE = [
-    "timepoint_billing.middleware.RequestIDMiddleware",
+    "core.middleware.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "timepoint_billing.bodies.UnreadableBodyMiddleware",
-    "timepoint_billing.middleware.APIEnvelopeMiddleware",
+    "core.bodies.UnreadableBodyMiddleware",
+    "core.middleware.APIEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "apikeys.middleware.RateLimitHeadersMiddleware",
+    "gateway.middleware.RateLimitHeadersMiddleware",
     "metering.middleware.UsageMiddleware",
+    # social-auth's error page, with failed portal sign-ins counted by axes (below); axes'
+    # own middleware last, as it asks, to answer a locked-out sign-in.
+    "accounts.signin_limits.SignInFailureMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "timepoint_billing.urls"
@@ -124,7 +138,13 @@ TEMPLATES = [
     },
 ]
 
-# --- database and cache -------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["timepoint_billing.formats"]  # dates as 2026-11-30 12:55 (admin)
+USE_I18N = True
+USE_TZ = True
+
+# --- database and cache ------------------------------------------------------------
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -142,10 +162,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # A pool per process (per gunicorn worker): however many requests and streams are in
     # flight, at most DB_POOL_MAX_SIZE connections. A request holds one only while it
-    # queries (it is handed back before any upstream call: timepoint_billing/db.py);
+    # queries (it is handed back before any upstream call: core/db.py);
     # one that waits longer than DB_POOL_TIMEOUT for one answers 503. No health check on
     # checkout: after a failure the pool's idle connections are dropped instead
-    # (timepoint_billing/db.py), so a restarted PostgreSQL costs one failed request.
+    # (core/db.py), so a restarted PostgreSQL costs one failed request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django must not
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -191,12 +211,8 @@ else:
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001", "axes.W001"]
 
 RATELIMIT_USE_CACHE = "default"
-# The client IP comes from REMOTE_ADDR unless a proxy header is named as trusted
-# (e.g. HTTP_X_FORWARDED_FOR behind Railway); trusting it by default would let any
-# client pick its own rate-limit bucket.
-TRUSTED_PROXY_IP_HEADER = env.str("TRUSTED_PROXY_IP_HEADER", default="")
 
-# --- security ----------------------------------------------------------------------
+# --- security and limits -----------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # Railway's proxy
 if PRODUCTION:
@@ -213,6 +229,14 @@ X_FRAME_OPTIONS = "DENY"
 
 # Bodies above this are refused with 413 before anyone parses them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
+
+# The client IP comes from REMOTE_ADDR unless a proxy header is named as trusted
+# (e.g. HTTP_X_FORWARDED_FOR behind Railway); trusting it by default would let any
+# client pick its own rate-limit bucket.
+TRUSTED_PROXY_IP_HEADER = env.str("TRUSTED_PROXY_IP_HEADER", default="")
+# Failed API authentications allowed per client IP and minute before 429 (key guessing;
+# limits/failures.py). Many honest users behind one address may need more.
+AUTH_FAILURES_PER_MINUTE = env.int("AUTH_FAILURES_PER_MINUTE", default=100)
 
 # --- CORS (CONTRACT.md §1) ---------------------------------------------------------
 
@@ -246,7 +270,7 @@ CORS_EXPOSE_HEADERS = [
     "Retry-After",
 ]
 
-# --- auth ----------------------------------------------------------------------------
+# --- Auth0, portal sign-in and sign-in limits --------------------------------------
 
 AUTH0_DOMAIN = env.str("AUTH0_DOMAIN", default="")
 AUTH0_AUDIENCE = env.str("AUTH0_AUDIENCE", default="https://api.timepointai.com")
@@ -256,16 +280,61 @@ AUTH0_JWKS_URL = env.str(
 )
 AUTH0_CLIENT_ID = env.str("AUTH0_CLIENT_ID", default="")
 AUTH0_CLIENT_SECRET = env.str("AUTH0_CLIENT_SECRET", default="")
-AUTH0_LEEWAY_SECONDS = env.int("AUTH0_LEEWAY_SECONDS", default=30)
-AUTH0_JWKS_CACHE_SECONDS = env.int("AUTH0_JWKS_CACHE_SECONDS", default=600)
-# An unknown kid refetches the key set at most this often (a flood of forged kids
-# must not turn into a flood of requests to Auth0).
-AUTH0_JWKS_REFETCH_SECONDS = env.int("AUTH0_JWKS_REFETCH_SECONDS", default=60)
 
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# axes first: it refuses a locked-out client before any backend checks a password. The
+# portal signs in with social-auth's Auth0 backend, pointed at AUTH0_ISSUER
+# (accounts.backends); operators with Django's own.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "accounts.backends.Auth0",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/portal/login/"
 
-# --- upstream services ---------------------------------------------------------------
+SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
+SOCIAL_AUTH_AUTH0_KEY = AUTH0_CLIENT_ID
+SOCIAL_AUTH_AUTH0_SECRET = AUTH0_CLIENT_SECRET
+SOCIAL_AUTH_AUTH0_SCOPE = ["openid", "profile", "email"]
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
+# No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
+# (an error URL of /portal/login/ would bounce straight back to Auth0).
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
+# Auth0 tokens are not kept in the database: the portal needs only who signed in.
+SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
+SOCIAL_AUTH_PIPELINE = [
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    # Before any Django user is made: the billing Account (Flash resolve on first sight).
+    "accounts.pipeline.resolve_account",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "accounts.pipeline.link_account",
+    "social_core.pipeline.user.user_details",
+]
+
+# Brute-force limits on admin and portal sign-in (django-axes; accounts/signin_limits.py):
+# SIGNIN_FAILURE_LIMIT failures from one client IP, or for one username, lock that IP or
+# username out of signing in for SIGNIN_LOCKOUT_MINUTES. Counted in the shared cache, so
+# every worker and instance counts together. The API's Bearer authentication is not
+# concerned (AUTH_FAILURES_PER_MINUTE above).
+AXES_HANDLER = "accounts.signin_limits.SharedCacheHandler"
+AXES_CACHE = "default"
+AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = "accounts.signin_limits.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "core.context.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
+# The cache handler keeps no database records: axes' admin pages would always be empty.
+# Operators lift a lockout with `manage.py axes_reset_ip IP` / `axes_reset_username NAME`.
+AXES_ENABLE_ADMIN = False
+
+# --- Flash and Clockchain ----------------------------------------------------------
 
 FLASH_URL = env.str("FLASH_URL", default="")
 FLASH_SERVICE_KEY = env.str("FLASH_SERVICE_KEY", default="")
@@ -280,10 +349,12 @@ GENERATION_TIMEOUT = env.float("GENERATION_TIMEOUT", default=120.0)
 # calls run at once, and closed after them).
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=100)
 
-# --- payments ------------------------------------------------------------------------
+# --- Stripe ------------------------------------------------------------------------
 
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Read by upstreams/stripe.py only. No STRIPE_API_HOST: dj-stripe would warn
+# (djstripe.W002) on every start outside DEBUG.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_PRICE_100_CREDITS = env.str("STRIPE_PRICE_100_CREDITS", default="")
 STRIPE_PRICE_500_CREDITS = env.str("STRIPE_PRICE_500_CREDITS", default="")
@@ -291,29 +362,81 @@ STRIPE_PRICE_EXPLORER = env.str("STRIPE_PRICE_EXPLORER", default="")
 STRIPE_PRICE_HISTORIAN = env.str("STRIPE_PRICE_HISTORIAN", default="")
 STRIPE_PRICE_API_PRO = env.str("STRIPE_PRICE_API_PRO", default="")
 STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith("sk_live_")
+# The admin links a Stripe object to its page in Stripe's dashboard (the stand-in's locally).
+STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
+# Where Stripe Checkout and the billing portal send people back to (the app's pages).
+PAYMENTS_SUCCESS_URL = env.str(
+    "PAYMENTS_SUCCESS_URL", default="https://app.timepointai.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
+)
+PAYMENTS_CANCEL_URL = env.str("PAYMENTS_CANCEL_URL", default="https://app.timepointai.com/billing/cancel")
+PAYMENTS_BILLING_PORTAL_RETURN_URL = env.str(
+    "PAYMENTS_BILLING_PORTAL_RETURN_URL", default="https://app.timepointai.com/billing"
+)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-# No STRIPE_API_HOST: dj-stripe would warn (djstripe.W002) on every start outside DEBUG;
-# payments.apps points stripe.api_base at STRIPE_API_BASE instead.
+
+# --- grant delivery and reconciliation ---------------------------------------------
+
+# The grant worker's pacing (payments/grants.py, manage.py process_grants): waits
+# between attempts double from PAYMENTS_GRANT_BACKOFF_BASE seconds; an attempt's claim
+# (its lease) outlasts the longest attempt, after which a dead worker's grant is taken
+# over; an idle worker looks for due grants every PAYMENTS_WORKER_INTERVAL seconds.
+PAYMENTS_GRANT_BACKOFF_BASE = env.float("PAYMENTS_GRANT_BACKOFF_BASE", default=10.0)
+PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default=120.0)
+PAYMENTS_WORKER_INTERVAL = env.float("PAYMENTS_WORKER_INTERVAL", default=5.0)
+# Reconciliation (manage.py reconcile_ledger): the default window, how long a payment's
+# webhook may still be on its way, when a pending grant is overdue.
+PAYMENTS_RECONCILE_DAYS = env.int("PAYMENTS_RECONCILE_DAYS", default=3)
+PAYMENTS_RECONCILE_GRACE_SECONDS = env.int("PAYMENTS_RECONCILE_GRACE_SECONDS", default=900)
+PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS = env.int("PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS", default=3600)
+
+# --- Apple -------------------------------------------------------------------------
 
 APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default="https://buy.itunes.apple.com/verifyReceipt")
 APPLE_SANDBOX_VERIFY_URL = env.str(
     "APPLE_SANDBOX_VERIFY_URL", default="https://sandbox.itunes.apple.com/verifyReceipt"
 )
 APPLE_SHARED_SECRET = env.str("APPLE_SHARED_SECRET", default="")
+# StoreKit 2 signed transactions are verified against these root certificates (DER or
+# PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).
+APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])
+APPLE_BUNDLE_ID = env.str("APPLE_BUNDLE_ID", default="com.timepointai.app")
+APPLE_APP_APPLE_ID = env.int("APPLE_APP_APPLE_ID", default=None)
+APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or Sandbox
 
-# --- logging ---------------------------------------------------------------------------
+# --- usage records -----------------------------------------------------------------
+
+# Raw usage records older than this are purged, once their day is rolled up.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
+# The usage writer (metering/writer.py): queued records are stored at least this often
+# (seconds), one multi-row INSERT per batch.
+USAGE_BATCH_INTERVAL = env.float("USAGE_BATCH_INTERVAL", default=0.25)
+# Records a process keeps queued while PostgreSQL is unreachable; past this, new ones
+# are dropped (counted and logged).
+USAGE_QUEUE_LIMIT = env.int("USAGE_QUEUE_LIMIT", default=100_000)
+# The longest wait between two attempts to store a batch while PostgreSQL is down.
+USAGE_RETRY_MAX_SECONDS = env.float("USAGE_RETRY_MAX_SECONDS", default=10.0)
+
+# --- email and operators -----------------------------------------------------------
+
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.com")
+# Who is emailed when a grant needs a person (stuck, failed, Flash refusing billing's
+# key). Not Django's ADMINS: that would also mail every 500's request details.
+OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
+
+# --- logging -----------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "timepoint_billing.logs.RequestIDFilter"},
-        "redact": {"()": "timepoint_billing.logs.RedactSecretsFilter"},
+        "request_id": {"()": "core.logs.RequestIDFilter"},
+        "redact": {"()": "core.logs.RedactSecretsFilter"},
     },
     "formatters": {
-        "json": {"()": "timepoint_billing.logs.JSONFormatter"},
+        "json": {"()": "core.logs.JSONFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
@@ -335,17 +458,17 @@ LOGGING = {
     },
 }
 
-# --- DRF and docs ----------------------------------------------------------------------
+# --- DRF and the API reference -----------------------------------------------------
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsCaller"],
-    "DEFAULT_THROTTLE_CLASSES": ["apikeys.limits.TierRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsCaller"],
+    "DEFAULT_THROTTLE_CLASSES": ["gateway.throttling.TierRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["timepoint_billing.request_json.JSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "timepoint_billing.negotiation.FallbackContentNegotiation",
-    "EXCEPTION_HANDLER": "timepoint_billing.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "timepoint_billing.schema.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["core.request_json.JSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FallbackContentNegotiation",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -370,7 +493,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# --- static files ----------------------------------------------------------------------
+# --- static files ------------------------------------------------------------------
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -388,149 +511,3 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-FORMAT_MODULE_PATH = ["timepoint_billing.formats"]  # dates as 2026-11-30 12:55 (admin)
-USE_I18N = True
-USE_TZ = True
-
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@timepointai.com")
-# Who is emailed when a grant needs a person (stuck, failed, Flash refusing billing's
-# key). Not Django's ADMINS: that would also mail every 500's request details.
-OPERATOR_EMAILS = env.list("OPERATOR_EMAILS", default=[])
-
-# --- accounts (identity issue) -----------------------------------------------------
-
-# Session tokens live this long after their last use (sliding, refreshed hourly).
-SESSION_TOKEN_TTL_DAYS = env.int("SESSION_TOKEN_TTL_DAYS", default=30)
-# A cold JWKS fetch that failed is not retried for this long (Auth0 down must not
-# turn every request into a connection attempt).
-AUTH0_JWKS_FAILURE_BACKOFF_SECONDS = env.int("AUTH0_JWKS_FAILURE_BACKOFF_SECONDS", default=5)
-
-# Portal sign-in: social-auth's Auth0 backend, pointed at AUTH0_ISSUER (accounts.backends).
-# axes first: it refuses a locked-out client before any backend checks a password.
-AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
-    "accounts.backends.Auth0",
-    "django.contrib.auth.backends.ModelBackend",
-]
-SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
-SOCIAL_AUTH_AUTH0_KEY = AUTH0_CLIENT_ID
-SOCIAL_AUTH_AUTH0_SECRET = AUTH0_CLIENT_SECRET
-SOCIAL_AUTH_AUTH0_SCOPE = ["openid", "profile", "email"]
-SOCIAL_AUTH_JSONFIELD_ENABLED = True
-SOCIAL_AUTH_URL_NAMESPACE = "social"
-SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/portal/"
-# No LOGIN_ERROR_URL: a failed sign-in renders social_django/error.html with its status
-# (an error URL of /portal/login/ would bounce straight back to Auth0).
-# social-auth's error page, with failed portal sign-ins counted by axes (below); axes'
-# own middleware last, as it asks, to answer a locked-out sign-in.
-MIDDLEWARE = [*MIDDLEWARE, "accounts.signin_limits.SignInFailureMiddleware", "axes.middleware.AxesMiddleware"]
-SOCIAL_AUTH_REDIRECT_IS_HTTPS = PRODUCTION
-# Auth0 tokens are not kept in the database: the portal needs only who signed in.
-SOCIAL_AUTH_AUTH0_EXTRA_DATA = []
-SOCIAL_AUTH_PIPELINE = [
-    "social_core.pipeline.social_auth.social_details",
-    "social_core.pipeline.social_auth.social_uid",
-    "social_core.pipeline.social_auth.auth_allowed",
-    "social_core.pipeline.social_auth.social_user",
-    # Before any Django user is made: the billing Account (Flash resolve on first sight).
-    "accounts.pipeline.resolve_account",
-    "social_core.pipeline.user.get_username",
-    "social_core.pipeline.user.create_user",
-    "social_core.pipeline.social_auth.associate_user",
-    "accounts.pipeline.link_account",
-    "social_core.pipeline.user.user_details",
-]
-
-# Brute-force limits on admin and portal sign-in (django-axes; accounts/signin_limits.py):
-# SIGNIN_FAILURE_LIMIT failures from one client IP, or for one username, lock that IP or
-# username out of signing in for SIGNIN_LOCKOUT_MINUTES. Counted in the shared cache, so
-# every worker and instance counts together. The API's Bearer authentication is not
-# concerned (AUTH_FAILURES_PER_MINUTE below).
-AXES_HANDLER = "accounts.signin_limits.SharedCacheHandler"
-AXES_CACHE = "default"
-AXES_FAILURE_LIMIT = env.int("SIGNIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGNIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = "accounts.signin_limits.lockout_parameters"
-AXES_CLIENT_IP_CALLABLE = "apikeys.limits.client_ip"
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "accounts.signin_limits.lockout_response"
-# The cache handler keeps no database records: axes' admin pages would always be empty.
-# Operators lift a lockout with `manage.py axes_reset_ip IP` / `axes_reset_username NAME`.
-AXES_ENABLE_ADMIN = False
-
-# --- apikeys (keys and limits issue) -------------------------------------------------
-
-APIKEYS_MAX_ACTIVE_PER_ACCOUNT = env.int("APIKEYS_MAX_ACTIVE_PER_ACCOUNT", default=25)
-# How long a worker trusts a cached key record; revocation overwrites it at once.
-APIKEYS_CACHE_SECONDS = env.int("APIKEYS_CACHE_SECONDS", default=30)
-APIKEYS_LAST_USED_RESOLUTION_SECONDS = 60
-# Failed authentications allowed per client IP and minute before 429 (key guessing).
-AUTH_FAILURES_PER_MINUTE = env.int("AUTH_FAILURES_PER_MINUTE", default=100)
-# A concurrency slot outlives a dead worker by at most this long; live streams refresh it.
-CONCURRENCY_SLOT_SECONDS = env.int("CONCURRENCY_SLOT_SECONDS", default=int(GENERATION_TIMEOUT) + 30)
-
-# --- relay (relay issue) -----------------------------------------------------------
-
-# --- payments (payments issue) ---------------------------------------------------------
-# Where Stripe Checkout and the billing portal send people back to.
-PAYMENTS_SUCCESS_URL = env.str(
-    "PAYMENTS_SUCCESS_URL", default="https://app.timepointai.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
-)
-PAYMENTS_CANCEL_URL = env.str("PAYMENTS_CANCEL_URL", default="https://app.timepointai.com/billing/cancel")
-PAYMENTS_PORTAL_RETURN_URL = env.str("PAYMENTS_PORTAL_RETURN_URL", default="https://app.timepointai.com/billing")
-STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
-# Grant delivery to Flash (payments/grants.py, manage.py process_grants).
-PAYMENTS_GRANT_INLINE_TIMEOUT = env.float("PAYMENTS_GRANT_INLINE_TIMEOUT", default=5.0)
-# A paid grant is retried until Flash takes it (no attempts limit). Waits double from
-# the base, but stay under FAST_RETRY_SECONDS for the first FAST_RETRY_WINDOW seconds of
-# a grant's life; longer outages back off up to BACKOFF_MAX (payments/grants.py).
-PAYMENTS_GRANT_BACKOFF_BASE = env.float("PAYMENTS_GRANT_BACKOFF_BASE", default=10.0)
-PAYMENTS_GRANT_FAST_RETRY_SECONDS = env.float("PAYMENTS_GRANT_FAST_RETRY_SECONDS", default=15.0)
-PAYMENTS_GRANT_FAST_RETRY_WINDOW = env.float("PAYMENTS_GRANT_FAST_RETRY_WINDOW", default=300.0)
-PAYMENTS_GRANT_BACKOFF_MAX = env.float("PAYMENTS_GRANT_BACKOFF_MAX", default=3600.0)
-# A grant still undelivered this long after it was made is marked stuck and alerted.
-PAYMENTS_GRANT_STUCK_AFTER = env.float("PAYMENTS_GRANT_STUCK_AFTER", default=3600.0)
-# Longer than any one attempt (connect + read timeouts, plus a history scan): a row
-# claimed by a worker that died is retried, and reconciled, after this.
-PAYMENTS_GRANT_LEASE_SECONDS = env.float("PAYMENTS_GRANT_LEASE_SECONDS", default=120.0)
-PAYMENTS_HISTORY_PAGE = env.int("PAYMENTS_HISTORY_PAGE", default=100)
-PAYMENTS_HISTORY_SCAN = env.int("PAYMENTS_HISTORY_SCAN", default=500)
-PAYMENTS_WORKER_INTERVAL = env.float("PAYMENTS_WORKER_INTERVAL", default=5.0)
-# Reconciliation (manage.py reconcile_ledger): the default window, how long a payment's
-# webhook may still be on its way, when a pending grant is overdue, and how many Flash
-# histories are read at once.
-PAYMENTS_RECONCILE_DAYS = env.int("PAYMENTS_RECONCILE_DAYS", default=3)
-PAYMENTS_RECONCILE_GRACE_SECONDS = env.int("PAYMENTS_RECONCILE_GRACE_SECONDS", default=900)
-PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS = env.int("PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS", default=3600)
-PAYMENTS_RECONCILE_FLASH_THREADS = env.int("PAYMENTS_RECONCILE_FLASH_THREADS", default=8)
-# The admin links a Stripe object to its page in Stripe's dashboard (the stand-in's locally).
-STRIPE_DASHBOARD_URL = env.str("STRIPE_DASHBOARD_URL", default="https://dashboard.stripe.com")
-# Apple: StoreKit 2 signed transactions are verified against these root certificates
-# (DER or PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).
-APPLE_ROOT_CERTIFICATES = env.list("APPLE_ROOT_CERTIFICATES", default=[])
-APPLE_BUNDLE_ID = env.str("APPLE_BUNDLE_ID", default="com.timepointai.app")
-APPLE_APP_APPLE_ID = env.int("APPLE_APP_APPLE_ID", default=None)
-APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or Sandbox
-APPLE_TIMEOUT = env.float("APPLE_TIMEOUT", default=10.0)
-
-
-# --- metering (metering issue) ---------------------------------------------------------
-# A relayed call that shows a Flash balance below this sends one low-credit email.
-LOW_CREDIT_THRESHOLD = env.int("LOW_CREDIT_THRESHOLD", default=20)
-# Raw usage records older than this are purged, once their day is rolled up.
-USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
-# The usage writer (metering/writer.py): queued records are stored at least this often
-# (seconds), one multi-row INSERT per batch.
-USAGE_BATCH_INTERVAL = env.float("USAGE_BATCH_INTERVAL", default=0.25)
-# Records a process keeps queued while PostgreSQL is unreachable; past this, new ones
-# are dropped (counted and logged).
-USAGE_QUEUE_LIMIT = env.int("USAGE_QUEUE_LIMIT", default=100_000)
-# The longest wait between two attempts to store a batch while PostgreSQL is down.
-USAGE_RETRY_MAX_SECONDS = env.float("USAGE_RETRY_MAX_SECONDS", default=10.0)
-# False: records wait in the queue until usage_writer.flush() (the in-process tests,
-# which store them in their own transaction).
-USAGE_BACKGROUND_WRITER = True

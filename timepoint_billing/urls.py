@@ -28,7 +28,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("health/ready", views.ready, name="health-ready"),
     path("api/v1/", include(api_v1)),
-    path("portal/", include("accounts.portal_urls")),
+    path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
 ]
 

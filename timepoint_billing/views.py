@@ -16,9 +16,9 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .db import forget_idle_connections
-from .errors import error_response
-from .middleware import is_api_path
+from core.db import forget_idle_connections
+from core.errors import error_response
+from core.middleware import is_api_path
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ pytestmark = [
 def alice_key(alice) -> str:
     key = "tp_live_" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
     APIKey.objects.create(account=alice, key_hash=hashlib.sha256(key.encode()).hexdigest(), prefix=key[:16],
-                          name="ci", rate_limit=10)
+                          name="ci")
     return key
 
 

@@ -4,6 +4,7 @@ import re
 import pytest
 from django.db import connection
 
+from apikeys import keys
 from apikeys.models import APIKey
 from tests.conftest import bearer
 
@@ -90,8 +91,8 @@ def test_it_refuses_bodies_that_are_not_objects(as_alice, body):
     assert response.json()["error"]["code"] == "invalid_request"
 
 
-def test_it_caps_active_keys_per_account(as_alice, settings):
-    settings.APIKEYS_MAX_ACTIVE_PER_ACCOUNT = 3
+def test_it_caps_active_keys_per_account(as_alice, monkeypatch):
+    monkeypatch.setattr(keys, "MAX_ACTIVE_PER_ACCOUNT", 3)
     for _ in range(3):
         assert as_alice.post(
             "/api/v1/keys", {"name": "k", "environment": "live"}, content_type="application/json"

@@ -2,10 +2,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.exceptions import AuthenticationFailed
 
-from accounts.credentials import Credential
 from apikeys.authentication import authenticate_key
 from apikeys.keys import create_key, revoke_key
 from apikeys.models import APIKey
+from core.credentials import Credential
 
 
 def test_it_authenticates_a_key_as_its_account(alice):
@@ -76,13 +76,13 @@ def test_a_tier_change_reaches_keys_and_their_cached_records(alice):
     assert account.effective_tier == "enterprise"
 
 
-def test_sync_tier_follows_a_plan_change_made_with_update(alice):
+def test_dropping_cached_keys_follows_a_plan_change_made_with_update(alice):
     from accounts.models import Account
-    from apikeys.keys import sync_tier
+    from apikeys.keys import drop_cached_keys
 
     key, plaintext = create_key(alice, "k", "live")
     authenticate_key(plaintext)
     Account.objects.filter(pk=alice.pk).update(plan="api_pro", tier="pro")
-    sync_tier(Account.objects.get(pk=alice.pk))
+    drop_cached_keys(Account.objects.get(pk=alice.pk))
     account, credential = authenticate_key(plaintext)
     assert (credential.api_key.tier, credential.api_key.rate_limit, account.plan) == ("pro", 60, "api_pro")

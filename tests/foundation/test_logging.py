@@ -5,8 +5,8 @@ import json
 import logging
 import sys
 
+from core.logs import JSONFormatter, RedactSecretsFilter, request_id_var
 from tests.foundation.test_settings import PRODUCTION, run
-from timepoint_billing.logs import JSONFormatter, RedactSecretsFilter, request_id_var
 
 SECRETS = [
     "tp_live_" + "a1" * 16,
@@ -18,7 +18,7 @@ SECRETS = [
 ]
 
 EMIT = (
-    "import django, logging; django.setup(); from timepoint_billing.logs import request_id_var; "
+    "import django, logging; django.setup(); from core.logs import request_id_var; "
     "request_id_var.set('rid-7'); log = logging.getLogger('billing.test'); "
     "log.warning('calling with %s', 'Bearer tp_live_" + "x" * 32 + "'); log.info('second line')"
 )

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from timepoint_billing.logs import request_id_var
+from core.logs import request_id_var
 
 MADE = re.compile(r"^[0-9a-f]{32}$")
 

@@ -129,3 +129,14 @@ def test_it_sends_stripe_calls_to_the_configured_api_base():
     result = run(["-c", probe], STRIPE_API_BASE="http://127.0.0.1:8104")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:8104"
+
+
+def test_every_variable_it_reads_is_in_the_readmes_configuration_table():
+    import re
+
+    source = (ROOT / "timepoint_billing" / "settings.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', source))
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    assert len(read) > 40
+    assert sorted(name for name in read if f"`{name}`" not in table) == []

@@ -15,7 +15,7 @@ def make_key():
 
         return APIKey.objects.create(
             account=account, key_hash=secrets.token_hex(32), prefix="tp_live_abcdefgh",
-            name=name, environment=environment, rate_limit=10,
+            name=name, environment=environment,
         )
 
     return make

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 
+from core import catalog
 from tests.conftest import flush_usage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.metering.urls")]
@@ -14,8 +15,8 @@ def _relayed_call(client, balance):
     flush_usage()  # the usage writer acts on the balance its record carries
 
 
-def test_it_sends_one_email_per_threshold_crossing(as_alice, alice, settings):
-    settings.LOW_CREDIT_THRESHOLD = 20
+def test_it_sends_one_email_per_threshold_crossing(as_alice, alice, monkeypatch):
+    monkeypatch.setattr(catalog, "LOW_BALANCE", 20)
     _relayed_call(as_alice, 50)
     assert mail.outbox == []
 
@@ -31,8 +32,8 @@ def test_it_sends_one_email_per_threshold_crossing(as_alice, alice, settings):
     assert len(mail.outbox) == 2
 
 
-def test_the_threshold_is_a_setting(as_alice, settings):
-    settings.LOW_CREDIT_THRESHOLD = 100
+def test_the_threshold_is_the_catalogs_low_balance(as_alice, monkeypatch):
+    monkeypatch.setattr(catalog, "LOW_BALANCE", 100)
     _relayed_call(as_alice, 99)
     assert len(mail.outbox) == 1
 

@@ -8,9 +8,10 @@ from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 from django.test import Client
 
+from core.context import context
 from metering.middleware import UsageMiddleware
 from metering.models import UsageRecord
-from metering.recording import annotate, failures
+from metering.recording import failures
 from tests.conftest import flush_usage
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.metering.urls")]
@@ -113,13 +114,13 @@ def test_it_records_a_stream_the_client_abandons(rf, alice):
     def view(request):
         def events():
             yield b"event: progress\n\n"
-            annotate(request, credits_spent=3)
+            context(request).credits_spent = 3
             yield b"event: done\n\n"
 
         return StreamingHttpResponse(events(), content_type="text/event-stream")
 
     request = rf.get("/api/v1/generate/stream")
-    annotate(request, account=alice)
+    context(request).account = alice
     response = UsageMiddleware(view)(request)
     next(iter(response))
     request_finished.disconnect(close_old_connections)
@@ -153,7 +154,7 @@ def test_it_records_a_stream_closed_before_it_started(rf, alice):
         return StreamingHttpResponse(iter([b"event: done\n\n"]), content_type="text/event-stream")
 
     request = rf.get("/api/v1/generate/stream")
-    annotate(request, account=alice)
+    context(request).account = alice
     response = UsageMiddleware(view)(request)
     request_finished.disconnect(close_old_connections)
     try:

@@ -8,6 +8,7 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS
 from django.test import Client, TestCase
 
+from payments import grants
 from standins.apple import Apple
 from standins.stripe import PRICES, Stripe
 
@@ -25,10 +26,10 @@ def apple(standins: dict) -> Apple:
 
 
 @pytest.fixture(autouse=True)
-def _fast_retries(settings) -> None:
+def _fast_retries(settings, monkeypatch) -> None:
     # Retries are due at once, so tests run the worker without waiting.
     settings.PAYMENTS_GRANT_BACKOFF_BASE = 0
-    settings.PAYMENTS_GRANT_INLINE_TIMEOUT = 0.5
+    monkeypatch.setattr(grants, "INLINE_TIMEOUT", 0.5)
     settings.UPSTREAM_READ_TIMEOUT = 0.5
 
 

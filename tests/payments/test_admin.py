@@ -1,7 +1,7 @@
 
 from payments import grants
 from payments.models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent
-from relay import flash as flash_client
+from upstreams import flash as flash_client
 
 from .conftest import committed, completed_session
 

@@ -81,11 +81,11 @@ def test_it_backs_off_further_only_in_a_long_outage(alice, flash, settings):
     grant.refresh_from_db()
     wait = _wait_after_attempt(grant)
     assert 15 < wait <= 40 * 60, wait
-    # Never longer than PAYMENTS_GRANT_BACKOFF_MAX, however long the outage.
+    # Never longer than BACKOFF_MAX_SECONDS, however long the outage.
     CreditGrant.objects.filter(pk=grant.pk).update(created_at=timezone.now() - timezone.timedelta(days=3),
                                                    next_attempt_at=timezone.now())
     grant.refresh_from_db()
-    assert settings.PAYMENTS_GRANT_BACKOFF_MAX / 2 <= _wait_after_attempt(grant) <= settings.PAYMENTS_GRANT_BACKOFF_MAX
+    assert grants.BACKOFF_MAX_SECONDS / 2 <= _wait_after_attempt(grant) <= grants.BACKOFF_MAX_SECONDS
 
 
 def test_it_never_gives_up_on_a_paid_grant(alice, flash, stripe_api, post_event):

@@ -1,9 +1,12 @@
+from datetime import timedelta
+
 from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 
 from payments import grants
 from payments.models import CreditGrant, GrantSource, GrantState
-from relay import flash as flash_client
+from upstreams import flash as flash_client
 
 from .conftest import committed, completed_session, wait_for
 
@@ -38,8 +41,10 @@ def test_it_recovers_the_grant_of_a_worker_killed_mid_attempt(alice, flash):
     with committed():
         grant, _ = grants.record("test:killed", deliver_after_commit=False, source=GrantSource.MANUAL,
                                  account=alice, amount=9, transaction_type="admin_grant", description="Manual")
-    # What a worker does before dying: claim the row, reach Flash, never write back.
-    assert grants._claim(grant)
+    # What a worker leaves when it dies mid-attempt: the row claimed for its attempt
+    # (the lease ahead, the outcome unknown) and the grant applied in Flash.
+    CreditGrant.objects.filter(pk=grant.pk).update(attempts=F("attempts") + 1, outcome_unknown=True,
+                                                   next_attempt_at=timezone.now() + timedelta(minutes=2))
     flash_client.grant(alice.flash_user_id, 9, "admin_grant", f"Manual {grant.marker}")
     _work()  # its lease has not run out: nobody touches it
     assert CreditGrant.objects.get(pk=grant.pk).state == GrantState.PENDING

@@ -15,9 +15,9 @@ from django.test import Client
 
 from payments import reconciliation
 from payments.models import CreditGrant, Difference, GrantState, ReconciliationRun, RunOutcome, StripeEvent
-from payments.stripe_api import client as stripe_client
-from relay import flash as flash_client
 from tests.conftest import bearer
+from upstreams import flash as flash_client
+from upstreams.stripe import client as stripe_client
 
 from .conftest import committed, price
 

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from payments import grants
 from payments.models import GrantSource
-from relay import flash as flash_client
+from upstreams import flash as flash_client
 
 from .conftest import PHONE, fully_on_screen, screenshot
 

@@ -7,7 +7,7 @@ import datetime as dt
 from django.template import Context, Template
 from django.utils import timezone
 
-from accounts.templatetags.portal_ui import balance_level, bar_chart, relative
+from portal.templatetags.portal_ui import balance_level, bar_chart, relative
 
 
 def test_it_colours_the_balance_red_below_20_and_amber_below_50():

@@ -2,19 +2,28 @@
 Flash client's own credit calls."""
 
 import pytest
+from django.core import mail
 
-from relay import flash as flash_client
-from relay.upstream import UpstreamError
+from tests.conftest import flush_usage
+from upstreams import flash as flash_client
+from upstreams.transport import UpstreamError
 
 
 def test_it_relays_the_balance(as_alice, alice, flash):
     response = as_alice.get("/api/v1/credits/balance")
     assert response.status_code == 200
     assert response.json()["balance"] == 100
-    assert response.wsgi_request.metering["balance"] == 100
     (sent,) = flash.received("/api/v1/credits/balance")
     assert sent.headers["x-user-id"] == alice.flash_user_id
     assert sent.headers["x-service-key"] == flash.service_key
+
+
+def test_a_low_balance_it_relays_reaches_the_low_credit_alert(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 7
+    assert as_alice.get("/api/v1/credits/balance").json()["balance"] == 7
+    flush_usage()
+    (alert,) = mail.outbox
+    assert alert.to == ["alice@example.com"] and "Your balance is 7 credits" in alert.body
 
 
 def test_it_relays_history_with_its_query_string(as_alice, alice, flash):
@@ -31,17 +40,17 @@ def test_it_relays_history_with_its_query_string(as_alice, alice, flash):
 def test_it_relays_the_cost_table(as_alice, flash):
     response = as_alice.get("/api/v1/credits/costs")
     assert response.status_code == 200
-    assert response.json()["costs"]["generate_hd"] == 10
+    assert response.json()["costs"]["generate_hd"] == flash.costs["generate_hd"]
 
 
 def test_the_client_reads_balance_history_and_costs(alice, flash):
     flash.costs["future_op"] = 3
     assert flash_client.get_balance(alice.flash_user_id) == 100
-    assert flash_client.get_history(alice.flash_user_id, {"limit": 5})["total"] == 0
+    assert flash_client.history(alice.flash_user_id, limit=5)["total"] == 0
     costs = flash_client.get_costs()
     assert costs["future_op"] == 3
-    assert flash_client.cost_of("hd", costs) == 10
-    assert flash_client.cost_of(None, costs) == 5
+    assert flash_client.cost_of("hd", costs) == flash.costs["generate_hd"]
+    assert flash_client.cost_of(None, costs) == flash.costs["generate_balanced"]  # the default preset
     assert flash_client.cost_of("unknown", {"unknown": 4, "generate": 1}) == 4
     assert flash_client.cost_of("unknown", {"generate": 1}) == 1
     assert flash_client.cost_of("unknown", {}) is None

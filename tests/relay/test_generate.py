@@ -2,7 +2,11 @@
 
 import json
 
+from django.core import mail
+
 from accounts.models import Account
+from metering.models import UsageRecord
+from tests.conftest import flush_usage
 
 
 def post(client, body, **headers):
@@ -20,7 +24,7 @@ def test_it_relays_the_body_unchanged_as_the_caller(as_alice, alice, flash):
     assert sent.json() == body
     assert sent.headers["x-service-key"] == flash.service_key
     assert sent.headers["x-user-id"] == alice.flash_user_id
-    assert flash.balance_of(alice.flash_user_id) == 95
+    assert flash.balance_of(alice.flash_user_id) == 100 - flash.costs["generate_balanced"]
 
 
 def test_it_keeps_the_query_string(as_alice, flash):
@@ -30,21 +34,28 @@ def test_it_keeps_the_query_string(as_alice, flash):
     assert sent.raw_query == "mode=fast&x=%20y"
 
 
-def test_it_reports_preset_and_credits_to_metering(as_alice, flash):
+def test_it_records_preset_and_credits_in_the_usage_record(as_alice, flash):
     response = post(as_alice, {"query": "x", "preset": "hyper"})
     assert response.status_code == 200
-    facts = response.wsgi_request.metering
-    assert facts["preset"] == "hyper"
-    assert facts["credits_spent"] == 2
-    assert facts["upstream_status"] == 200
-    assert facts["balance"] == 100
+    flush_usage()
+    record = UsageRecord.objects.get()
+    assert (record.preset, record.credits_spent, record.status_code) == ("hyper", flash.costs["generate_hyper"], 200)
 
 
-def test_it_reports_no_credits_when_flash_refuses(as_alice, flash):
+def test_the_balance_it_checks_reaches_the_low_credit_alert(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 5  # enough for hyper, below the low balance
+    assert post(as_alice, {"query": "x", "preset": "hyper"}).status_code == 200
+    flush_usage()
+    (alert,) = mail.outbox
+    assert alert.to == ["alice@example.com"] and "Your balance is 5 credits" in alert.body
+
+
+def test_it_records_no_credits_when_flash_refuses(as_alice, flash):
     response = post(as_alice, {"preset": "balanced"})  # no query: Flash answers 422
     assert response.status_code == 422
     assert response.json() == {"detail": "query is required"}
-    assert response.wsgi_request.metering["credits_spent"] == 0
+    flush_usage()
+    assert (UsageRecord.objects.get().credits_spent, UsageRecord.objects.get().status_code) == (0, 422)
 
 
 def test_it_refuses_with_402_before_flash_when_the_balance_cannot_pay(as_alice, alice, flash):
@@ -87,7 +98,8 @@ def test_it_allows_hd_on_a_pro_tier(as_alice, alice, flash):
     Account.objects.filter(pk=alice.pk).update(tier="pro")
     response = post(as_alice, {"query": "x", "preset": "hd"})
     assert response.status_code == 200
-    assert response.wsgi_request.metering["credits_spent"] == 10
+    flush_usage()
+    assert UsageRecord.objects.get().credits_spent == flash.costs["generate_hd"]
 
 
 def test_it_refuses_a_body_that_is_not_a_json_object(as_alice, flash):

@@ -44,7 +44,7 @@ def test_a_generation_uses_the_generation_timeout(as_alice, flash):
 
 def test_an_upstream_5xx_is_502_and_its_body_is_logged_not_shown(as_alice, flash, caplog):
     flash.fail(500, body={"detail": "Traceback: secret internals"}, path="generate/sync")
-    with caplog.at_level(logging.ERROR, logger="relay.upstream"):
+    with caplog.at_level(logging.ERROR, logger="upstreams.transport"):
         response = generate(as_alice)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "upstream_error"

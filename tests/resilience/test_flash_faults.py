@@ -25,10 +25,10 @@ FAULTS = {
 
 
 @pytest.fixture(autouse=True)
-def _short_timeouts(settings):
+def _short_timeouts(settings, monkeypatch):
     settings.UPSTREAM_READ_TIMEOUT = 0.3
     settings.GENERATION_TIMEOUT = 0.3
-    settings.PAYMENTS_GRANT_INLINE_TIMEOUT = 0.3
+    monkeypatch.setattr(grants, "INLINE_TIMEOUT", 0.3)
     settings.PAYMENTS_GRANT_BACKOFF_BASE = 0
 
 

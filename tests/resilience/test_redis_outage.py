@@ -52,6 +52,6 @@ def test_limits_fail_open_while_redis_is_gone_and_come_back_with_it(settings, th
 
     throwaway_redis.start()  # a restarted Redis, empty: counting starts again
     assert_limited(calls(as_alice, 2 * FREE_PER_MINUTE + 1))
-    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "timepoint_billing.cache"] == [
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "core.cache"] == [
         "cache unavailable (ConnectionError)", "cache available again"]
     caches["default"].close()

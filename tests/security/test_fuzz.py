@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from accounts.models import Tier
+from core.catalog import Tier
 from tests.conftest import bearer
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in requirements-dev.txt")

@@ -1,6 +1,6 @@
 """Guessing credentials is limited per client IP through the real auth-failure limit,
 whatever the guesser varies: the credential kind, the endpoint, or forwarding headers
-the gateway does not trust. (tests/apikeys/test_auth_failures.py shows the limit on
+the gateway does not trust. (tests/gateway/test_auth_failures.py shows the limit on
 one endpoint with one kind of guess.)"""
 
 from __future__ import annotations

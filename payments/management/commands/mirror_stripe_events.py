@@ -23,9 +23,9 @@ class Command(BaseCommand):
     def handle(self, *args, limit: int = 100, **options) -> None:
         from djstripe.models import Event
 
-        from payments.checkout import configure_stripe
+        from upstreams import stripe as stripe_api
 
-        configure_stripe()
+        stripe_api.configure()
 
         mirrored = failed = 0
         for row in StripeEvent.objects.filter(mirrored_at__isnull=True).order_by("received_at")[:limit]:

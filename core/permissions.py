@@ -1,0 +1,60 @@
+"""The permission set every view picks from."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .credentials import AUTH0
+from .errors import APIError
+
+
+class IsCaller(BasePermission):
+    """Any authenticated caller: Auth0 token, session token or API key."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(request.user is not None and getattr(request.user, "is_authenticated", False))
+
+
+class IsHuman(IsCaller):
+    """A person, not a program: API keys may not manage keys or sessions (403)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if getattr(request.auth, "is_api_key", False):
+            raise APIError(403, "forbidden", "API keys cannot be used for this endpoint; sign in instead.")
+        return True
+
+
+class IsStaff(BasePermission):
+    """A Django staff user signed in to the admin."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        user = getattr(request._request, "user", None)
+        return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+class IsAuth0Caller(IsCaller):
+    """Only an Auth0 access token: login exchanges one for a session token, so a
+    session token or API key presented there is refused (403)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if not super().has_permission(request, view):
+            return False
+        if getattr(request.auth, "kind", None) != AUTH0:
+            raise APIError(403, "forbidden", "Log in with an Auth0 access token, not a session token or API key.")
+        return True
+
+
+class CountedFirst:
+    """A view mixin: throttle before permissions, so that an API key refused by a
+    view for people (IsHuman: 403) still counts toward its requests per minute like
+    every authenticated request."""
+
+    def check_permissions(self, request: Request) -> None:
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request: Request) -> None:
+        """Done in check_permissions, before them."""

@@ -1,0 +1,208 @@
+"""Where limits are counted and API-key records cached: in the shared Redis, one Lua
+script per decision (limits/lua/), or, on the embedded default's local-memory cache,
+the same decisions made in this process under a lock.
+
+Every key shares the hash tag `{limits}`, so each script's keys sit in one hash slot
+and the scripts run on a Redis Cluster too (all limit state is then on one node: a
+few small keys per caller, far below what one node serves).
+
+Redis errors propagate: callers wrap these in `core.cache.quietly` and
+fail open (docs/resilience.md).
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+
+TAG = "{limits}"
+# The length of every counting window: requests per minute, failed authentications.
+WINDOW_MS = 60_000
+REVOKED = "revoked"
+_LUA = Path(__file__).resolve().parent / "lua"
+_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key")}
+
+
+def authfail_key(ip: str) -> str:
+    return f"{TAG}:authfail:{ip}"
+
+
+def record_key(key_hash: str) -> str:
+    return f"{TAG}:key:{key_hash}"
+
+
+def rpm_key(subject: str) -> str:
+    return f"{TAG}:rpm:{subject}"
+
+
+def slots_key(subject: str) -> str:
+    return f"{TAG}:slots:{subject}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What admit.lua answered (see the script for the verdicts)."""
+
+    verdict: str
+    record: Any  # the API key's cached record when one was read
+    count: int  # requests (or, when blocked, failed authentications) this window
+    ms_left: int  # until the window ends
+    allowed: int  # requests allowed this window
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One admission question: whose limits, and which of them."""
+
+    ip: str
+    subject: str
+    failures_allowed: int = -1  # -1: not checked
+    rpm: int | str = -1  # "key": the key record's; -1: not counted
+    concurrent: int | str = -1  # "key": the key record's; -1: no slot wanted
+    key_hash: str = ""  # read this API key's record
+    token: str = ""
+    window_ms: int = WINDOW_MS
+    slot_ms: int = 0
+
+
+class RedisCounters:
+    """The scripts on the django-redis cache's own connection pool."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def _redis(self) -> Any:
+        return self.cache.client.get_client(write=True)
+
+    def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        redis = self._redis()
+        script = _scripts.get((id(redis), name))
+        if script is None:
+            script = _scripts[(id(redis), name)] = redis.register_script(_SOURCES[name])
+        return script(keys=[self.cache.make_key(k) for k in keys], args=args, client=redis)
+
+    def admit(self, ask: Ask) -> Verdict:
+        verdict, record, count, left, allowed = self._run(
+            "admit",
+            [authfail_key(ask.ip), record_key(ask.key_hash or "-"), rpm_key(ask.subject), slots_key(ask.subject)],
+            [ask.failures_allowed, ask.rpm, ask.concurrent, ask.window_ms, ask.token, ask.slot_ms,
+             "1" if ask.key_hash else "0"],
+        )
+        return Verdict(verdict.decode(), pickle.loads(record) if record else None, count, left, allowed)  # noqa: S301
+
+    def fail(self, ip: str, window_ms: int) -> tuple[int, int]:
+        count, left = self._run("fail", [authfail_key(ip)], [window_ms])
+        return count, left
+
+    def release(self, subject: str, token: str) -> None:
+        self._redis().zrem(self.cache.make_key(slots_key(subject)), token)
+
+    def read_record(self, key_hash: str) -> Any:
+        record, revoked = self._redis().hmget(self.cache.make_key(record_key(key_hash)), "record", "revoked")
+        if revoked:
+            return REVOKED
+        return pickle.loads(record) if record else None  # noqa: S301 - written by cache_record below
+
+    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int) -> None:
+        self._run("cache_key", [record_key(key_hash)],
+                  [seconds * 1000, pickle.dumps(record, pickle.HIGHEST_PROTOCOL), rpm, concurrent])
+
+    def revoke_record(self, key_hash: str, seconds: int) -> None:
+        name = self.cache.make_key(record_key(key_hash))
+        with self._redis().pipeline(transaction=True) as pipe:
+            pipe.delete(name).hset(name, "revoked", 1).expire(name, seconds).execute()
+
+    def drop_records(self, key_hashes: list[str]) -> None:
+        if key_hashes:
+            self._redis().delete(*[self.cache.make_key(record_key(h)) for h in key_hashes])
+
+
+_scripts: dict[tuple[int, str], Any] = {}
+
+
+class LocalCounters:
+    """admit.lua and its siblings for a cache that lives in this process (the embedded
+    default's local-memory cache): the same answers, made atomic by a lock."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def _window(self, name: str, window_ms: int, now: float) -> tuple[int, float]:
+        count, ends = self.cache.get(name) or (0, 0.0)
+        return (0, now + window_ms / 1000) if ends <= now else (count, ends)
+
+    def admit(self, ask: Ask) -> Verdict:
+        with self._lock:
+            now = time.time()
+            if ask.failures_allowed >= 0:
+                failures, ends = self._window(authfail_key(ask.ip), ask.window_ms, now)
+                if failures >= ask.failures_allowed:
+                    return Verdict("blocked", None, failures, int((ends - now) * 1000), 0)
+            record, rpm, concurrent = None, ask.rpm, ask.concurrent
+            if ask.key_hash:
+                entry = self.cache.get(record_key(ask.key_hash))
+                if entry == REVOKED:
+                    return Verdict("revoked", None, 0, 0, 0)
+                if entry is None:
+                    return Verdict("unknown", None, 0, 0, 0)
+                record = entry[0]
+                rpm = entry[1] if rpm == "key" else rpm
+                concurrent = entry[2] if concurrent == "key" else concurrent
+            count, left = 0, 0
+            if int(rpm) >= 0:
+                count, ends = self._window(rpm_key(ask.subject), ask.window_ms, now)
+                count += 1
+                self.cache.set(rpm_key(ask.subject), (count, ends), ends - now + 1)
+                left = int((ends - now) * 1000)
+                if count > int(rpm):
+                    return Verdict("limited", record, count, left, int(rpm))
+            if int(concurrent) >= 0:
+                slots = {t: e for t, e in (self.cache.get(slots_key(ask.subject)) or {}).items() if e > now}
+                if len(slots) >= int(concurrent):
+                    return Verdict("busy", record, count, left, int(rpm))
+                slots[ask.token] = now + ask.slot_ms / 1000
+                self.cache.set(slots_key(ask.subject), slots, ask.slot_ms / 1000 + 1)
+            return Verdict("ok", record, count, left, int(rpm))
+
+    def fail(self, ip: str, window_ms: int) -> tuple[int, int]:
+        with self._lock:
+            now = time.time()
+            count, ends = self._window(authfail_key(ip), window_ms, now)
+            self.cache.set(authfail_key(ip), (count + 1, ends), ends - now + 1)
+            return count + 1, int((ends - now) * 1000)
+
+    def release(self, subject: str, token: str) -> None:
+        with self._lock:
+            slots = self.cache.get(slots_key(subject)) or {}
+            if slots.pop(token, None) is not None:
+                self.cache.set(slots_key(subject), slots, max(slots.values(), default=time.time()) - time.time() + 1)
+
+    def read_record(self, key_hash: str) -> Any:
+        entry = self.cache.get(record_key(key_hash))
+        return entry if entry in (None, REVOKED) else entry[0]
+
+    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int) -> None:
+        self.cache.add(record_key(key_hash), (record, rpm, concurrent), seconds)
+
+    def revoke_record(self, key_hash: str, seconds: int) -> None:
+        self.cache.set(record_key(key_hash), REVOKED, seconds)
+
+    def drop_records(self, key_hashes: list[str]) -> None:
+        self.cache.delete_many([record_key(h) for h in key_hashes])
+
+
+def counters() -> RedisCounters | LocalCounters:
+    """The counters of the default cache as configured now."""
+    cache = caches[DEFAULT_CACHE_ALIAS]
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client") and hasattr(cache, "make_key"):
+        return RedisCounters(cache)
+    return LocalCounters(cache)
