@@ -369,8 +369,11 @@ PAYMENTS_SUCCESS_URL = env.str(
     "PAYMENTS_SUCCESS_URL", default="https://app.timepointai.com/billing/success?session_id={CHECKOUT_SESSION_ID}"
 )
 PAYMENTS_CANCEL_URL = env.str("PAYMENTS_CANCEL_URL", default="https://app.timepointai.com/billing/cancel")
+# Its first release called it PAYMENTS_PORTAL_RETURN_URL; a deployment that still sets
+# that name keeps its value.
 PAYMENTS_BILLING_PORTAL_RETURN_URL = env.str(
-    "PAYMENTS_BILLING_PORTAL_RETURN_URL", default="https://app.timepointai.com/billing"
+    "PAYMENTS_BILLING_PORTAL_RETURN_URL",
+    default=env.str("PAYMENTS_PORTAL_RETURN_URL", default="https://app.timepointai.com/billing")
 )
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
