@@ -454,6 +454,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
         "urllib3": {"level": "WARNING"},
+        # Its version banner on every process start; lockouts still log (axes.handlers).
+        "axes.apps": {"level": "WARNING"},
         # Under gevent more upstream calls run at once than the pool keeps idle
         # (UPSTREAM_POOL_SIZE); each surplus connection closed after a burst would log
         # "Connection pool is full, discarding connection" at WARNING.
