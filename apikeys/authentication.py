@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from rest_framework import exceptions
 
 from accounts.models import Account
@@ -16,9 +18,15 @@ API_KEY_PREFIXES = ("tp_live_", "tp_test_")
 
 def credential_of(entry: keys.CachedKey | None) -> tuple[Account, Credential]:
     """The account and credential of a key found active (marked used, at most once a
-    minute); AuthenticationFailed (401) for a key not found: unknown or revoked."""
+    minute); AuthenticationFailed (401) for a key not found (unknown or revoked) or
+    past its expires_at."""
     if entry is None:
         raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+    # Checked on the record the admission read (it carries expires_at): no other round
+    # trip, and every worker refuses the key from the same instant.
+    if entry.key.is_expired():
+        expired = entry.key.expires_at.astimezone(UTC)
+        raise exceptions.AuthenticationFailed(f"This API key expired at {expired:%Y-%m-%dT%H:%M:%SZ}.")
     keys.mark_used(entry.key)
     return entry.account, Credential(API_KEY, api_key=entry.key)
 

@@ -15,6 +15,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import transaction
@@ -25,6 +26,7 @@ from core.cache import quietly
 from core.errors import APIError
 from limits.counters import REVOKED, counters
 
+from . import budgets
 from .models import APIKey, Environment
 
 log = logging.getLogger("apikeys.keys")
@@ -55,7 +57,8 @@ class CachedKey:
     account: Account
 
 
-def create_key(account: Account, name: str, environment: str = Environment.LIVE) -> tuple[APIKey, str]:
+def create_key(account: Account, name: str, environment: str = Environment.LIVE, *,
+               monthly_credit_limit: int | None = None, expires_at: datetime | None = None) -> tuple[APIKey, str]:
     """A new key for the account and its plaintext, which is never stored.
 
     Raises APIError 400 when the account already has the maximum of active keys.
@@ -76,8 +79,70 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE)
             prefix=plaintext[:PREFIX_LENGTH],
             name=name,
             environment=environment,
+            monthly_credit_limit=monthly_credit_limit,
+            expires_at=expires_at,
         )
     return key, plaintext
+
+
+def _recache(key: APIKey) -> None:
+    """Replace the key's cached record with the row as it is now (its expiry or budget
+    changed), so that every worker applies the change on its next request. A
+    revocation's tombstone is kept."""
+    key = APIKey.objects.select_related("account").get(pk=key.pk)
+    if not key.is_active:
+        return
+    entry = CachedKey(key=key, account=key.account)
+    quietly(lambda: counters().cache_record(key.key_hash, entry, key.rate_limit, key.concurrent, CACHE_SECONDS,
+                                            replace=True), None)
+
+
+UPDATABLE = ("name", "monthly_credit_limit", "expires_at")
+
+
+def update_key(key: APIKey, changes: dict) -> APIKey:
+    """Change a key's name, budget or expiry (CONTRACT.md §9); applied by every worker
+    on its next request."""
+    fields = [name for name in UPDATABLE if name in changes]
+    if not fields:
+        return key
+    budget_changed = "monthly_credit_limit" in changes and changes["monthly_credit_limit"] != key.monthly_credit_limit
+    for name in fields:
+        setattr(key, name, changes[name])
+    key.save(update_fields=fields)
+    if budget_changed:
+        budgets.forget_spending(key)
+    _recache(key)
+    return key
+
+
+def roll_key(key: APIKey, grace_seconds: int) -> tuple[APIKey, str]:
+    """A new key with the old one's name, environment, rate limit and budget (its roll
+    chain's spending carries over); the old key expires `grace_seconds` from now (or
+    earlier, if it was to expire before). Raises 409 for a key revoked or rolled before.
+
+    The cap on active keys does not apply: the old key goes by itself within a week."""
+    with transaction.atomic():
+        old = APIKey.objects.select_for_update().filter(pk=key.pk).first()
+        if old is None or not old.is_active or old.replaced_by_id is not None:
+            raise APIError(409, "conflict", "This key was revoked or rolled already; roll its replacement instead.")
+        plaintext = generate_plaintext(old.environment)
+        new = APIKey.objects.create(
+            account_id=old.account_id,
+            key_hash=hash_key(plaintext),
+            prefix=plaintext[:PREFIX_LENGTH],
+            name=old.name,
+            environment=old.environment,
+            rate_limit_override=old.rate_limit_override,
+            monthly_credit_limit=old.monthly_credit_limit,
+            chain_id=old.budget_chain,
+        )
+        ends = timezone.now() + timedelta(seconds=grace_seconds)
+        old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)
+        old.replaced_by = new
+        old.save(update_fields=["expires_at", "replaced_by"])
+    _recache(old)
+    return new, plaintext
 
 
 def revoke_key(key: APIKey) -> APIKey:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.db import models
+from django.utils import timezone
 
 from accounts.models import Account
 from core.catalog import Tier, limits_for
@@ -28,6 +30,15 @@ class APIKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # CONTRACT.md §9. Credits this key's roll chain may spend in a calendar month (UTC);
+    # empty: no budget.
+    monthly_credit_limit = models.PositiveIntegerField(null=True, blank=True, help_text="credits per month (UTC)")
+    # Refused from then on; a roll sets the old key's to the end of its grace period.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces")
+    # The first key of the roll chain: every key rolled from it spends from one monthly
+    # budget, so a roll carries the month's spending over (apikeys/budgets.py).
+    chain_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -48,6 +59,14 @@ class APIKey(models.Model):
         if self.rate_limit_override is not None:
             return self.rate_limit_override
         return limits_for(self.tier).requests_per_minute
+
+    @property
+    def budget_chain(self) -> uuid.UUID:
+        """Whose monthly spending this key's budget counts: its roll chain's."""
+        return self.chain_id or self.id
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 
     @property
     def concurrent(self) -> int:

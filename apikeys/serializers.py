@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from core.catalog import Tier
@@ -16,21 +19,79 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class CreateKeySerializer(serializers.Serializer):
+class StrictIntegerField(serializers.IntegerField):
+    """An IntegerField that refuses text, booleans and fractions instead of converting them."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# Further than this ahead an expiry is a typo or no expiry at all (CONTRACT.md §9).
+MAX_EXPIRY = timedelta(days=366)
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+DEFAULT_GRACE_SECONDS = 24 * 3600
+
+
+class KeySettings(serializers.Serializer):
+    """The settings a key's owner chooses: its name, budget and expiry."""
+
     name = StrictCharField(min_length=1, max_length=100, trim_whitespace=False)
-    environment = serializers.ChoiceField(choices=Environment.choices)
+    monthly_credit_limit = StrictIntegerField(
+        min_value=1, max_value=2**31 - 1, allow_null=True, required=False,
+        help_text="Credits this key may spend per calendar month (UTC); null: no budget. Generations past it "
+                  "are refused with 402 budget_exceeded before anything is spent.")
+    expires_at = serializers.DateTimeField(
+        allow_null=True, required=False,
+        help_text="When the key stops working (ISO 8601, in the future, at most 366 days ahead); null: never.")
 
     def validate_name(self, value: str) -> str:
         if not value.strip():
             raise serializers.ValidationError("name must not be blank.")
         return value
 
+    def validate_expires_at(self, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        now = timezone.now()
+        if value <= now:
+            raise serializers.ValidationError("expires_at must be in the future.")
+        if value > now + MAX_EXPIRY:
+            raise serializers.ValidationError("expires_at must be at most 366 days ahead.")
+        return value
+
+
+class CreateKeySerializer(KeySettings):
+    environment = serializers.ChoiceField(choices=Environment.choices)
+
+
+class UpdateKeySerializer(KeySettings):
+    """PATCH: any of the settings; the others stay as they are."""
+
+    name = StrictCharField(min_length=1, max_length=100, trim_whitespace=False, required=False)
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of name, monthly_credit_limit, expires_at.")
+        return attrs
+
+
+class RollKeySerializer(serializers.Serializer):
+    grace_seconds = StrictIntegerField(
+        min_value=0, max_value=MAX_GRACE_SECONDS, default=DEFAULT_GRACE_SECONDS,
+        help_text="How long the old key keeps working, in seconds (0 to 604800, default 86400).")
+
 
 class KeyLimits(serializers.Serializer):
-    """A key's limits, which follow its account's tier."""
+    """A key's limits, which follow its account's tier, and its budget. Serialised keys
+    carry `credits_spent_this_month` (apikeys.budgets.with_spending)."""
 
     tier = serializers.ChoiceField(choices=Tier.choices, read_only=True)
     rate_limit = serializers.IntegerField(read_only=True, help_text="requests per minute")
+    credits_spent_this_month = serializers.IntegerField(
+        read_only=True, help_text="Credits spent this calendar month (UTC) by this key and the keys it was "
+                                  "rolled from.")
 
 
 class KeySerializer(KeyLimits, serializers.ModelSerializer):
@@ -49,6 +110,10 @@ class KeySerializer(KeyLimits, serializers.ModelSerializer):
             "created_at",
             "last_used_at",
             "revoked_at",
+            "monthly_credit_limit",
+            "expires_at",
+            "credits_spent_this_month",
+            "replaced_by",
         ]
         read_only_fields = fields
 
@@ -64,6 +129,7 @@ class CreatedKeySerializer(KeyLimits, serializers.ModelSerializer):
 
     class Meta:
         model = APIKey
-        fields = ["id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at"]
+        fields = ["id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at",
+                  "monthly_credit_limit", "expires_at", "credits_spent_this_month", "replaced_by"]
         read_only_fields = fields
 

@@ -13,13 +13,15 @@ from core.errors import APIError
 from core.permissions import CountedFirst, IsHuman
 from core.schema import error_response as error
 
-from . import keys
+from . import budgets, keys
 from .models import APIKey
 from .serializers import (
     CreatedKeySerializer,
     CreateKeySerializer,
     KeyListSerializer,
     KeySerializer,
+    RollKeySerializer,
+    UpdateKeySerializer,
 )
 
 ERRORS = {
@@ -30,7 +32,22 @@ ERRORS = {
 
 
 _KEY = {"id": "3f2b6c1d-8e4a-4d7b-9a0c-5e6f7a8b9c0d", "prefix": "tp_test_k7p2m9x4", "name": "my first key",
-        "environment": "test", "tier": "free", "rate_limit": 10, "created_at": "2026-11-30T10:00:00Z"}
+        "environment": "test", "tier": "free", "rate_limit": 10, "created_at": "2026-11-30T10:00:00Z",
+        "monthly_credit_limit": 500, "expires_at": None, "credits_spent_this_month": 0, "replaced_by": None}
+
+
+def _body(request: Request) -> dict:
+    if not isinstance(request.data, dict):
+        raise APIError(400, "invalid_request", "The body must be a JSON object.")
+    return request.data
+
+
+def _own_active_key(request: Request, key_id: UUID) -> APIKey:
+    """The caller's key, not revoked; 404 for anyone else's, as for one that does not exist."""
+    key = APIKey.objects.select_related("account").filter(pk=key_id, account=request.user, is_active=True).first()
+    if key is None:
+        raise APIError(404, "not_found", "No such key.")
+    return key
 
 
 class KeysView(CountedFirst, APIView):
@@ -46,8 +63,8 @@ class KeysView(CountedFirst, APIView):
             "revoked_at": None}]})],
     )
     def get(self, request: Request) -> Response:
-        own = request.user.api_keys.all()  # each key knows its account: no query per key
-        return Response({"keys": KeySerializer(own, many=True).data})
+        own = list(request.user.api_keys.all())  # each key knows its account: no query per key
+        return Response({"keys": KeySerializer(budgets.with_spending(own), many=True).data})
 
     @extend_schema(
         request=CreateKeySerializer,
@@ -69,13 +86,14 @@ class KeysView(CountedFirst, APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
-            raise APIError(400, "invalid_request", "The body must be a JSON object.")
-        form = CreateKeySerializer(data=request.data)
+        form = CreateKeySerializer(data=_body(request))
         form.is_valid(raise_exception=True)
-        key, plaintext = keys.create_key(request.user, form.validated_data["name"], form.validated_data["environment"])
+        data = form.validated_data
+        key, plaintext = keys.create_key(request.user, data["name"], data["environment"],
+                                         monthly_credit_limit=data.get("monthly_credit_limit"),
+                                         expires_at=data.get("expires_at"))
         key.key = plaintext
-        return Response(CreatedKeySerializer(key).data, status=201)
+        return Response(CreatedKeySerializer(budgets.with_spending([key])[0]).data, status=201)
 
 
 class KeyView(CountedFirst, APIView):
@@ -94,3 +112,50 @@ class KeyView(CountedFirst, APIView):
             raise APIError(404, "not_found", "No such key.")
         keys.revoke_key(key)
         return Response(status=204)
+
+    @extend_schema(
+        request=UpdateKeySerializer,
+        responses={200: KeySerializer, 400: error("invalid_request: a bad field"),
+                   404: error("not_found: no such key of yours, or it is revoked"), **ERRORS},
+        tags=["keys"], summary="Change an API key's name, budget or expiry",
+        description="Any of `name`, `monthly_credit_limit` (credits per calendar month, UTC, or null for no "
+        "budget) and `expires_at` (ISO 8601, in the future, at most 366 days ahead, or null for never). "
+        "Every server applies the change to the key's next request. A revoked key answers 404. Sign in to "
+        "call this: API keys are refused with 403.",
+        examples=[OpenApiExample("A budget and an expiry", request_only=True,
+                                 value={"monthly_credit_limit": 500, "expires_at": "2027-03-01T00:00:00Z"})],
+    )
+    def patch(self, request: Request, key_id: UUID) -> Response:
+        key = _own_active_key(request, key_id)
+        form = UpdateKeySerializer(data=_body(request), partial=True)
+        form.is_valid(raise_exception=True)
+        keys.update_key(key, form.validated_data)
+        return Response(KeySerializer(budgets.with_spending([key])[0]).data)
+
+
+class RollKeyView(CountedFirst, APIView):
+    permission_classes = [IsHuman]
+
+    @extend_schema(
+        request=RollKeySerializer,
+        responses={201: CreatedKeySerializer, 400: error("invalid_request: a bad grace_seconds"),
+                   404: error("not_found: no such key of yours"),
+                   409: error("conflict: the key is revoked or was rolled already"), **ERRORS},
+        tags=["keys"], summary="Roll an API key",
+        description="Replaces a key without an outage: a new key (shown this once) with the old one's name, "
+        "environment, rate limit and monthly budget; the month's spending carries over (the budget counts "
+        "the whole roll chain). The old key keeps working for `grace_seconds` (0 to 604800, default 86400), "
+        "then is refused (401); its listing shows that `expires_at` and `replaced_by`, the new key's id. "
+        "Rolling a revoked key or one rolled before answers 409 `conflict`. Sign in to call this: API keys "
+        "are refused with 403.",
+        examples=[OpenApiExample("An hour's grace", request_only=True, value={"grace_seconds": 3600})],
+    )
+    def post(self, request: Request, key_id: UUID) -> Response:
+        key = APIKey.objects.filter(pk=key_id, account=request.user).first()
+        if key is None:
+            raise APIError(404, "not_found", "No such key.")
+        form = RollKeySerializer(data=_body(request))
+        form.is_valid(raise_exception=True)
+        new, plaintext = keys.roll_key(key, form.validated_data["grace_seconds"])
+        new.key = plaintext
+        return Response(CreatedKeySerializer(budgets.with_spending([new])[0]).data, status=201)

@@ -26,7 +26,7 @@ TAG = "{limits}"
 WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
-_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key")}
+_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle")}
 
 
 def authfail_key(ip: str) -> str:
@@ -43,6 +43,25 @@ def rpm_key(subject: str) -> str:
 
 def slots_key(subject: str) -> str:
     return f"{TAG}:slots:{subject}"
+
+
+def spent_key(budget: str) -> str:
+    """`budget`: whose month, e.g. `<roll chain id>:202611`."""
+    return f"{TAG}:spent:{budget}"
+
+
+def held_key(budget: str) -> str:
+    return f"{TAG}:held:{budget}"
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What reserve.lua answered: `verdict` ok, exceeded or unknown; the month's
+    credits spent and those held by reservations (this one included when ok)."""
+
+    verdict: str
+    spent: int
+    held: int
 
 
 @dataclass(frozen=True)
@@ -109,9 +128,11 @@ class RedisCounters:
             return REVOKED
         return pickle.loads(record) if record else None  # noqa: S301 - written by cache_record below
 
-    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int) -> None:
+    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int,
+                     replace: bool = False) -> None:
         self._run("cache_key", [record_key(key_hash)],
-                  [seconds * 1000, pickle.dumps(record, pickle.HIGHEST_PROTOCOL), rpm, concurrent])
+                  [seconds * 1000, pickle.dumps(record, pickle.HIGHEST_PROTOCOL), rpm, concurrent,
+                   "1" if replace else "0"])
 
     def revoke_record(self, key_hash: str, seconds: int) -> None:
         name = self.cache.make_key(record_key(key_hash))
@@ -121,6 +142,28 @@ class RedisCounters:
     def drop_records(self, key_hashes: list[str]) -> None:
         if key_hashes:
             self._redis().delete(*[self.cache.make_key(record_key(h)) for h in key_hashes])
+
+    def reserve(self, budget: str, limit: int, cost: int, member: str, lifetime_ms: int) -> Reserved:
+        verdict, spent, held = self._run("reserve", [spent_key(budget), held_key(budget)],
+                                         [limit, cost, member, lifetime_ms])
+        return Reserved(verdict.decode(), spent, held)
+
+    def settle(self, budget: str, member: str, credits: int) -> tuple[int, int]:
+        spent, held = self._run("settle", [spent_key(budget), held_key(budget)], [member, credits])
+        return spent, held
+
+    def seed_spent(self, budget: str, credits: int, seconds: int) -> None:
+        """The month's spending rebuilt elsewhere; a counter written meanwhile wins."""
+        self._redis().set(self.cache.make_key(spent_key(budget)), credits, nx=True, ex=seconds)
+
+    def read_spent(self, budgets: list[str]) -> list[int | None]:
+        if not budgets:
+            return []
+        values = self._redis().mget([self.cache.make_key(spent_key(b)) for b in budgets])
+        return [None if v is None else int(v) for v in values]
+
+    def drop_spent(self, budget: str) -> None:
+        self._redis().delete(self.cache.make_key(spent_key(budget)))
 
 
 _scripts: dict[tuple[int, str], Any] = {}
@@ -189,14 +232,62 @@ class LocalCounters:
         entry = self.cache.get(record_key(key_hash))
         return entry if entry in (None, REVOKED) else entry[0]
 
-    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int) -> None:
-        self.cache.add(record_key(key_hash), (record, rpm, concurrent), seconds)
+    def cache_record(self, key_hash: str, record: Any, rpm: int, concurrent: int, seconds: int,
+                     replace: bool = False) -> None:
+        if not replace:
+            self.cache.add(record_key(key_hash), (record, rpm, concurrent), seconds)
+            return
+        with self._lock:
+            if self.cache.get(record_key(key_hash)) != REVOKED:
+                self.cache.set(record_key(key_hash), (record, rpm, concurrent), seconds)
 
     def revoke_record(self, key_hash: str, seconds: int) -> None:
         self.cache.set(record_key(key_hash), REVOKED, seconds)
 
     def drop_records(self, key_hashes: list[str]) -> None:
         self.cache.delete_many([record_key(h) for h in key_hashes])
+
+    def _held(self, budget: str, now: float) -> dict[str, float]:
+        return {m: e for m, e in (self.cache.get(held_key(budget)) or {}).items() if e > now}
+
+    @staticmethod
+    def _sum(held: dict[str, float]) -> int:
+        return sum(int(member.rsplit(":", 1)[1]) for member in held)
+
+    def reserve(self, budget: str, limit: int, cost: int, member: str, lifetime_ms: int) -> Reserved:
+        with self._lock:
+            spent = self.cache.get(spent_key(budget))
+            if spent is None:
+                return Reserved("unknown", 0, 0)
+            now = time.time()
+            held = self._held(budget, now)
+            if spent + self._sum(held) + cost > limit:
+                return Reserved("exceeded", spent, self._sum(held))
+            held[member] = now + lifetime_ms / 1000
+            self.cache.set(held_key(budget), held, lifetime_ms / 1000 + 1)
+            return Reserved("ok", spent, self._sum(held))
+
+    def settle(self, budget: str, member: str, credits: int) -> tuple[int, int]:
+        with self._lock:
+            now = time.time()
+            held = self._held(budget, now)
+            if held.pop(member, None) is not None:
+                self.cache.set(held_key(budget), held, max(held.values(), default=now) - now + 1)
+            spent = self.cache.get(spent_key(budget))
+            if spent is None:
+                return -1, self._sum(held)
+            # incr keeps the counter's own lifetime (the month's end and a margin).
+            return self.cache.incr(spent_key(budget), credits), self._sum(held)
+
+    def seed_spent(self, budget: str, credits: int, seconds: int) -> None:
+        with self._lock:
+            self.cache.add(spent_key(budget), credits, seconds)
+
+    def read_spent(self, budgets: list[str]) -> list[int | None]:
+        return [self.cache.get(spent_key(b)) for b in budgets]
+
+    def drop_spent(self, budget: str) -> None:
+        self.cache.delete(spent_key(budget))
 
 
 def counters() -> RedisCounters | LocalCounters:

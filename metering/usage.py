@@ -179,3 +179,14 @@ def recent_failures(since: dt.datetime, limit: int = 10, **scope: Any) -> list[d
          "method": r.method, "endpoint": r.endpoint, "request_id": r.request_id, "api_key": r.api_key}
         for r in records
     ]
+
+
+def spent_by_keys(sender: object, key_ids: list, since: dt.datetime, **kwargs: object) -> dict:
+    """`core.signals.spending_asked`: the credits each key spent from `since` (a day's
+    start) to now, from the roll-ups and the raw records alike."""
+    spent: dict = defaultdict(int)
+    if not key_ids:
+        return spent
+    for row in daily_rows(since.astimezone(dt.UTC).date(), today(), api_key_id__in=list(key_ids)):
+        spent[row["api_key_id"]] += row["credits_spent"] or 0
+    return spent

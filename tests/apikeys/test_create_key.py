@@ -15,7 +15,8 @@ def test_it_creates_a_live_key_shown_once(as_alice, alice):
     response = as_alice.post("/api/v1/keys", {"name": "my app", "environment": "live"}, content_type="application/json")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at"}
+    assert set(body) == {"id", "key", "prefix", "name", "environment", "tier", "rate_limit", "created_at",
+                         "monthly_credit_limit", "expires_at", "credits_spent_this_month", "replaced_by"}
     assert KEY_FORMAT.match(body["key"]) and body["key"].startswith("tp_live_")
     assert body["prefix"] == body["key"][:16]
     assert (body["name"], body["environment"], body["tier"], body["rate_limit"]) == ("my app", "live", "free", 10)

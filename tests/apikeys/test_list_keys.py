@@ -12,7 +12,8 @@ def test_it_lists_the_callers_keys_without_secrets(as_alice, alice, bob):
     assert sorted(k["name"] for k in keys) == ["one", "two"]
     listed = next(k for k in keys if k["id"] == str(mine.pk))
     assert set(listed) == {"id", "prefix", "name", "environment", "tier", "rate_limit", "is_active", "created_at",
-                           "last_used_at", "revoked_at"}
+                           "last_used_at", "revoked_at", "monthly_credit_limit", "expires_at",
+                           "credits_spent_this_month", "replaced_by"}
     assert listed["prefix"] == plaintext[:16]
     assert plaintext not in response.content.decode()
     assert mine.key_hash not in response.content.decode()
