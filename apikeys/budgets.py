@@ -120,11 +120,15 @@ class Reservation:
         return self.remaining
 
 
-def exceeded(limit: int, spent: int, held: int, cost: int) -> APIError:
-    left = max(0, limit - spent - held)
-    return APIError(402, "budget_exceeded",
-                    f"This key's monthly budget is {limit} credits and {left} are left this month "
-                    f"({spent} spent, {held} held by generations running now); this generation costs {cost}.")
+class BudgetExceeded(APIError):
+    """402 `budget_exceeded`; `remaining`: the budget left for X-Budget-Remaining."""
+
+    def __init__(self, limit: int, spent: int, held: int, cost: int) -> None:
+        self.remaining = max(0, limit - spent - held)
+        super().__init__(402, "budget_exceeded",
+                         f"This key's monthly budget is {limit} credits and {self.remaining} are left this month "
+                         f"({spent} spent, {held} held by generations running now); this generation costs "
+                         f"{cost}.")
 
 
 def reserve(key: APIKey, cost: int) -> Reservation | None:
@@ -147,7 +151,7 @@ def reserve(key: APIKey, cost: int) -> Reservation | None:
         log.warning("budget of key %s not enforced: the cache is unavailable", key.prefix)
         return None
     if answer.verdict == "exceeded":
-        raise exceeded(limit, answer.spent, answer.held, cost)
+        raise BudgetExceeded(limit, answer.spent, answer.held, cost)
     return Reservation(budget, member, limit, max(0, limit - answer.spent - answer.held))
 
 

@@ -106,7 +106,10 @@ def update_key(key: APIKey, changes: dict) -> APIKey:
     fields = [name for name in UPDATABLE if name in changes]
     if not fields:
         return key
-    budget_changed = "monthly_credit_limit" in changes and changes["monthly_credit_limit"] != key.monthly_credit_limit
+    # The chain's counter is kept only while the key has a budget: one set where there
+    # was none may be stale, one removed is no longer kept. A changed limit keeps it.
+    budget_changed = ("monthly_credit_limit" in changes
+                      and (changes["monthly_credit_limit"] is None) != (key.monthly_credit_limit is None))
     for name in fields:
         setattr(key, name, changes[name])
     key.save(update_fields=fields)

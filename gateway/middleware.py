@@ -1,5 +1,6 @@
-"""X-RateLimit-* headers on every response whose request was counted, and the
-concurrency slot its admission took given back when the response closes."""
+"""X-RateLimit-* headers (and the IETF draft's RateLimit-Policy / RateLimit) on every
+response whose request was counted, a generation's cost headers, and the concurrency
+slot its admission took given back when the response closes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ class RateLimitHeadersMiddleware:
         ctx = context(request)
         for name, value in ctx.rate_limit_headers.items():
             response[name] = value
+        if ctx.generation:
+            # Refusals too (0 spent): a client reads one header whatever the outcome.
+            response["X-Credits-Spent"] = str(ctx.credits_spent)
+            if ctx.budget_remaining is not None:
+                response["X-Budget-Remaining"] = str(ctx.budget_remaining)
         admission = ctx.admission
         if admission is not None and admission.slot is not None:
             release_when_closed(response, admission.slot)

@@ -32,11 +32,15 @@ class TierRateThrottle(BaseThrottle):
         usage = admission.usage
         if usage is None:  # the cache failed: not enforced
             return True
-        limit = usage["limit"]
+        limit, left = usage["limit"], usage["time_left"]
+        remaining = max(0, limit - usage["count"])
         ctx.rate_limit_headers = {
             "X-RateLimit-Limit": str(limit),
-            "X-RateLimit-Remaining": str(max(0, limit - usage["count"])),
-            "X-RateLimit-Reset": str(int(time.time()) + usage["time_left"]),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(int(time.time()) + left),
+            # draft-ietf-httpapi-ratelimit-headers: the same window, named "minute".
+            "RateLimit-Policy": f'"minute";q={limit};w=60',
+            "RateLimit": f'"minute";r={remaining};t={left}',
         }
         self._wait = usage["time_left"]
         return admission.verdict != "limited"

@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apikeys import budgets
 from core import request_json
 from core.context import context
 from core.errors import APIError
@@ -129,8 +130,14 @@ class FlashRelayView(RelayView):
 class GenerationView(FlashRelayView):
     """The checks every generation passes before Flash is called."""
 
+    # The expected cost held against the key's monthly budget (apikeys.budgets), if any.
+    reservation: budgets.Reservation | None = None
+
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
-        """(preset, Flash base URL or None for the default, expected cost)."""
+        """(preset, Flash base URL or None for the default, expected cost). Reserves the
+        expected cost against the key's monthly budget (402 `budget_exceeded`) before
+        Flash is called at all; whoever calls this settles it (`spent`, `settle`)."""
+        context(request).generation = True
         try:
             body = request_json.loads(request.body or b"{}")
         except request_json.InvalidJSON as exc:
@@ -151,12 +158,34 @@ class GenerationView(FlashRelayView):
             return preset, settings.FLASH_TEST_URL, None
         cost = self.expected_cost(preset)
         if cost is not None:
-            balance = flash.get_balance(request.user.flash_user_id)
-            balance_seen.send(sender=type(self), account=request.user, balance=balance)
-            if balance < cost:
-                raise APIError(402, "insufficient_credits",
-                               f"A {preset} generation costs {cost} credits; the balance is {balance}.")
+            self.reserve(request, cost)
+            try:
+                balance = flash.get_balance(request.user.flash_user_id)
+                balance_seen.send(sender=type(self), account=request.user, balance=balance)
+                if balance < cost:
+                    raise APIError(402, "insufficient_credits",
+                                   f"A {preset} generation costs {cost} credits; the balance is {balance}.")
+            except BaseException:
+                self.settle(request, 0)
+                raise
         return preset, None, cost
+
+    def reserve(self, request: Request, cost: int) -> None:
+        """Hold the expected cost against the key's budget (keys without one: nothing)."""
+        ctx = context(request)
+        try:
+            self.reservation = budgets.reserve(ctx.api_key, cost)
+        except budgets.BudgetExceeded as refusal:
+            ctx.budget_remaining = refusal.remaining
+            raise
+        if self.reservation is not None:
+            ctx.budget_remaining = self.reservation.remaining
+
+    def settle(self, request: Request, credits: int) -> None:
+        """The reservation settled to what was spent (0 for a failed generation); the
+        budget left goes into the context for X-Budget-Remaining."""
+        if self.reservation is not None:
+            context(request).budget_remaining = self.reservation.settle(credits)
 
     @staticmethod
     def expected_cost(preset: str) -> int | None:
@@ -186,9 +215,14 @@ class GenerateView(GenerationView):
     def post(self, request: Request) -> HttpResponse:
         with concurrency_slot(request):
             preset, base, cost = self.prepare(request)
-            response = flash.relay(request, "POST", flash.GENERATE_PATH, flash_user_id=request.user.flash_user_id,
-                                   base=base, generation=True)
+            try:
+                response = flash.relay(request, "POST", flash.GENERATE_PATH,
+                                       flash_user_id=request.user.flash_user_id, base=base, generation=True)
+            except BaseException:
+                self.settle(request, 0)
+                raise
         self.spent(request, preset, cost, base, response.status_code)
+        self.settle(request, context(request).credits_spent)
         return transport.relayed_response(flash.SERVICE, response)
 
 
@@ -210,18 +244,28 @@ class GenerateStreamView(GenerationView):
         slot = hold_slot(request)
         try:
             preset, base, cost = self.prepare(request)
-            response = flash.relay(request, "POST", flash.GENERATE_STREAM_PATH,
-                                   flash_user_id=request.user.flash_user_id, base=base, generation=True,
-                                   stream=True)
+            try:
+                response = flash.relay(request, "POST", flash.GENERATE_STREAM_PATH,
+                                       flash_user_id=request.user.flash_user_id, base=base, generation=True,
+                                       stream=True)
+            except BaseException:
+                self.settle(request, 0)
+                raise
             self.spent(request, preset, cost, base, response.status_code)
             if response.status_code >= 300 or not response.headers.get("Content-Type", "").startswith(
                     "text/event-stream"):
+                self.settle(request, context(request).credits_spent)
                 return transport.relayed_response(flash.SERVICE, response)
         except BaseException:
             slot.release()
             raise
         events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS)
         streamed = release_when_closed(StreamingHttpResponse(events, content_type="text/event-stream"), slot)
+        if self.reservation is not None:
+            # Settled when the stream ends (or the client goes away): the headers, sent
+            # first, show the budget left with this generation's cost held.
+            reservation, credits = self.reservation, context(request).credits_spent
+            streamed._resource_closers.append(lambda: reservation.settle(credits))
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.
         streamed["X-Accel-Buffering"] = "no"

@@ -267,6 +267,10 @@ CORS_EXPOSE_HEADERS = [
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
+    "RateLimit-Policy",
+    "RateLimit",
+    "X-Credits-Spent",
+    "X-Budget-Remaining",
     "Retry-After",
 ]
 
