@@ -487,6 +487,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The rate-limit and cost headers on the responses that carry them.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "gateway.schema.response_headers"],
     # Redoc's files come from drf-spectacular-sidecar, not a CDN: /api/v1/docs/ works offline.
     "REDOC_DIST": "SIDECAR",
     # The reference's sections, in reading order.
