@@ -4,11 +4,25 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from core.catalog import Tier
 
-from .keys import revoke_key
+from . import budgets
+from .keys import revoke_key, update_key
 from .models import APIKey, TierChange
+
+
+def _key_state(key: APIKey) -> str:
+    if not key.is_active:
+        return "revoked"
+    if key.expires_at is None:
+        return "active"
+    verb = "expired" if key.is_expired() else "expires"
+    return f"{verb} {timezone.localtime(key.expires_at):%Y-%m-%d %H:%M}"
 
 
 class TierFilter(admin.SimpleListFilter):
@@ -27,22 +41,67 @@ class TierFilter(admin.SimpleListFilter):
                                | Q(account__tier_override="", account__tier=self.value()))
 
 
+class BudgetFilter(admin.SimpleListFilter):
+    title = "monthly budget"
+    parameter_name = "budget"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "With a budget"), ("no", "Without")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> QuerySet[APIKey]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(monthly_credit_limit__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     # The rate limit follows the tier (it is on the key's page).
-    list_display = ("prefix", "name", "account", "environment", "tier_name", "is_active", "last_used_at")
-    list_filter = ("is_active", "environment", TierFilter)
+    list_display = ("prefix", "name", "account", "environment", "tier_name", "monthly_credit_limit", "expires_at",
+                    "rolled", "is_active", "last_used_at")
+    list_filter = ("is_active", "environment", TierFilter, BudgetFilter)
     search_fields = ("prefix", "name", "account__email", "account__external_id")
-    list_select_related = ("account",)
-    # The hash is never shown: it identifies the key as well as the key itself.
+    list_select_related = ("account", "replaced_by")
+    # The hash is never shown: it identifies the key as well as the key itself. An
+    # operator may change a key's budget and expiry (applied at once, as the owner's
+    # PATCH is); everything else is the owner's or follows from the account.
     fields = ("id", "account", "prefix", "name", "environment", "tier_name", "rate_limit", "rate_limit_override",
+              "monthly_credit_limit", "spent_this_month", "expires_at", "roll_chain",
               "is_active", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
+    readonly_fields = ("id", "account", "prefix", "name", "environment", "tier_name", "rate_limit",
+                       "rate_limit_override", "spent_this_month", "roll_chain", "is_active", "created_at",
+                       "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     @admin.display(description="tier")
     def tier_name(self, obj: APIKey) -> str:
         return obj.tier.label
+
+    @admin.display(description="rolled", boolean=True)
+    def rolled(self, obj: APIKey) -> bool:
+        return obj.replaced_by_id is not None
+
+    @admin.display(description="credits spent this month (UTC), by its roll chain")
+    def spent_this_month(self, obj: APIKey) -> str:
+        spent = budgets.spent_this_month([obj])[obj.pk]
+        if obj.monthly_credit_limit is None:
+            return f"{spent} (no budget)"
+        return f"{spent} of {obj.monthly_credit_limit}"
+
+    @admin.display(description="roll chain (oldest first)")
+    def roll_chain(self, obj: APIKey) -> str:
+        chain = APIKey.objects.filter(Q(pk=obj.budget_chain) | Q(chain_id=obj.budget_chain)).order_by("created_at")
+        if len(chain) < 2:
+            return "never rolled"
+        return format_html_join(
+            mark_safe("<br>"), '<a href="{}">{}…</a> {} · created {} · {}',
+            ((reverse("admin:apikeys_apikey_change", args=[key.pk]), key.prefix,
+              "(this key)" if key.pk == obj.pk else "", key.created_at.strftime("%Y-%m-%d %H:%M"),
+              _key_state(key)) for key in chain))
+
+    def save_model(self, request: HttpRequest, obj: APIKey, form: object, change: bool) -> None:
+        # Through update_key: the key's cached record and budget counter follow.
+        update_key(APIKey.objects.get(pk=obj.pk), {name: getattr(obj, name) for name in form.changed_data})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # keys are made by their owners, who see the plaintext once

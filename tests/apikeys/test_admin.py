@@ -60,3 +60,35 @@ def test_an_operator_sets_a_tier_with_a_note_and_is_named(operator, alice):
     assert authenticate_key(plaintext)[1].api_key.tier == "enterprise"
     page = operator.get("/admin/apikeys/tierchange/").content.decode()
     assert "contract #42" in page and "ops" in page
+
+
+def test_it_shows_budget_spending_expiry_and_roll_chain_but_no_secret(operator, alice, as_alice, flash):
+    from django.test import Client
+
+    from tests.conftest import bearer
+
+    old, old_plaintext = create_key(alice, "deploy", "live", monthly_credit_limit=40)
+    assert Client(headers=bearer(old_plaintext)).post(
+        "/api/v1/generate", {"query": "x"}, content_type="application/json").status_code == 200
+    new = as_alice.post(f"/api/v1/keys/{old.pk}/roll", {"grace_seconds": 60}, content_type="application/json").json()
+    listing = operator.get("/admin/apikeys/apikey/", {"budget": "yes"}).content.decode()
+    assert old.prefix in listing and new["prefix"] in listing
+    detail = operator.get(f"/admin/apikeys/apikey/{new['id']}/change/").content.decode()
+    assert "5 of 40" in detail
+    assert old.prefix in detail and "expires" in detail  # the chain: the old key and its grace
+    for secret in (old.key_hash, old_plaintext, new["key"], APIKey.objects.get(pk=new["id"]).key_hash):
+        assert secret not in detail and secret not in listing
+
+
+def test_an_operators_budget_and_expiry_apply_to_the_cached_key_at_once(operator, alice, flash):
+    from datetime import UTC, datetime, timedelta
+
+    key, plaintext = create_key(alice, "k", "live")
+    authenticate_key(plaintext)  # cached without a budget
+    soon = datetime.now(UTC) + timedelta(days=2)
+    response = operator.post(f"/admin/apikeys/apikey/{key.pk}/change/", {
+        "monthly_credit_limit": "3", "expires_at_0": soon.strftime("%Y-%m-%d"), "expires_at_1": "12:00:00"})
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    key.refresh_from_db()
+    assert key.monthly_credit_limit == 3 and key.expires_at is not None
+    assert authenticate_key(plaintext)[1].api_key.monthly_credit_limit == 3
