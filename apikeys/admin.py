@@ -57,8 +57,8 @@ class BudgetFilter(admin.SimpleListFilter):
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
     # The rate limit follows the tier (it is on the key's page).
-    list_display = ("prefix", "name", "account", "environment", "tier_name", "monthly_credit_limit", "expires_at",
-                    "rolled", "is_active", "last_used_at")
+    list_display = ("prefix", "name", "account", "environment", "tier_name", "budget_and_expiry", "is_active",
+                    "last_used_at")
     list_filter = ("is_active", "environment", TierFilter, BudgetFilter)
     search_fields = ("prefix", "name", "account__email", "account__external_id")
     list_select_related = ("account", "replaced_by")
@@ -77,9 +77,13 @@ class APIKeyAdmin(admin.ModelAdmin):
     def tier_name(self, obj: APIKey) -> str:
         return obj.tier.label
 
-    @admin.display(description="rolled", boolean=True)
-    def rolled(self, obj: APIKey) -> bool:
-        return obj.replaced_by_id is not None
+    @admin.display(description="budget · expiry")
+    def budget_and_expiry(self, obj: APIKey) -> str:
+        # One narrow column: the list must fit a 1280 px screen (tests/admin/test_lists.py).
+        budget = "—" if obj.monthly_credit_limit is None else f"{obj.monthly_credit_limit}/mo"
+        if obj.replaced_by_id is not None:
+            return f"{budget} · rolled, {_key_state(obj)}"
+        return budget if obj.expires_at is None else f"{budget} · {_key_state(obj)}"
 
     @admin.display(description="credits spent this month (UTC), by its roll chain")
     def spent_this_month(self, obj: APIKey) -> str:
