@@ -68,7 +68,8 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE,
     with transaction.atomic():
         # The account row serialises concurrent creations, so the cap holds under races.
         locked = Account.objects.select_for_update().get(pk=account.pk)
-        active = APIKey.objects.filter(account=locked, is_active=True).count()
+        # An expired key (a rolled key past its grace) no longer takes a place.
+        active = APIKey.objects.filter(account=locked, is_active=True).exclude(expires_at__lte=timezone.now()).count()
         if active >= MAX_ACTIVE_PER_ACCOUNT:
             message = f"An account may have at most {MAX_ACTIVE_PER_ACCOUNT} active keys; revoke one first."
             raise APIError(400, "invalid_request", message)

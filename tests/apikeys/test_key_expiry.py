@@ -38,3 +38,16 @@ def test_a_key_without_expiry_never_expires(alice):
     _, plaintext = create_key(alice, "k", "live")
     with time_machine.travel(datetime.now(UTC) + timedelta(days=3650)):
         assert Client(headers=bearer(plaintext)).get("/api/v1/credits/balance").status_code == 200
+
+
+def test_an_expired_key_no_longer_takes_a_place_among_the_active_keys(as_alice, alice, monkeypatch):
+    from apikeys import keys
+
+    monkeypatch.setattr(keys, "MAX_ACTIVE_PER_ACCOUNT", 2)
+    expires = datetime.now(UTC) + timedelta(minutes=1)
+    create_key(alice, "short-lived", "live", expires_at=expires)
+    create_key(alice, "k", "live")
+    body = {"name": "k2", "environment": "live"}
+    assert as_alice.post("/api/v1/keys", body, content_type="application/json").status_code == 400
+    with time_machine.travel(expires + timedelta(seconds=1)):
+        assert as_alice.post("/api/v1/keys", body, content_type="application/json").status_code == 201
