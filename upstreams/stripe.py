@@ -92,7 +92,7 @@ def create_payment_intent(idempotency_key: str, **params: Any) -> Any:
         intent = getattr(error, "payment_intent", None) if error is not None else None
         code = (getattr(error, "decline_code", None) or exc.code or "") if error is not None else (exc.code or "")
         raise PaymentRefused(exc.user_message or "The card was declined.", code,
-                             (intent or {}).get("id", "") if isinstance(intent, dict) else "") from None
+                             str(getattr(intent, "id", "") or "")) from None
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
         raise PaymentUnknown(f"Stripe could not be reached: {type(exc).__name__}") from None
     except stripe.StripeError as exc:
