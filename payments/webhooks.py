@@ -412,11 +412,15 @@ def setup_succeeded(event: StripeEvent, intent: dict) -> str:
     return f"payment method {method} saved for auto-reload ({card.get('brand') or '?'} {card.get('last4') or '?'})"
 
 
+def reload_account(intent: dict) -> Account:
+    return _account(intent.get("metadata"), customer=object_id(intent.get("customer")))
+
+
 def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> tuple[CreditGrant, bool]:
     """The grant a succeeded auto-reload payment intent owes, recorded once under
     `stripe:payment_intent:<id>` (the webhook and reconciliation's repair alike)."""
     metadata = intent.get("metadata") or {}
-    account = _account(metadata, customer=object_id(intent.get("customer")))
+    account = reload_account(intent)
     package = PACKAGES.get(metadata.get("package", ""))
     if package is None:
         raise Unprocessable(f"auto-reload payment intent names no known package ({metadata.get('package')!r})")
