@@ -34,6 +34,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.catalog import CURRENCY, PACKAGES, Package
+from core.db import release_connection
 from upstreams import stripe as stripe_api
 
 from .models import AutoReload, Reload, ReloadStatus
@@ -86,6 +87,10 @@ def balance_reported(sender: object, account: Any, balance: object, **kwargs: ob
         note_balance(account, balance)
     except Exception:
         log.exception("auto-reload check for account %s failed", getattr(account, "pk", "?"))
+    finally:
+        # Sent before and after Flash is called, a generation's stream included: the
+        # pooled connection goes back now rather than being held for the stream.
+        release_connection()
 
 
 def note_balance(account: Any, balance: int) -> Reload | None:
@@ -154,8 +159,13 @@ def request_finished(**kwargs: object) -> None:
     this request claimed."""
     pending = _after_response.get()
     _after_response.set(None)
-    for reload_id in pending or []:
+    if not pending:
+        return
+    for reload_id in pending:
         charge_quietly(reload_id)
+    # Django's own request_finished receiver has already run: give back the pooled
+    # connection the charge used, or the pool would lose it with this greenlet.
+    release_connection()
 
 
 # --- the charge ----------------------------------------------------------------------
