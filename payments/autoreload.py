@@ -3,9 +3,12 @@ when a balance billing reads falls below its threshold.
 
 How one reload happens, exactly once (docs/payments.md, "Auto-reload"):
 
-1. `balance_reported` receives core.signals.balance_seen on the request path. One
-   indexed read of the account's settings; nothing else unless the balance is below
-   the threshold of an enabled auto-reload whose current crossing has no reload yet.
+1. `balance_reported` receives core.signals.balance_seen on the request path. An
+   account without auto-reload on costs a set lookup (`enabled_accounts`, a memo of
+   this process refreshed every ENABLED_REFRESH_SECONDS: a relayed read by API key
+   touches no database, and this must not add one); an account with it on, one indexed
+   read of its settings; nothing else unless the balance is below the threshold and
+   the current crossing has no reload yet.
 2. `claim` locks the settings row, checks again (enabled, card saved, monthly cap),
    and writes a `Reload` row unique per (account, crossing): concurrent reads claim
    one. The row is the outbox: committed before Stripe is called.
@@ -22,6 +25,8 @@ How one reload happens, exactly once (docs/payments.md, "Auto-reload"):
 from __future__ import annotations
 
 import logging
+import math
+import time
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -48,6 +53,12 @@ BACKOFF_MAX = timedelta(hours=1)
 # Stripe keeps an idempotency key's answer 24 hours: past that, a retry could pay
 # twice, so a reload Stripe never answered in time is given up (failed) before then.
 GIVE_UP_AFTER = timedelta(hours=23)
+
+# How stale this process's list of accounts with auto-reload on may be: an account
+# that turns it on is reloaded by every worker within this many seconds (at once by the
+# one that saved it). One query per worker per period, on the request path.
+ENABLED_REFRESH_SECONDS = 10.0
+_enabled: tuple[float, frozenset] = (-math.inf, frozenset())
 
 # The reloads claimed during the current request, charged once its response is sent;
 # None outside a request (the worker, a test, a shell): charged at once.
@@ -79,9 +90,36 @@ def settings_for(account: Any) -> AutoReload:
 # --- the trigger ---------------------------------------------------------------------
 
 
+def enabled_accounts() -> frozenset:
+    """The ids of accounts with auto-reload on and a card saved, as of at most
+    ENABLED_REFRESH_SECONDS ago. Only a shortcut: the claim checks the row itself."""
+    global _enabled
+    read_at, ids = _enabled
+    now = time.monotonic()
+    if now - read_at >= ENABLED_REFRESH_SECONDS:
+        ids = frozenset(AutoReload.objects.filter(enabled=True).exclude(payment_method_id="")
+                        .values_list("account_id", flat=True))
+        _enabled = (now, ids)
+        release_connection()  # on the request path, maybe before a stream: not held
+    return ids
+
+
+def forget_enabled() -> None:
+    """This process reads the list again on the next balance (a setting changed here)."""
+    global _enabled
+    _enabled = (-math.inf, frozenset())
+
+
+
 def balance_reported(sender: object, account: Any, balance: object, **kwargs: object) -> None:
     """core.signals.balance_seen: never fails the request it rides on."""
     if not isinstance(balance, int) or isinstance(balance, bool) or account is None:
+        return
+    try:
+        if account.pk not in enabled_accounts():
+            return
+    except Exception:
+        log.exception("the accounts with auto-reload on could not be read")
         return
     try:
         note_balance(account, balance)
@@ -245,6 +283,7 @@ def fail(reload: Reload, error: str, *, notify: bool) -> str:
                 status=ReloadStatus.FAILED, error=error, finished_at=timezone.now()):
             return ReloadStatus.FAILED
         AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error)
+    forget_enabled()
     log.warning("reload %s of account %s failed: %s; auto-reload turned off", reload.pk, reload.account_id, error)
     if notify:
         # After the commit: a rolled-back failure (a webhook that failed) sends none.
@@ -309,6 +348,7 @@ def update(account: Any, changes: dict[str, Any]) -> None:
             if row.reloaded_crossing == row.crossing:
                 row.crossing += 1
         row.save()
+    forget_enabled()
 
 
 def save_payment_method(account: Any, customer: str, payment_method_id: str, brand: str, last4: str) -> None:
