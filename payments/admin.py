@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
@@ -26,18 +26,21 @@ from core.admin import ReadOnlyAdmin
 from upstreams.transport import UpstreamError
 
 from . import (
+    autoreload,
     grants,
     reconciliation,
     sales_admin,  # noqa: F401  (registers the sales page)
     webhooks,
 )
 from .models import (
+    AutoReload,
     CreditGrant,
     Difference,
     EventState,
     GrantSource,
     GrantState,
     ReconciliationRun,
+    Reload,
     RunOutcome,
     StripeEvent,
     TransactionType,
@@ -325,3 +328,92 @@ class DifferenceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Difference | None = None) -> bool:
         return False
+
+
+# --- auto-reload (CONTRACT.md §9) ------------------------------------------------------
+
+# How many of an account's reloads its auto-reload page lists (newest first).
+HISTORY_ROWS = 50
+
+
+def reload_amount(obj: Reload) -> str:
+    return format_money({obj.currency: obj.amount})
+
+
+def stripe_link(object_id: str) -> str:
+    return format_html('<a href="{}">{}</a>', dashboard_url(object_id), object_id) if object_id else "–"
+
+
+@admin.register(AutoReload)
+class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Each account's auto-reload: its settings, saved card (brand and last 4 only) and
+    every reload with its payment intent, grant and error. Changed by the account
+    holder only (portal or API): an operator reads it."""
+
+    list_display = ("account", "enabled", "threshold", "package", "monthly_limit", "this_month", "card",
+                    "last_error_short", "updated_at")
+    list_filter = ("enabled", "package")
+    search_fields = ("account__email", "account__external_id", "stripe_customer_id")
+    list_select_related = ("account",)
+    fields = ("account", "enabled", "threshold", "package", "monthly_limit", "this_month", "card", "customer",
+              "payment_method_saved_at", "last_error", "crossing", "reloaded_crossing", "updated_at", "history")
+    readonly_fields = fields
+
+    @admin.display(description="reloads this month")
+    def this_month(self, obj: AutoReload) -> int:
+        return autoreload.reloads_this_month(obj.account_id)
+
+    @admin.display(description="card")
+    def card(self, obj: AutoReload) -> str:
+        if not obj.has_payment_method:
+            return "–"
+        return f"{obj.payment_method_brand or 'card'} ···· {obj.payment_method_last4 or '????'}"
+
+    @admin.display(description="Stripe customer")
+    def customer(self, obj: AutoReload) -> str:
+        return stripe_link(obj.stripe_customer_id)
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: AutoReload) -> str:
+        return Truncator(obj.last_error).chars(80)
+
+    @admin.display(description="reloads (newest first)")
+    def history(self, obj: AutoReload) -> str:
+        reloads = Reload.objects.filter(account_id=obj.account_id).order_by("-created_at")[:HISTORY_ROWS]
+        if not reloads:
+            return "none yet"
+        rows = format_html_join("", "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td>"
+                                "<td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (reverse("admin:payments_reload_change", args=[r.pk]), f"{r.created_at:%Y-%m-%d %H:%M}",
+             r.get_status_display(), f"{r.credits} credits", reload_amount(r), stripe_link(r.payment_intent_id),
+             r.error or "") for r in reloads))
+        return format_html("<table><thead><tr><th>claimed</th><th>status</th><th>package</th><th>paid</th>"
+                           "<th>payment intent</th><th>error</th></tr></thead><tbody>{}</tbody></table>", rows)
+
+
+@admin.register(Reload)
+class ReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Every auto-reload of every account: failed ones say why (the card's answer)."""
+
+    list_display = ("created_at", "account", "status", "package", "amount_display", "payment_intent",
+                    "error_short")
+    list_filter = ("status", "package")
+    search_fields = ("account__email", "payment_intent_id", "idempotency_key")
+    list_select_related = ("account",)
+    date_hierarchy = "created_at"
+    fields = ("account", "status", "package", "credits", "amount_display", "balance", "threshold", "crossing",
+              "idempotency_key", "payment_intent", "grant", "error", "attempts", "next_attempt_at", "created_at",
+              "charged_at", "finished_at")
+    readonly_fields = fields
+
+    @admin.display(description="paid")
+    def amount_display(self, obj: Reload) -> str:
+        return reload_amount(obj)
+
+    @admin.display(description="payment intent")
+    def payment_intent(self, obj: Reload) -> str:
+        return stripe_link(obj.payment_intent_id)
+
+    @admin.display(description="error")
+    def error_short(self, obj: Reload) -> str:
+        return Truncator(obj.error).chars(80)

@@ -9,7 +9,7 @@ import stripe
 from django.conf import settings
 
 from accounts.models import Account
-from core.catalog import PACKAGES, PLANS, Plan, price_id
+from core.catalog import CURRENCY, PACKAGES, PLANS, Plan, price_id
 from core.errors import APIError
 from upstreams.stripe import call as call_stripe
 
@@ -70,3 +70,26 @@ def create_billing_portal(account: Account, return_url: str | None = None) -> An
         raise APIError(400, "invalid_request", "No billing account yet: buy something first.")
     return call_stripe(stripe.billing_portal.Session.create, customer=account.stripe_customer_id,
                         return_url=return_url or settings.PAYMENTS_BILLING_PORTAL_RETURN_URL)
+
+
+def create_card_setup(account: Account, *, success_url: str | None = None, cancel_url: str | None = None) -> Any:
+    """A Checkout session in setup mode: the account saves a card for auto-reload,
+    nothing is charged. Its setup_intent.succeeded event stores the card (webhooks.py)."""
+    metadata = {"account_id": str(account.pk), "purpose": "auto_reload"}
+    params: dict[str, Any] = {
+        "mode": "setup",
+        "currency": CURRENCY,
+        "client_reference_id": str(account.pk),
+        "metadata": metadata,
+        "setup_intent_data": {"metadata": metadata},
+        "success_url": success_url or settings.PAYMENTS_SUCCESS_URL,
+        "cancel_url": cancel_url or settings.PAYMENTS_CANCEL_URL,
+    }
+    if account.stripe_customer_id:
+        params["customer"] = account.stripe_customer_id
+    else:
+        # Off-session payments need the card attached to a customer.
+        params["customer_creation"] = "always"
+        if account.email:
+            params["customer_email"] = account.email
+    return call_stripe(stripe.checkout.Session.create, **params)

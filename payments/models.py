@@ -231,3 +231,83 @@ class Difference(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None and self.explained_at is None
+
+
+class AutoReload(models.Model):
+    """An account's auto-reload settings and saved card (CONTRACT.md §9, "Auto-reload").
+
+    `crossing` numbers the account's drops below the threshold: a reload is claimed at
+    most once per crossing (`reloaded_crossing`), and the next crossing starts when a
+    balance at or above the threshold is seen after a reload (docs/payments.md)."""
+
+    account = models.OneToOneField("accounts.Account", on_delete=models.CASCADE, primary_key=True,
+                                   related_name="auto_reload")
+    enabled = models.BooleanField(default=False)
+    threshold = models.PositiveIntegerField(default=20, help_text="reload when the balance is below this")
+    package = models.CharField(max_length=100, default="100_credits", help_text="the credit package bought")
+    monthly_limit = models.PositiveIntegerField(default=3, help_text="reloads per calendar month (UTC)")
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
+    payment_method_brand = models.CharField(max_length=32, blank=True)
+    payment_method_last4 = models.CharField(max_length=4, blank=True)
+    payment_method_saved_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    crossing = models.PositiveIntegerField(default=0)
+    reloaded_crossing = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "auto-reload"
+        verbose_name_plural = "auto-reloads"
+
+    def __str__(self) -> str:
+        return f"auto-reload of {self.account_id} ({'on' if self.enabled else 'off'})"
+
+    @property
+    def has_payment_method(self) -> bool:
+        return bool(self.payment_method_id and self.stripe_customer_id)
+
+
+class ReloadStatus(models.TextChoices):
+    # Claimed: the payment intent is being (or about to be) made, or is waiting for
+    # Stripe's payment_intent.succeeded.
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Reload(models.Model):
+    """One auto-reload: one threshold crossing, one off-session PaymentIntent.
+
+    The unique (account, crossing) pair is what makes concurrent triggers claim one
+    reload; `idempotency_key` is sent to Stripe, so a retried or repeated call makes
+    no second payment."""
+
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="reloads")
+    crossing = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    package = models.CharField(max_length=100)
+    credits = models.PositiveIntegerField()
+    amount = models.PositiveIntegerField(help_text="in the currency's minor unit")
+    currency = models.CharField(max_length=3)
+    balance = models.IntegerField(help_text="the balance seen below the threshold")
+    threshold = models.PositiveIntegerField()
+    payment_method_id = models.CharField(max_length=255)
+    stripe_customer_id = models.CharField(max_length=255)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=ReloadStatus.choices, default=ReloadStatus.PENDING,
+                              db_index=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="calls made to Stripe")
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    grant = models.ForeignKey(CreditGrant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    charged_at = models.DateTimeField(null=True, blank=True, help_text="when Stripe made the payment intent")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["account", "crossing"], name="one_reload_per_crossing")]
+
+    def __str__(self) -> str:
+        return f"reload {self.pk}: {self.credits} credits for {self.account_id} [{self.status}]"

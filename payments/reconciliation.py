@@ -3,7 +3,8 @@
 For a window, three sides are read:
 
 - **Stripe**, through the official client's list endpoints: paid Checkout sessions of
-  credit packages, paid subscription invoices, refunds and disputes created in it;
+  credit packages, paid subscription invoices, succeeded auto-reload payment intents,
+  refunds and disputes created in it;
 - **the ledger**: the grant each Stripe object owes (by the idempotency key the webhook
   gives it) and every grant created in the window;
 - **Flash**: the credit history of each account the window concerns (a grant, a payment,
@@ -34,7 +35,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from core.catalog import package_for_price, plan_for_price
+from core.catalog import PACKAGES, package_for_price, plan_for_price
 from upstreams import flash
 from upstreams.stripe import client
 from upstreams.transport import UpstreamError
@@ -75,7 +76,7 @@ class Paid:
     """Money in: a paid Checkout session of credit packages or a paid subscription invoice."""
 
     obj: dict
-    kind: str  # "session" or "invoice"
+    kind: str  # "session", "invoice" or "payment_intent" (an auto-reload)
     key: str  # the idempotency key of the grant it owes
     paid_at: datetime
     credits: int  # what the grant should be: package/plan credits × quantity
@@ -165,6 +166,19 @@ def _paid_invoice(invoice: dict) -> Paid | None:
                 (invoice.get("currency") or "").lower())
 
 
+def _paid_reload(intent: dict) -> Paid | None:
+    """An auto-reload's off-session payment (payments/autoreload.py): a Checkout
+    purchase's own payment intent is counted through its session instead."""
+    if not webhooks.is_auto_reload(intent) or intent.get("status") != "succeeded":
+        return None
+    package = PACKAGES.get((intent.get("metadata") or {}).get("package", ""))
+    credits = package.credits if package is not None else 0
+    amount = intent.get("amount_received") or intent.get("amount") or 0
+    checks = [(package.id, amount, _cents(package.price))] if package is not None else []
+    return Paid(intent, "payment_intent", f"stripe:payment_intent:{intent['id']}", _time(intent.get("created")),
+                credits, checks, amount, (intent.get("currency") or "").lower())
+
+
 def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
     api = client().v1
     for session in _listed(api.checkout.sessions, since, until, status="complete",
@@ -174,6 +188,11 @@ def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
             sides.paid.append(paid)
     for invoice in _listed(api.invoices, since, until, status="paid"):
         paid = _paid_invoice(invoice)
+        if paid is not None:
+            sides.paid.append(paid)
+    # Stripe's list of payment intents filters by neither status nor metadata.
+    for intent in _listed(api.payment_intents, since, until):
+        paid = _paid_reload(intent)
         if paid is not None:
             sides.paid.append(paid)
     for refund in _listed(api.refunds, since, until, expand=["data.charge"]):
@@ -194,11 +213,15 @@ def read_ledger(sides: Sides, since: datetime, until: datetime) -> None:
             paid.account = grant.account
             continue
         try:  # only payments without a grant: one query each, as the webhook would make
-            paid.account = (webhooks.session_account if paid.kind == "session" else webhooks.invoice_account)(paid.obj)
+            paid.account = PAYER[paid.kind](paid.obj)
         except webhooks.Unprocessable:
             paid.account = None
     sides.window_grants = list(CreditGrant.objects.filter(created_at__gte=since, created_at__lte=until)
                                .select_related("account"))
+
+
+PAYER = {"session": webhooks.session_account, "invoice": webhooks.invoice_account,
+         "payment_intent": webhooks.reload_account}
 
 
 def accounts_in_window(sides: Sides, since: datetime) -> dict[str, Account]:
@@ -415,6 +438,8 @@ def _repair(run: ReconciliationRun, finding: Finding) -> CreditGrant | None:
     try:
         if paid.kind == "session":
             grant, _created, _skipped = webhooks.grant_for_session(paid.obj, reason=reason)
+        elif paid.kind == "payment_intent":
+            grant, _created = webhooks.grant_for_reload(paid.obj, reason=reason)
         else:
             grant, _created, _plan, _skipped = webhooks.grant_for_invoice(paid.obj, reason=reason)
     except webhooks.Unprocessable as exc:

@@ -65,3 +65,57 @@ class ReceiptSerializer(serializers.Serializer):
     granted = serializers.BooleanField()
     credits = serializers.IntegerField()
     transaction_id = serializers.CharField()
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: "5", 5.0 and true are refused rather than read as numbers."""
+
+    def to_internal_value(self, data: object) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON boolean: "yes", 1 and "true" are refused."""
+
+    def to_internal_value(self, data: object) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class PaymentMethodSummarySerializer(serializers.Serializer):
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+
+
+class AutoReloadSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    threshold = serializers.IntegerField()
+    package = serializers.CharField()
+    monthly_limit = serializers.IntegerField()
+    reloads_this_month = serializers.IntegerField()
+    payment_method = PaymentMethodSummarySerializer(allow_null=True)
+    last_error = serializers.CharField(allow_null=True)
+
+
+class AutoReloadUpdateSerializer(serializers.Serializer):
+    enabled = StrictBooleanField(required=False)
+    threshold = StrictIntegerField(required=False, min_value=1, max_value=1_000_000)
+    package = serializers.ChoiceField(required=False, choices=[])
+    monthly_limit = StrictIntegerField(required=False, min_value=1, max_value=100)
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from core.catalog import PACKAGES
+
+        super().__init__(*args, **kwargs)
+        self.fields["package"].choices = sorted(PACKAGES)
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of enabled, threshold, package, monthly_limit.")
+        return attrs

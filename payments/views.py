@@ -19,8 +19,10 @@ from core.catalog import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
 from core.errors import APIError
 from core.permissions import CountedFirst, IsHuman
 
-from . import apple, checkout, webhooks
+from . import apple, autoreload, checkout, webhooks
 from .serializers import (
+    AutoReloadSerializer,
+    AutoReloadUpdateSerializer,
     BillingPortalSerializer,
     CheckoutRequestSerializer,
     CheckoutSerializer,
@@ -116,6 +118,55 @@ class BillingPortalView(SignedInView):
     def post(self, request: Request) -> Response:
         session = checkout.create_billing_portal(request.user)
         return Response({"url": session["url"]})
+
+
+_AUTO_RELOAD_EXAMPLE = {"enabled": True, "threshold": 20, "package": "100_credits", "monthly_limit": 3,
+                        "reloads_this_month": 1, "payment_method": {"brand": "visa", "last4": "4242"},
+                        "last_error": None}
+
+
+class AutoReloadView(SignedInView):
+    @extend_schema(
+        responses=AutoReloadSerializer, summary="Your auto-reload settings",
+        description="Whether auto-reload is on, the balance `threshold` under which it buys the credit "
+        "`package` with your saved card, at most `monthly_limit` times a calendar month (UTC), how many "
+        "reloads this month has had, the saved card (`null` before one is saved) and the last failure. "
+        "Sign in to call this: API keys are refused with 403.",
+        examples=[OpenApiExample("On", response_only=True, value=_AUTO_RELOAD_EXAMPLE)],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(autoreload.describe(request.user))
+
+    @extend_schema(
+        request=AutoReloadUpdateSerializer, responses=AutoReloadSerializer, summary="Change your auto-reload",
+        description="Send any of `enabled`, `threshold` (credits, 1 or more), `package` (a package id from "
+        "`GET /api/v1/billing/plans`) and `monthly_limit` (1 to 100 reloads a month). When a balance "
+        "billing reads (a balance request, a generation's balance check) is below the threshold, one "
+        "off-session payment for the package is made with the saved card, and its credits are added "
+        "once Stripe confirms it; a declined payment turns auto-reload off and is emailed to you. "
+        "Turning it on without a saved card (`POST /api/v1/billing/payment-method`) is refused with "
+        "400, as are values out of range. Sign in to call this: API keys are refused with 403.",
+        examples=[OpenApiExample("Turn on", request_only=True, value={
+            "enabled": True, "threshold": 20, "package": "100_credits", "monthly_limit": 3})],
+    )
+    def put(self, request: Request) -> Response:
+        autoreload.update(request.user, self.validated(AutoReloadUpdateSerializer, request))
+        return Response(autoreload.describe(request.user))
+
+
+class PaymentMethodView(SignedInView):
+    @extend_schema(
+        request=None, responses=CheckoutSerializer, summary="Save a card for auto-reload",
+        description="Starts a Stripe Checkout in setup mode: open `checkout_url` in a browser and save a "
+        "card; nothing is charged. Once Stripe confirms it, the card is the one auto-reload pays with "
+        "(`GET /api/v1/billing/auto-reload` shows its brand and last 4 digits). Sign in to call this: "
+        "API keys are refused with 403.",
+        examples=[OpenApiExample("Setup started", response_only=True, value={
+            "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_s3tup", "session_id": "cs_test_s3tup"})],
+    )
+    def post(self, request: Request) -> Response:
+        session = checkout.create_card_setup(request.user)
+        return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
 
 class StripeWebhookView(APIView):

@@ -23,9 +23,10 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_price
+from upstreams import stripe as stripe_api
 
-from . import grants
-from .models import CreditGrant, EventState, GrantSource, GrantState, StripeEvent, TransactionType
+from . import autoreload, grants
+from .models import CreditGrant, EventState, GrantSource, GrantState, ReloadStatus, StripeEvent, TransactionType
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -87,6 +88,8 @@ def checkout_completed(event: StripeEvent, session: dict) -> str:
     _link_customer(account, object_id(session.get("customer")))
     if session.get("mode") == "subscription":
         return "subscription checkout: customer linked; credits come with invoice.paid"
+    if session.get("mode") == "setup":
+        return "setup checkout: customer linked; the card comes with setup_intent.succeeded"
     grant, created, skipped = grant_for_session(session, account=account, event_id=event.stripe_id)
     return f"grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits" + (
         f"; skipped non-credit items {skipped}" if skipped else "")
@@ -379,11 +382,93 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
     return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
 
 
+# --- auto-reload (CONTRACT.md §9) ------------------------------------------------------
+
+
+def is_auto_reload(intent: Any) -> bool:
+    return isinstance(intent, dict) and (intent.get("metadata") or {}).get("auto_reload") == "1"
+
+
+def setup_succeeded(event: StripeEvent, intent: dict) -> str:
+    """A card saved through a setup-mode Checkout becomes the account's auto-reload card.
+    Its brand and last4 are on the payment method, which the event names only by id:
+    read from Stripe, and the card is kept even when that read fails (brand unknown)."""
+    customer, method = object_id(intent.get("customer")), object_id(intent.get("payment_method"))
+    if not method:
+        raise Unprocessable("setup intent has no payment_method")
+    if not customer:
+        raise Unprocessable("setup intent has no customer: an off-session payment needs one")
+    account = _account(intent.get("metadata"), customer=customer)
+    _link_customer(account, customer)
+    card = nested(intent, "payment_method", "card") if isinstance(intent.get("payment_method"), dict) else None
+    if card is None:
+        try:
+            card = nested(stripe_api.retrieve_payment_method(method), "card")
+        except Exception as exc:  # the card still works; only its label is missing
+            log.warning("payment method %s could not be read: %s", method, type(exc).__name__)
+    card = card if isinstance(card, dict) else {}
+    autoreload.save_payment_method(account, customer, method, str(card.get("brand") or ""),
+                                   str(card.get("last4") or ""))
+    return f"payment method {method} saved for auto-reload ({card.get('brand') or '?'} {card.get('last4') or '?'})"
+
+
+def reload_account(intent: dict) -> Account:
+    return _account(intent.get("metadata"), customer=object_id(intent.get("customer")))
+
+
+def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> tuple[CreditGrant, bool]:
+    """The grant a succeeded auto-reload payment intent owes, recorded once under
+    `stripe:payment_intent:<id>` (the webhook and reconciliation's repair alike)."""
+    metadata = intent.get("metadata") or {}
+    account = reload_account(intent)
+    package = PACKAGES.get(metadata.get("package", ""))
+    if package is None:
+        raise Unprocessable(f"auto-reload payment intent names no known package ({metadata.get('package')!r})")
+    return grants.record(
+        f"stripe:payment_intent:{intent['id']}",
+        source=GrantSource.STRIPE,
+        account=account,
+        amount=package.credits,
+        transaction_type=TransactionType.STRIPE_PURCHASE,
+        description=f"Auto-reload: {package.credits} credits",
+        product=package.id,
+        money_amount=intent.get("amount_received") or intent.get("amount"),
+        currency=(intent.get("currency") or "").lower(),
+        stripe_event_id=event_id,
+        stripe_object_id=intent["id"],
+        stripe_customer_id=object_id(intent.get("customer")),
+        stripe_payment_intent_id=intent["id"],
+        reason=reason,
+    )
+
+
+def reload_paid(event: StripeEvent, intent: dict) -> str:
+    grant, created = grant_for_reload(intent, event_id=event.stripe_id)
+    reload = autoreload.reload_for_intent(intent, grant.account_id)
+    if reload is not None and reload.status == ReloadStatus.PENDING:
+        type(reload).objects.filter(pk=reload.pk).update(status=ReloadStatus.SUCCEEDED, grant=grant,
+                                                          finished_at=timezone.now(), error="")
+    return (f"auto-reload grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits"
+            + ("" if reload else "; no reload row matched"))
+
+
+def reload_failed(event: StripeEvent, intent: dict) -> str:
+    account = _account(intent.get("metadata"), customer=object_id(intent.get("customer")))
+    error = nested(intent, "last_payment_error", "message") or "The payment failed."
+    code = nested(intent, "last_payment_error", "decline_code") or nested(intent, "last_payment_error", "code")
+    error = f"{error} ({code})" if code else str(error)
+    reload = autoreload.reload_for_intent(intent, account.pk)
+    if reload is None:
+        return "auto-reload payment failed; no reload row matched"
+    autoreload.fail(reload, error, notify=True)
+    return f"auto-reload {reload.pk} failed: {error}; auto-reload turned off"
+
+
 def receive(event: dict) -> dict[str, bool]:
     """Stripe's answer for a verified event (`{"id", "type", ...}`): ignored when
     billing does not handle its type, a duplicate when it was stored before, else
     stored and run, in one transaction."""
-    if event["type"] not in HANDLERS:
+    if event["type"] not in HANDLERS or not WANTED.get(event["type"], _any)(nested(event, "data", "object")):
         return {"received": True, "ignored": True}
     with transaction.atomic():
         row, created = StripeEvent.objects.get_or_create(
@@ -422,6 +507,21 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_created,
     "charge.dispute.closed": dispute_closed,
+    "setup_intent.succeeded": setup_succeeded,
+    "payment_intent.succeeded": reload_paid,
+    "payment_intent.payment_failed": reload_failed,
+}
+
+
+def _any(obj: Any) -> bool:
+    return True
+
+
+# Types handled only for some objects: a Checkout purchase's payment intent is granted
+# through its session, so only auto-reload payment intents are stored and run.
+WANTED: dict[str, Callable[[Any], bool]] = {
+    "payment_intent.succeeded": is_auto_reload,
+    "payment_intent.payment_failed": is_auto_reload,
 }
 
 

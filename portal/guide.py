@@ -105,6 +105,17 @@ GROUPS: list[Group] = [
         Endpoint("POST", "/api/v1/billing/verify-receipt",
                  "Redeem an App Store purchase (StoreKit 2 signed transaction).",
                  _curl("POST", "/api/v1/billing/verify-receipt", TOKEN, body='{"signed_transaction": "eyJ…"}')),
+        Endpoint("POST", "/api/v1/billing/payment-method",
+                 "Save a card for auto-reload: a Stripe Checkout in setup mode (nothing is charged); open the "
+                 "checkout_url.", _curl("POST", "/api/v1/billing/payment-method", TOKEN)),
+        Endpoint("GET", "/api/v1/billing/auto-reload",
+                 "Your auto-reload: on or off, threshold, package, monthly limit, reloads this month, the saved "
+                 "card and the last error.", _curl("GET", "/api/v1/billing/auto-reload", TOKEN)),
+        Endpoint("PUT", "/api/v1/billing/auto-reload",
+                 "Buy the package with the saved card when a balance read is below the threshold, at most "
+                 "monthly_limit times a month; a declined payment turns it off and emails you.",
+                 _curl("PUT", "/api/v1/billing/auto-reload", TOKEN,
+                       body='{"enabled": true, "threshold": 20, "package": "100_credits", "monthly_limit": 3}')),
     ]),
     Group("health", "Health", [
         Endpoint("GET", "/health", "Liveness; no credential.", _curl("GET", "/health")),

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import credits, keys, usage, views
+from . import autoreload, credits, keys, usage, views
 
 urlpatterns = [
     path("", views.home, name="portal-home"),
@@ -19,6 +19,9 @@ urlpatterns = [
     path("credits/buy/", credits.buy, name="portal-credits-buy"),
     path("credits/success/", credits.success, name="portal-credits-success"),
     path("credits/cancel/", credits.cancel, name="portal-credits-cancel"),
+    path("credits/auto-reload/", autoreload.page, name="portal-auto-reload"),
+    path("credits/auto-reload/save/", autoreload.save, name="portal-auto-reload-save"),
+    path("credits/auto-reload/card/", autoreload.card, name="portal-auto-reload-card"),
     path("plan/", credits.plan, name="portal-plan"),
     path("plan/upgrade/", credits.upgrade, name="portal-plan-upgrade"),
     path("plan/manage/", credits.manage, name="portal-plan-manage"),

@@ -132,6 +132,8 @@ class GenerationView(FlashRelayView):
 
     # The expected cost held against the key's monthly budget (apikeys.budgets), if any.
     reservation: budgets.Reservation | None = None
+    # The balance the pre-check read (one view instance per request).
+    balance_before: int | None = None
 
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost). Reserves the
@@ -162,6 +164,7 @@ class GenerationView(FlashRelayView):
             try:
                 balance = flash.get_balance(request.user.flash_user_id)
                 balance_seen.send(sender=type(self), account=request.user, balance=balance)
+                self.balance_before = balance
                 if balance < cost:
                     raise APIError(402, "insufficient_credits",
                                    f"A {preset} generation costs {cost} credits; the balance is {balance}.")
@@ -202,6 +205,11 @@ class GenerationView(FlashRelayView):
             credits = cost if cost is not None else (self.expected_cost(preset) or 0)
         ctx = context(request)
         ctx.preset, ctx.credits_spent = preset, credits
+        if credits and self.balance_before is not None:
+            # The balance after it, as billing knows it without asking Flash again: what
+            # the pre-check read less what was spent (auto-reload and low-credit alerts
+            # react to a generation that crosses the threshold at once).
+            balance_seen.send(sender=type(self), account=request.user, balance=self.balance_before - credits)
 
 
 class GenerateView(GenerationView):

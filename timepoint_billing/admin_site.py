@@ -20,7 +20,8 @@ from core.admin import ReadOnlyAdmin
 # Billing's apps, in the order an operator needs them, and their models' order
 # (models not named here follow, alphabetically).
 BILLING_APPS = {
-    "payments": ["SalesReport", "ReconciliationRun", "CreditGrant", "StripeEvent", "Difference"],
+    "payments": ["SalesReport", "ReconciliationRun", "CreditGrant", "StripeEvent", "Difference", "AutoReload",
+                 "Reload"],
     "accounts": ["Account", "SessionToken"],
     "apikeys": ["APIKey", "TierChange"],
     "metering": ["UsageDashboard", "UsageRecord"],

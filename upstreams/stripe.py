@@ -62,3 +62,46 @@ def call(fn: Any, **params: Any) -> Any:
     except stripe.StripeError as exc:
         log.error("Stripe refused the request: %s %s", exc.http_status, exc.code)
         raise APIError(502, "upstream_error", "Stripe answered with an error.") from None
+
+
+class PaymentRefused(Exception):
+    """Stripe answered a payment with a refusal retrying will not change (a declined
+    card, a detached payment method…): `message` is for the account holder."""
+
+    def __init__(self, message: str, code: str = "", payment_intent: str = "") -> None:
+        super().__init__(message)
+        self.message, self.code, self.payment_intent = message, code, payment_intent
+
+
+class PaymentUnknown(Exception):
+    """Stripe could not be reached or answered 5xx/409/429: the payment may or may not
+    exist; calling again with the same idempotency key is safe and tells."""
+
+
+def create_payment_intent(idempotency_key: str, **params: Any) -> Any:
+    """A PaymentIntent under `idempotency_key` (Stripe keeps the answer 24 hours, so a
+    repeated call makes no second payment). Raises PaymentRefused or PaymentUnknown."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise PaymentUnknown("STRIPE_SECRET_KEY is not configured")
+    configure()
+    try:
+        return stripe.PaymentIntent.create(api_key=settings.STRIPE_SECRET_KEY, idempotency_key=idempotency_key,
+                                           **params)
+    except stripe.CardError as exc:
+        error = exc.error
+        intent = getattr(error, "payment_intent", None) if error is not None else None
+        code = (getattr(error, "decline_code", None) or exc.code or "") if error is not None else (exc.code or "")
+        raise PaymentRefused(exc.user_message or "The card was declined.", code,
+                             str(getattr(intent, "id", "") or "")) from None
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise PaymentUnknown(f"Stripe could not be reached: {type(exc).__name__}") from None
+    except stripe.StripeError as exc:
+        if exc.http_status in (400, 402, 404):
+            raise PaymentRefused(exc.user_message or "Stripe refused the payment.", exc.code or "") from None
+        raise PaymentUnknown(f"Stripe answered {exc.http_status} {exc.code or ''}".strip()) from None
+
+
+def retrieve_payment_method(payment_method_id: str) -> dict:
+    """A PaymentMethod as a plain dict (a saved card's brand and last4): a read,
+    retried by the client."""
+    return client().v1.payment_methods.retrieve(payment_method_id).to_dict()

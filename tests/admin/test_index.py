@@ -24,7 +24,7 @@ def test_it_lists_billing_first_and_the_stripe_mirror_last(operator_client):
 
     assert [app["name"] for app in apps[:4]] == ["Payments", "Accounts", "API keys", "Usage"]
     assert [m["object_name"] for m in apps[0]["models"]] == ["SalesReport", "ReconciliationRun", "CreditGrant",
-                                                             "StripeEvent", "Difference"]
+                                                             "StripeEvent", "Difference", "AutoReload", "Reload"]
     mirror = apps[-1]
     assert mirror["name"] == "Stripe mirror (read-only)"
     assert [m["name"] for m in mirror["models"]] == ["Customers", "Subscriptions", "Invoices", "Charges", "Refunds",

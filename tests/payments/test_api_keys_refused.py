@@ -17,6 +17,7 @@ PUBLIC = {"billing-plans", "billing-webhook-stripe"}
 BODIES = {
     "billing-checkout": {"package": "100_credits"},
     "billing-verify-receipt": {"receipt_data": "cmVjZWlwdA=="},
+    "billing-auto-reload": {"enabled": False, "threshold": 5},
 }
 
 
@@ -39,7 +40,8 @@ ROUTES = _routes()
 
 
 def test_it_covers_every_signed_in_billing_route():
-    assert {name for name, _, _ in ROUTES} >= {"billing-checkout", "billing-portal", "billing-verify-receipt"}
+    assert {name for name, _, _ in ROUTES} >= {"billing-checkout", "billing-portal", "billing-verify-receipt",
+                                                   "billing-auto-reload", "billing-payment-method"}
 
 
 @pytest.fixture
@@ -59,9 +61,9 @@ def test_it_refuses_api_keys_on_billing_routes(keys, alice, stripe_api, apple, e
     alice.stripe_customer_id = "cus_alice"  # the portal would otherwise refuse for want of a customer
     alice.save()
     client = Client(headers=bearer(keys[environment]))
+    body = {} if method == "get" else {"data": json.dumps(BODIES.get(name, {})), "content_type": "application/json"}
     with committed():
-        response = getattr(client, method)(path, data=json.dumps(BODIES.get(name, {})),
-                                           content_type="application/json")
+        response = getattr(client, method)(path, **body)
     assert response.status_code == 403, response.content
     assert response.json()["error"]["code"] == "forbidden"
     assert stripe_api.received() == [] and apple.received() == []

@@ -1,5 +1,6 @@
 """Deliver pending and stuck grants to Flash, with backoff, and mark (and alert about)
-grants undelivered for an hour as stuck; safe to run as several processes."""
+grants undelivered for an hour as stuck; make the auto-reload payments whose first
+attempt never ran or never heard back; safe to run as several processes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from payments import autoreload
 from payments.grants import mark_stuck, process_due
 
 log = logging.getLogger("payments.worker")
@@ -31,6 +33,7 @@ class Command(BaseCommand):
             try:
                 mark_stuck()
                 done = process_due(batch)
+                done += autoreload.process_due(batch)
             except Exception:  # a dead database must not end the worker; try again later
                 log.exception("grant worker cycle failed")
                 done = 0
