@@ -112,8 +112,12 @@ class AutoReloadUpdateSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         self.fields["package"].choices = sorted(PACKAGES)
 
+    # What GET answers besides the settings: a client may PUT back the object it read, so
+    # these are ignored rather than refused (they are billing's to set, never the caller's).
+    READ_ONLY = frozenset({"reloads_this_month", "payment_method", "last_error"})
+
     def validate(self, attrs: dict) -> dict:
-        unknown = set(self.initial_data) - set(self.fields)
+        unknown = set(self.initial_data) - set(self.fields) - self.READ_ONLY
         if unknown:
             raise serializers.ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
         if not attrs:

@@ -59,3 +59,12 @@ def test_it_shows_each_account_only_its_own(as_alice, stripe_api, bob, auth0):
     as_bob = Client(headers=bearer(auth0.mint(bob.external_id)))
     assert as_bob.get(AUTO_RELOAD).json()["enabled"] is False
     assert as_bob.get(AUTO_RELOAD).json()["payment_method"] is None
+
+
+def test_it_takes_back_the_object_it_answered_ignoring_what_billing_sets(as_alice):
+    read = as_alice.get(AUTO_RELOAD).json()
+    sent = {**read, "threshold": 40, "reloads_this_month": 99, "last_error": "not mine to set",
+            "payment_method": {"brand": "amex", "last4": "0005"}}
+    response = as_alice.put(AUTO_RELOAD, sent, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {**read, "threshold": 40}
