@@ -35,10 +35,22 @@ ALPHABET = string.ascii_lowercase + string.digits
 SECRET_LENGTH = 32
 PREFIX_LENGTH = 16
 MAX_ACTIVE_PER_ACCOUNT = 25
+# Further than this ahead an expiry is a typo or no expiry at all (CONTRACT.md §9).
+MAX_EXPIRY = timedelta(days=366)
 # How long a worker trusts a cached key record; revocation overwrites it at once.
 CACHE_SECONDS = 30
 # last_used_at is written at most this often per key.
 LAST_USED_RESOLUTION_SECONDS = 60
+
+
+def expiry_problem(expires_at: datetime) -> str | None:
+    """Why `expires_at` cannot be a key's expiry ("must be …"), or None when it can."""
+    now = timezone.now()
+    if expires_at <= now:
+        return "must be in the future"
+    if expires_at > now + MAX_EXPIRY:
+        return "must be at most 366 days ahead"
+    return None
 
 
 def hash_key(plaintext: str) -> str:

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from core.catalog import Tier
 
+from .keys import expiry_problem
 from .models import APIKey, Environment
 
 
@@ -28,8 +28,6 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-# Further than this ahead an expiry is a typo or no expiry at all (CONTRACT.md §9).
-MAX_EXPIRY = timedelta(days=366)
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 DEFAULT_GRACE_SECONDS = 24 * 3600
 
@@ -54,11 +52,9 @@ class KeySettings(serializers.Serializer):
     def validate_expires_at(self, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        now = timezone.now()
-        if value <= now:
-            raise serializers.ValidationError("expires_at must be in the future.")
-        if value > now + MAX_EXPIRY:
-            raise serializers.ValidationError("expires_at must be at most 366 days ahead.")
+        problem = expiry_problem(value)
+        if problem:
+            raise serializers.ValidationError(f"expires_at {problem}.")
         return value
 
 

@@ -20,9 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Account
 from apikeys import budgets
-from apikeys.keys import create_key, revoke_key, roll_key, update_key
+from apikeys.keys import create_key, expiry_problem, revoke_key, roll_key, update_key
 from apikeys.models import APIKey, Environment
-from apikeys.serializers import MAX_EXPIRY
 from core.errors import APIError
 
 from .views import account_required
@@ -60,12 +59,9 @@ class KeySettingsForm(forms.Form):
 
     def clean_expires_at(self) -> object:
         value = self.cleaned_data["expires_at"]
-        if value is not None:
-            now = timezone.now()
-            if value <= now:
-                raise forms.ValidationError("Choose a time in the future.")
-            if value > now + MAX_EXPIRY:
-                raise forms.ValidationError("Choose a time at most 366 days ahead.")
+        problem = None if value is None else expiry_problem(value)
+        if problem:
+            raise forms.ValidationError(f"The expiry {problem}.")
         return value
 
 

@@ -1,14 +1,13 @@
 """Concurrent balance reads of one crossing (CONTRACT.md §9): one PaymentIntent."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 
 from accounts.models import Account
 from payments.models import Reload
 from tests.conftest import bearer
+from tests.together import together
 
 from .reloads import save_card, turn_on
 
@@ -19,29 +18,11 @@ pytestmark = [
 ]
 
 
-def _together(n: int, fn) -> list:
-    gate, results = threading.Barrier(n), [None] * n
-
-    def run(i: int) -> None:
-        try:
-            gate.wait(5)
-            results[i] = fn()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
-
-
 def test_it_charges_once_when_10_reads_cross_the_threshold_at_once(alice, alice_token, as_alice, flash, stripe_api):
     Account.objects.filter(pk=alice.pk).update(tier_override="enterprise")  # 20 at once, so none is refused
     save_card(as_alice, stripe_api)
     turn_on(as_alice, threshold=150)
-    statuses = _together(10, lambda: Client(headers=bearer(alice_token)).get("/api/v1/credits/balance").status_code)
+    statuses = together(10, lambda: Client(headers=bearer(alice_token)).get("/api/v1/credits/balance").status_code)
     assert statuses == [200] * 10
     assert len(stripe_api.objects["payment_intent"]) == 1
     assert len(stripe_api.received(r"^/v1/payment_intents$", "POST")) == 1

@@ -1,11 +1,10 @@
-import threading
-
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.test import Client
 
 from payments import grants
 from payments.models import CreditGrant, GrantSource, GrantState, StripeEvent
+from tests.together import together
 
 from .conftest import WEBHOOK, completed_session
 
@@ -16,27 +15,9 @@ pytestmark = [
 ]
 
 
-def _together(n: int, fn) -> list:
-    gate, results = threading.Barrier(n), [None] * n
-
-    def run(i: int) -> None:
-        try:
-            gate.wait(5)
-            results[i] = fn()
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
-
-
 def test_it_grants_once_when_the_same_event_arrives_20_times_at_once(alice, flash, stripe_api):
     body, headers = stripe_api.signed(stripe_api.event("checkout.session.completed", completed_session(alice)))
-    statuses = _together(20, lambda: Client().post(WEBHOOK, data=body, content_type="application/json",
+    statuses = together(20, lambda: Client().post(WEBHOOK, data=body, content_type="application/json",
                                                     headers=headers).status_code)
     assert statuses == [200] * 20
     assert StripeEvent.objects.count() == 1 and CreditGrant.objects.count() == 1
@@ -48,6 +29,6 @@ def test_it_delivers_each_grant_once_with_several_workers(alice, flash):
         for i in range(12):
             grants.record(f"test:workers:{i}", deliver_after_commit=False, source=GrantSource.MANUAL,
                           account=alice, amount=1, transaction_type="admin_grant")
-    _together(4, lambda: grants.process_due(limit=5) + grants.process_due(limit=5))
+    together(4, lambda: grants.process_due(limit=5) + grants.process_due(limit=5))
     assert CreditGrant.objects.filter(state=GrantState.APPLIED).count() == 12
     assert len(flash.grants(alice.flash_user_id)) == 12
