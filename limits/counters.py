@@ -12,6 +12,7 @@ fail open (docs/resilience.md).
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import threading
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from redis.exceptions import NoScriptError
 
 TAG = "{limits}"
 # The length of every counting window: requests per minute, failed authentications.
@@ -27,6 +29,7 @@ WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
 _SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle")}
+_SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SOURCES.items()}  # noqa: S324 - Redis names scripts so
 
 
 def authfail_key(ip: str) -> str:
@@ -99,12 +102,28 @@ class RedisCounters:
     def _redis(self) -> Any:
         return self.cache.client.get_client(write=True)
 
+    def _call(self, *command: Any) -> Any:
+        """One command on a pooled connection, its reply read, retried on a broken
+        connection as redis-py does; without the client's layers around it (command
+        wrappers, response callbacks, metrics), which cost as much as the round trip."""
+        pool = self._redis().connection_pool
+        connection = pool.get_connection()
+
+        def send_and_read() -> Any:
+            connection.send_command(*command)
+            return connection.read_response()
+
+        try:
+            return connection.retry.call_with_retry(send_and_read, lambda _error: connection.disconnect())
+        finally:
+            pool.release(connection)
+
     def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        redis = self._redis()
-        script = _scripts.get((id(redis), name))
-        if script is None:
-            script = _scripts[(id(redis), name)] = redis.register_script(_SOURCES[name])
-        return script(keys=[self.cache.make_key(k) for k in keys], args=args, client=redis)
+        keys = [self.cache.make_key(k) for k in keys]
+        try:
+            return self._call("EVALSHA", _SHAS[name], len(keys), *keys, *args)
+        except NoScriptError:  # a Redis that has not seen it yet (restarted, flushed): EVAL loads it
+            return self._call("EVAL", _SOURCES[name], len(keys), *keys, *args)
 
     def admit(self, ask: Ask) -> Verdict:
         verdict, record, count, left, allowed = self._run(
@@ -174,9 +193,6 @@ class RedisCounters:
 
     def drop_spent(self, budget: str) -> None:
         self._redis().delete(self.cache.make_key(spent_key(budget)))
-
-
-_scripts: dict[tuple[int, str], Any] = {}
 
 
 class LocalCounters:
