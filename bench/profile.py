@@ -3,7 +3,7 @@ in process (Django's test client, the whole middleware stack, the bench database
 Redis, the Flash stand-in in its own process) under cProfile; prints the functions
 with the most CPU of their own and the request path's pieces by cumulative time.
 
-    python -m bench.profile [--requests 2000] [--top 25]
+    python -m bench.profile [--requests 2000] [--top 25] [--save FILE]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from . import harness
 
 
-def run(requests: int, top: int) -> None:
+def run(requests: int, top: int, save: str | None = None) -> None:
     harness.setup_django()
     from django.conf import settings
     from django.test import Client
@@ -42,6 +42,8 @@ def run(requests: int, top: int) -> None:
     print(f"\nCPU per relayed balance read, in process: {cpu:.2f} ms (n={requests}; the usage writer runs in "
           f"a thread of this process: counted in the CPU, not in the profile)")
     stats = pstats.Stats(profiler)
+    if save:
+        stats.dump_stats(save)
     stats.sort_stats("tottime").print_stats(top)
     stats.sort_stats("cumulative").print_stats(
         r"(admission|counters|slots|failures|authentication|transport|recording|writer|middleware|views|handlers/base|"
@@ -52,8 +54,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--save", help="also write the raw profile here (pstats format)")
     args = parser.parse_args()
-    run(args.requests, args.top)
+    run(args.requests, args.top, args.save)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from accounts.models import Account
 from metering import writer
 from metering.writer import usage_writer
 from standins import Auth0, Clockchain, Flash
+from upstreams import flash as flash_client
 
 
 def _optional_standins() -> dict:
@@ -80,9 +81,11 @@ def _fresh_state(standins: dict) -> None:
     for standin in standins.values():
         standin.reset()
     cache.clear()
+    flash_client.forget_costs()  # this process's copy of the cost table goes with the cache
     usage_writer.discard()
     yield
     cache.clear()
+    flash_client.forget_costs()
     usage_writer.discard()
 
 

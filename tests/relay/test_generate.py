@@ -3,6 +3,7 @@
 import json
 
 from django.core import mail
+from django.core.cache import cache
 
 from accounts.models import Account
 from metering.models import UsageRecord
@@ -84,6 +85,13 @@ def test_it_uses_the_cost_table_fallbacks(as_alice, alice, flash):
 def test_it_caches_the_cost_table(as_alice, flash):
     post(as_alice, {"query": "a"})
     post(as_alice, {"query": "b"})
+    assert len(flash.received("/api/v1/credits/costs")) == 1
+
+
+def test_it_keeps_a_copy_of_the_cost_table_in_the_process(as_alice, flash):
+    post(as_alice, {"query": "a"})
+    cache.clear()  # the shared cache's copy is gone; this process's own is not
+    assert post(as_alice, {"query": "b"}).status_code == 200
     assert len(flash.received("/api/v1/credits/costs")) == 1
 
 
