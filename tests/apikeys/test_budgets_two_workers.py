@@ -42,7 +42,7 @@ def test_it_lets_exactly_the_budgets_generations_reach_flash_from_twenty_at_once
         assert requests.get(url + "/api/v1/credits/balance", headers=bearer(key), timeout=10).status_code == 200
 
 
-def test_an_expiry_is_applied_by_every_worker_within_a_second(gunicorn_server, alice):
+def test_it_applies_an_expiry_in_every_worker_once_it_passes(gunicorn_server, alice):
     key, plaintext = create_key(alice, "k", "live")
     key.rate_limit_override = 100_000  # polled until refused: the minute's limit must not answer first
     key.save()
@@ -52,11 +52,14 @@ def test_an_expiry_is_applied_by_every_worker_within_a_second(gunicorn_server, a
     expires = datetime.now(UTC) + timedelta(seconds=1)
     update_key(key, {"expires_at": expires})
     while True:
+        # Whether a request was sent after the expiry, not when its answer arrives: a loaded
+        # machine may answer late a request that was sent in time.
+        sent_at = datetime.now(UTC)
         response = requests.get(url + "/api/v1/credits/balance", headers=bearer(plaintext), timeout=10)
         if response.status_code == 401:
             break
         assert response.status_code == 200
-        assert datetime.now(UTC) < expires + timedelta(seconds=1), "a worker still accepts the expired key"
+        assert sent_at < expires, "a worker accepted the key after its expires_at"
     assert "expired" in response.json()["error"]["message"]
     statuses = [requests.get(url + "/api/v1/credits/balance", headers=bearer(plaintext), timeout=10).status_code
                 for _ in range(6)]

@@ -36,7 +36,8 @@ def _held(key: str, token: str) -> bool:
 @pytest.fixture
 def refusing_client_url():
     """A Redis user that may run everything but CLIENT, as a managed Redis may set it up."""
-    admin, user, password = redis.Redis.from_url(REDIS_URL), f"tpb_noclient_{secrets.token_hex(4)}", secrets.token_hex(8)
+    admin = redis.Redis.from_url(REDIS_URL)
+    user, password = f"tpb_noclient_{secrets.token_hex(4)}", secrets.token_hex(8)
     admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
                       commands=["+@all", "-client"])
     parts = urlsplit(REDIS_URL)
