@@ -138,7 +138,8 @@ class GenerationView(FlashRelayView):
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost). Reserves the
         expected cost against the key's monthly budget (402 `budget_exceeded`) before
-        Flash is called at all; whoever calls this settles it (`spent`, `settle`)."""
+        Flash is called at all; whoever calls this settles it: `spent`, or `settle(0)`
+        when anything from here to Flash's answer fails."""
         context(request).generation = True
         try:
             body = request_json.loads(request.body or b"{}")
@@ -161,16 +162,12 @@ class GenerationView(FlashRelayView):
         cost = self.expected_cost(preset)
         if cost is not None:
             self.reserve(request, cost)
-            try:
-                balance = flash.get_balance(request.user.flash_user_id)
-                balance_seen.send(sender=type(self), account=request.user, balance=balance)
-                self.balance_before = balance
-                if balance < cost:
-                    raise APIError(402, "insufficient_credits",
-                                   f"A {preset} generation costs {cost} credits; the balance is {balance}.")
-            except BaseException:
-                self.settle(request, 0)
-                raise
+            balance = flash.get_balance(request.user.flash_user_id)
+            balance_seen.send(sender=type(self), account=request.user, balance=balance)
+            self.balance_before = balance
+            if balance < cost:
+                raise APIError(402, "insufficient_credits",
+                               f"A {preset} generation costs {cost} credits; the balance is {balance}.")
         return preset, None, cost
 
     def reserve(self, request: Request, cost: int) -> None:
@@ -199,12 +196,21 @@ class GenerationView(FlashRelayView):
             log.warning("no cost table; generation goes to Flash without a balance pre-check")
             return None
 
+    @staticmethod
+    def generate(request: Request, path: str, base: str | None, **kwargs: Any) -> transport.UpstreamResponse:
+        return flash.relay(request, "POST", path, flash_user_id=request.user.flash_user_id, base=base,
+                           generation=True, **kwargs)
+
     def spent(self, request: Request, preset: str, cost: int | None, base: str | None, status: int) -> None:
+        """What the generation cost, for its usage record and X-Credits-Spent; its
+        reservation settled to it. A stream's cost is known once Flash accepts it, so it
+        is settled then too, not when the stream ends."""
         credits = 0
         if base is None and 200 <= status < 300:
             credits = cost if cost is not None else (self.expected_cost(preset) or 0)
         ctx = context(request)
         ctx.preset, ctx.credits_spent = preset, credits
+        self.settle(request, credits)
         if credits and self.balance_before is not None:
             # The balance after it, as billing knows it without asking Flash again: what
             # the pre-check read less what was spent (auto-reload and low-credit alerts
@@ -222,15 +228,13 @@ class GenerateView(GenerationView):
     )
     def post(self, request: Request) -> HttpResponse:
         with concurrency_slot(request):
-            preset, base, cost = self.prepare(request)
             try:
-                response = flash.relay(request, "POST", flash.GENERATE_PATH,
-                                       flash_user_id=request.user.flash_user_id, base=base, generation=True)
+                preset, base, cost = self.prepare(request)
+                response = self.generate(request, flash.GENERATE_PATH, base)
             except BaseException:
                 self.settle(request, 0)
                 raise
         self.spent(request, preset, cost, base, response.status_code)
-        self.settle(request, context(request).credits_spent)
         return transport.relayed_response(flash.SERVICE, response)
 
 
@@ -252,28 +256,17 @@ class GenerateStreamView(GenerationView):
         slot = hold_slot(request)
         try:
             preset, base, cost = self.prepare(request)
-            try:
-                response = flash.relay(request, "POST", flash.GENERATE_STREAM_PATH,
-                                       flash_user_id=request.user.flash_user_id, base=base, generation=True,
-                                       stream=True)
-            except BaseException:
-                self.settle(request, 0)
-                raise
+            response = self.generate(request, flash.GENERATE_STREAM_PATH, base, stream=True)
             self.spent(request, preset, cost, base, response.status_code)
             if response.status_code >= 300 or not response.headers.get("Content-Type", "").startswith(
                     "text/event-stream"):
-                self.settle(request, context(request).credits_spent)
                 return transport.relayed_response(flash.SERVICE, response)
         except BaseException:
+            self.settle(request, 0)
             slot.release()
             raise
         events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS)
         streamed = release_when_closed(StreamingHttpResponse(events, content_type="text/event-stream"), slot)
-        if self.reservation is not None:
-            # Settled when the stream ends (or the client goes away): the headers, sent
-            # first, show the budget left with this generation's cost held.
-            reservation, credits = self.reservation, context(request).credits_spent
-            streamed._resource_closers.append(lambda: reservation.settle(credits))
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.
         streamed["X-Accel-Buffering"] = "no"
