@@ -66,6 +66,18 @@ def rebuild(chains: list[uuid.UUID], since: datetime) -> dict[uuid.UUID, int]:
     return {chain: sum(spent_by_key.get(key_id, 0) for key_id in ids) for chain, ids in members.items()}
 
 
+def seed(rebuilt: dict[uuid.UUID, int], now: datetime) -> None:
+    """Chains' rebuilt spending this month written as their counters, for the
+    reservations (a counter written meanwhile wins)."""
+    for chain, spent in rebuilt.items():
+        quietly(lambda c=chain, v=spent: counters().seed_spent(budget_of(c, now), v, COUNTER_SECONDS), None)
+
+
+def left(limit: int, spent: int, held: int) -> int:
+    """The budget left: what is neither spent nor held by a reservation."""
+    return max(0, limit - spent - held)
+
+
 def spent_this_month(keys: list[APIKey]) -> dict[uuid.UUID, int]:
     """Key id → credits its roll chain spent this month: the cache's counters (one
     round trip), the usage records for chains the cache has none of. A budgeted chain's
@@ -76,12 +88,10 @@ def spent_this_month(keys: list[APIKey]) -> dict[uuid.UUID, int]:
     cached = quietly(lambda: counters().read_spent(names), None) or [None] * len(names)
     spent = {chain: value for chain, value in zip(chains, cached, strict=True) if value is not None}
     missing = [chain for chain in chains if chain not in spent]
-    if missing:
-        rebuilt = rebuild(missing, month_start(now))
-        spent.update(rebuilt)
-        budgeted = {key.budget_chain for key in keys if key.monthly_credit_limit is not None}
-        for chain in budgeted.intersection(rebuilt):
-            quietly(lambda c=chain: counters().seed_spent(budget_of(c, now), rebuilt[c], COUNTER_SECONDS), None)
+    rebuilt = rebuild(missing, month_start(now))
+    spent.update(rebuilt)
+    budgeted = {key.budget_chain for key in keys if key.monthly_credit_limit is not None}
+    seed({chain: value for chain, value in rebuilt.items() if chain in budgeted}, now)
     return {key.pk: spent[key.budget_chain] for key in keys}
 
 
@@ -116,7 +126,7 @@ class Reservation:
         answer = quietly(lambda: counters().settle(self.budget, self.member, credits), None)
         if answer is not None and answer[0] >= 0:
             spent, held = answer
-            self.remaining = max(0, self.limit - spent - held)
+            self.remaining = left(self.limit, spent, held)
         return self.remaining
 
 
@@ -124,7 +134,7 @@ class BudgetExceeded(APIError):
     """402 `budget_exceeded`; `remaining`: the budget left for X-Budget-Remaining."""
 
     def __init__(self, limit: int, spent: int, held: int, cost: int) -> None:
-        self.remaining = max(0, limit - spent - held)
+        self.remaining = left(limit, spent, held)
         super().__init__(402, "budget_exceeded",
                          f"This key's monthly budget is {limit} credits and {self.remaining} are left this month "
                          f"({spent} spent, {held} held by generations running now); this generation costs "
@@ -144,15 +154,14 @@ def reserve(key: APIKey, cost: int) -> Reservation | None:
     lifetime = slots.lifetime_ms()
     answer = quietly(lambda: counters().reserve(budget, limit, cost, member, lifetime), None)
     if answer is not None and answer.verdict == "unknown":
-        spent = rebuild([key.budget_chain], month_start(now))[key.budget_chain]
-        quietly(lambda: counters().seed_spent(budget, spent, COUNTER_SECONDS), None)
+        seed(rebuild([key.budget_chain], month_start(now)), now)
         answer = quietly(lambda: counters().reserve(budget, limit, cost, member, lifetime), None)
     if answer is None or answer.verdict == "unknown":
         log.warning("budget of key %s not enforced: the cache is unavailable", key.prefix)
         return None
     if answer.verdict == "exceeded":
         raise BudgetExceeded(limit, answer.spent, answer.held, cost)
-    return Reservation(budget, member, limit, max(0, limit - answer.spent - answer.held))
+    return Reservation(budget, member, limit, left(limit, answer.spent, answer.held))
 
 
 def with_spending(keys: list[APIKey]) -> list[APIKey]:

@@ -103,11 +103,17 @@ def _recache(key: APIKey) -> None:
     changed), so that every worker applies the change on its next request. A
     revocation's tombstone is kept."""
     key = APIKey.objects.select_related("account").get(pk=key.pk)
-    if not key.is_active:
-        return
+    if key.is_active:
+        _cache(key, replace=True)
+
+
+def _cache(key: APIKey, *, replace: bool = False) -> CachedKey:
+    """The key's record as the admission reads it, written to the cache. The limits
+    travel with the record, so that the admission script can apply them."""
     entry = CachedKey(key=key, account=key.account)
     quietly(lambda: counters().cache_record(key.key_hash, entry, key.rate_limit, key.concurrent, CACHE_SECONDS,
-                                            replace=True), None)
+                                            replace=replace), None)
+    return entry
 
 
 UPDATABLE = ("name", "monthly_credit_limit", "expires_at")
@@ -194,11 +200,8 @@ def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
         key = APIKey.objects.select_related("account").filter(key_hash=key_hash, is_active=True).first()
         if key is None:
             return None
-        entry = CachedKey(key=key, account=key.account)
         # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
-        # The limits travel with the record, so that the admission script can apply them.
-        quietly(lambda: counters().cache_record(key_hash, entry, key.rate_limit, key.concurrent,
-                                                CACHE_SECONDS), None)
+        entry = _cache(key)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):

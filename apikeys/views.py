@@ -42,9 +42,11 @@ def _body(request: Request) -> dict:
     return request.data
 
 
-def _own_active_key(request: Request, key_id: UUID) -> APIKey:
-    """The caller's key, not revoked; 404 for anyone else's, as for one that does not exist."""
-    key = APIKey.objects.select_related("account").filter(pk=key_id, account=request.user, is_active=True).first()
+def _own_key(request: Request, key_id: UUID, *, active: bool = False) -> APIKey:
+    """The caller's key (only if not revoked, with `active`); 404 for anyone else's, as
+    for one that does not exist."""
+    mine = APIKey.objects.select_related("account").filter(pk=key_id, account=request.user)
+    key = (mine.filter(is_active=True) if active else mine).first()
     if key is None:
         raise APIError(404, "not_found", "No such key.")
     return key
@@ -107,9 +109,7 @@ class KeyView(CountedFirst, APIView):
         "in your list as revoked. Sign in to call this: API keys are refused with 403.",
     )
     def delete(self, request: Request, key_id: UUID) -> Response:
-        key = APIKey.objects.filter(pk=key_id, account=request.user).first()
-        if key is None:
-            raise APIError(404, "not_found", "No such key.")
+        key = _own_key(request, key_id)
         keys.revoke_key(key)
         return Response(status=204)
 
@@ -126,7 +126,7 @@ class KeyView(CountedFirst, APIView):
                                  value={"monthly_credit_limit": 500, "expires_at": "2027-03-01T00:00:00Z"})],
     )
     def patch(self, request: Request, key_id: UUID) -> Response:
-        key = _own_active_key(request, key_id)
+        key = _own_key(request, key_id, active=True)
         form = UpdateKeySerializer(data=_body(request), partial=True)
         form.is_valid(raise_exception=True)
         keys.update_key(key, form.validated_data)
@@ -151,9 +151,7 @@ class RollKeyView(CountedFirst, APIView):
         examples=[OpenApiExample("An hour's grace", request_only=True, value={"grace_seconds": 3600})],
     )
     def post(self, request: Request, key_id: UUID) -> Response:
-        key = APIKey.objects.filter(pk=key_id, account=request.user).first()
-        if key is None:
-            raise APIError(404, "not_found", "No such key.")
+        key = _own_key(request, key_id)
         form = RollKeySerializer(data=_body(request))
         form.is_valid(raise_exception=True)
         new, plaintext = keys.roll_key(key, form.validated_data["grace_seconds"])
