@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 from django.conf import settings
@@ -80,6 +81,11 @@ class Package:
     credits: int
     price: str
     price_setting: str
+
+
+def cents(price: str) -> int:
+    """A catalog price ("4.99") in the currency's smallest unit, as Stripe counts it."""
+    return int(Decimal(price) * 100)
 
 
 PLANS: dict[str, PlanTerms] = {

@@ -28,18 +28,19 @@ import logging
 import math
 import time
 from contextvars import ContextVar
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from core.catalog import CURRENCY, PACKAGES, Package
+from apikeys.budgets import month_start
+from core.catalog import CURRENCY, PACKAGES, cents
 from core.db import release_connection
+from core.errors import APIError
 from upstreams import stripe as stripe_api
 
 from .models import AutoReload, Reload, ReloadStatus
@@ -58,6 +59,9 @@ GIVE_UP_AFTER = timedelta(hours=23)
 # that turns it on is reloaded by every worker within this many seconds (at once by the
 # one that saved it). One query per worker per period, on the request path.
 ENABLED_REFRESH_SECONDS = 10.0
+# The settings' bounds, for the API and the portal's form alike.
+MAX_THRESHOLD = 1_000_000
+MAX_MONTHLY_LIMIT = 100
 _enabled: tuple[float, frozenset] = (-math.inf, frozenset())
 
 # The reloads claimed during the current request, charged once its response is sent;
@@ -65,20 +69,16 @@ _enabled: tuple[float, frozenset] = (-math.inf, frozenset())
 _after_response: ContextVar[list[int] | None] = ContextVar("autoreload_after_response", default=None)
 
 
-def month_start(now: datetime | None = None) -> datetime:
-    now = now or timezone.now()
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def counted_this_month(prefix: str = "") -> Q:
+    """The reloads that count toward the monthly cap (`prefix`: the path to Reload from
+    another model): those that charged or may still charge this calendar month (UTC); a
+    declined one paid nothing."""
+    return Q(**{f"{prefix}created_at__gte": month_start(),
+                f"{prefix}status__in": [ReloadStatus.PENDING, ReloadStatus.SUCCEEDED]})
 
 
 def reloads_this_month(account_id: Any) -> int:
-    """Reloads that charged or may still charge this calendar month (UTC); a declined
-    one paid nothing and does not count toward the cap."""
-    return Reload.objects.filter(account_id=account_id, created_at__gte=month_start(),
-                                 status__in=[ReloadStatus.PENDING, ReloadStatus.SUCCEEDED]).count()
-
-
-def price_cents(package: Package) -> int:
-    return int(Decimal(package.price) * 100)
+    return Reload.objects.filter(counted_this_month(), account_id=account_id).count()
 
 
 def settings_for(account: Any) -> AutoReload:
@@ -97,6 +97,9 @@ def enabled_accounts() -> frozenset:
     read_at, ids = _enabled
     now = time.monotonic()
     if now - read_at >= ENABLED_REFRESH_SECONDS:
+        # Stamped before the query: under gevent the query lets other requests run, and
+        # they keep the list they have rather than all reading it again at once.
+        _enabled = (now, ids)
         ids = frozenset(AutoReload.objects.filter(enabled=True).exclude(payment_method_id="")
                         .values_list("account_id", flat=True))
         _enabled = (now, ids)
@@ -168,7 +171,7 @@ def claim(account: Any, balance: int) -> Reload | None:
                 reload = Reload.objects.create(
                     account_id=account.pk, crossing=row.crossing,
                     idempotency_key=f"autoreload:{account.pk}:{row.crossing}", package=package.id,
-                    credits=package.credits, amount=price_cents(package), currency=CURRENCY, balance=balance,
+                    credits=package.credits, amount=cents(package.price), currency=CURRENCY, balance=balance,
                     threshold=row.threshold, payment_method_id=row.payment_method_id,
                     stripe_customer_id=row.stripe_customer_id, next_attempt_at=timezone.now() + LEASE)
         except IntegrityError:  # the crossing's reload exists (the row lock makes this rare)
@@ -333,8 +336,6 @@ def describe(account: Any) -> dict[str, Any]:
 def update(account: Any, changes: dict[str, Any]) -> None:
     """Apply a PUT's fields; enabling needs a saved card (APIError 400 otherwise).
     Turning it on again starts a new crossing, so a reload that failed can be retried."""
-    from core.errors import APIError
-
     with transaction.atomic():
         settings_for(account)
         row = AutoReload.objects.select_for_update().get(pk=account.pk)

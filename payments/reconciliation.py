@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -35,7 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Account
-from core.catalog import PACKAGES, package_for_price, plan_for_price
+from core.catalog import PACKAGES, cents, package_for_price, plan_for_price
 from upstreams import flash
 from upstreams.stripe import client
 from upstreams.transport import UpstreamError
@@ -118,10 +117,6 @@ def _time(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value or 0), tz=UTC)
 
 
-def _cents(price: str) -> int:
-    return int(Decimal(price) * 100)
-
-
 # --- reading the sides ------------------------------------------------------------------
 
 
@@ -142,7 +137,7 @@ def _paid_session(session: dict) -> Paid | None:
         package = package_for_price(object_id(line.get("price")))
         if package is not None:
             checks.append((package.id, line.get("amount_subtotal") or 0,
-                           _cents(package.price) * int(line.get("quantity") or 1)))
+                           cents(package.price) * int(line.get("quantity") or 1)))
     intent = session.get("payment_intent")
     return Paid(session, "session", f"stripe:checkout:{session['id']}",
                 _time(intent.get("created") if isinstance(intent, dict) else session.get("created")),
@@ -159,7 +154,7 @@ def _paid_invoice(invoice: dict) -> Paid | None:
     if invoice.get("billing_reason") in ("subscription_create", "subscription_cycle"):
         for line in nested(invoice, "lines", "data") or []:
             if plan_for_price(webhooks.line_price(line)) == plan:
-                checks.append((plan.id, line.get("amount") or 0, _cents(plan.price) * int(line.get("quantity") or 1)))
+                checks.append((plan.id, line.get("amount") or 0, cents(plan.price) * int(line.get("quantity") or 1)))
     paid_at = nested(invoice, "status_transitions", "paid_at") or invoice.get("created")
     return Paid(invoice, "invoice", f"stripe:invoice:{invoice['id']}", _time(paid_at),
                 plan.credits_per_month * quantity, checks, invoice.get("amount_paid") or 0,
@@ -174,7 +169,7 @@ def _paid_reload(intent: dict) -> Paid | None:
     package = PACKAGES.get((intent.get("metadata") or {}).get("package", ""))
     credits = package.credits if package is not None else 0
     amount = intent.get("amount_received") or intent.get("amount") or 0
-    checks = [(package.id, amount, _cents(package.price))] if package is not None else []
+    checks = [(package.id, amount, cents(package.price))] if package is not None else []
     return Paid(intent, "payment_intent", f"stripe:payment_intent:{intent['id']}", _time(intent.get("created")),
                 credits, checks, amount, (intent.get("currency") or "").lower())
 

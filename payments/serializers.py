@@ -3,6 +3,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from apikeys.serializers import StrictIntegerField
+from core.catalog import PACKAGES
+
+from .autoreload import MAX_MONTHLY_LIMIT, MAX_THRESHOLD
+
 
 class PlanSerializer(serializers.Serializer):
     id = serializers.CharField()
@@ -67,15 +72,6 @@ class ReceiptSerializer(serializers.Serializer):
     transaction_id = serializers.CharField()
 
 
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer: "5", 5.0 and true are refused rather than read as numbers."""
-
-    def to_internal_value(self, data: object) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class StrictBooleanField(serializers.BooleanField):
     """A JSON boolean: "yes", 1 and "true" are refused."""
 
@@ -102,15 +98,10 @@ class AutoReloadSerializer(serializers.Serializer):
 
 class AutoReloadUpdateSerializer(serializers.Serializer):
     enabled = StrictBooleanField(required=False)
-    threshold = StrictIntegerField(required=False, min_value=1, max_value=1_000_000)
-    package = serializers.ChoiceField(required=False, choices=[])
-    monthly_limit = StrictIntegerField(required=False, min_value=1, max_value=100)
+    threshold = StrictIntegerField(required=False, min_value=1, max_value=MAX_THRESHOLD)
+    package = serializers.ChoiceField(required=False, choices=sorted(PACKAGES))
+    monthly_limit = StrictIntegerField(required=False, min_value=1, max_value=MAX_MONTHLY_LIMIT)
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        from core.catalog import PACKAGES
-
-        super().__init__(*args, **kwargs)
-        self.fields["package"].choices = sorted(PACKAGES)
 
     # What GET answers besides the settings: a client may PUT back the object it read, so
     # these are ignored rather than refused (they are billing's to set, never the caller's).

@@ -26,7 +26,16 @@ from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_
 from upstreams import stripe as stripe_api
 
 from . import autoreload, grants
-from .models import CreditGrant, EventState, GrantSource, GrantState, ReloadStatus, StripeEvent, TransactionType
+from .models import (
+    CreditGrant,
+    EventState,
+    GrantSource,
+    GrantState,
+    Reload,
+    ReloadStatus,
+    StripeEvent,
+    TransactionType,
+)
 from .subscriptions import set_plan
 
 log = logging.getLogger("payments.webhooks")
@@ -119,8 +128,8 @@ def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]
 
 
 def _paid_with(obj: dict, event_id: str) -> dict[str, Any]:
-    """What a grant keeps of the Stripe object (a Checkout session, an invoice) that
-    paid for it, for reconciliation."""
+    """What a grant keeps of the Stripe object (a Checkout session, an invoice, a
+    payment intent) that paid for it, for reconciliation."""
     return {"currency": (obj.get("currency") or "").lower(), "stripe_event_id": event_id, "stripe_object_id": obj["id"],
             "stripe_customer_id": object_id(obj.get("customer"))}
 
@@ -433,10 +442,7 @@ def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> t
         description=f"Auto-reload: {package.credits} credits",
         product=package.id,
         money_amount=intent.get("amount_received") or intent.get("amount"),
-        currency=(intent.get("currency") or "").lower(),
-        stripe_event_id=event_id,
-        stripe_object_id=intent["id"],
-        stripe_customer_id=object_id(intent.get("customer")),
+        **_paid_with(intent, event_id),
         stripe_payment_intent_id=intent["id"],
         reason=reason,
     )
@@ -446,14 +452,14 @@ def reload_paid(event: StripeEvent, intent: dict) -> str:
     grant, created = grant_for_reload(intent, event_id=event.stripe_id)
     reload = autoreload.reload_for_intent(intent, grant.account_id)
     if reload is not None and reload.status == ReloadStatus.PENDING:
-        type(reload).objects.filter(pk=reload.pk).update(status=ReloadStatus.SUCCEEDED, grant=grant,
+        Reload.objects.filter(pk=reload.pk).update(status=ReloadStatus.SUCCEEDED, grant=grant,
                                                           finished_at=timezone.now(), error="")
     return (f"auto-reload grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits"
             + ("" if reload else "; no reload row matched"))
 
 
 def reload_failed(event: StripeEvent, intent: dict) -> str:
-    account = _account(intent.get("metadata"), customer=object_id(intent.get("customer")))
+    account = reload_account(intent)
     error = nested(intent, "last_payment_error", "message") or "The payment failed."
     code = nested(intent, "last_payment_error", "decline_code") or nested(intent, "last_payment_error", "code")
     error = f"{error} ({code})" if code else str(error)

@@ -20,6 +20,7 @@ from accounts.models import Account
 from core.catalog import PACKAGES
 from core.errors import APIError
 from payments import autoreload
+from payments.autoreload import MAX_MONTHLY_LIMIT, MAX_THRESHOLD
 from payments.checkout import create_card_setup
 from payments.models import Reload
 
@@ -30,10 +31,10 @@ RECENT_RELOADS = 10
 
 class AutoReloadForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Reload automatically")
-    threshold = forms.IntegerField(min_value=1, max_value=1_000_000, label="When my balance falls below",
+    threshold = forms.IntegerField(min_value=1, max_value=MAX_THRESHOLD, label="When my balance falls below",
                                    help_text="credits")
     package = forms.ChoiceField(label="Buy", choices=[])
-    monthly_limit = forms.IntegerField(min_value=1, max_value=100, label="At most",
+    monthly_limit = forms.IntegerField(min_value=1, max_value=MAX_MONTHLY_LIMIT, label="At most",
                                        help_text="reloads a calendar month (UTC)")
 
     def __init__(self, *args: object, **kwargs: object) -> None:
