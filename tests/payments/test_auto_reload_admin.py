@@ -50,3 +50,10 @@ def test_operators_cannot_change_an_accounts_auto_reload(operator, as_alice, ali
     assert response.status_code == 403
     assert AutoReload.objects.get(account=alice).enabled is True
     assert operator.post(f"/admin/payments/autoreload/{alice.pk}/delete/", {"post": "yes"}).status_code == 403
+
+
+def test_it_counts_in_the_list_the_reloads_the_monthly_cap_counts(operator, as_alice, alice, flash, stripe_api):
+    _reload_twice(as_alice, alice, flash, stripe_api)  # one paid, one declined: the declined one paid nothing
+    changelist = operator.get("/admin/payments/autoreload/").context["cl"]
+    [row] = changelist.result_list
+    assert changelist.model_admin.this_month(row) == 1
