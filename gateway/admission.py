@@ -38,7 +38,7 @@ class Admission:
     verdict: str  # see limits/lua/admit.lua; "unavailable" when the cache failed
     record: Any = None  # the API key's cached record, when one was read
     usage: dict | None = None  # {"count", "limit", "time_left"} when counted
-    slot: Slot | None = None  # taken for the view; released when the response closes
+    slot: Slot | None = None  # taken for the view; released before the answer is sent (gateway.middleware)
     wanted_slot: bool = False
 
 

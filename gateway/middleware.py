@@ -1,6 +1,6 @@
 """X-RateLimit-* headers (and the IETF draft's RateLimit-Policy / RateLimit) on every
 response whose request was counted, a generation's cost headers, and the concurrency
-slot its admission took given back when the response closes."""
+slot its admission took given back before the answer is sent (a stream's when it ends)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from limits.slots import release_when_closed
 
 class RateLimitHeadersMiddleware:
     """Copies what `TierRateThrottle` left in the request's context (the throttle runs
-    inside the view, before the response or the 429 exists), and holds the slot of the
-    request's admission until the server closes the response: after the body, after
-    the last event of a stream, or when the client goes away."""
+    inside the view, before the response or the 429 exists), and gives back the slot of
+    the request's admission before the server sends the answer; a stream's is held until
+    its last event (relay.streaming) or until the client goes away."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,5 +33,10 @@ class RateLimitHeadersMiddleware:
                 response["X-Budget-Remaining"] = str(ctx.budget_remaining)
         admission = ctx.admission
         if admission is not None and admission.slot is not None:
-            release_when_closed(response, admission.slot)
+            if response.streaming:
+                release_when_closed(response, admission.slot)
+            else:
+                # Its work is done: free the slot before the client can read the answer
+                # and send its next request (to this worker or another).
+                admission.slot.release()
         return response

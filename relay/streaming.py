@@ -5,6 +5,10 @@ arrived (`read1`), each complete event is yielded at once. When the client goes 
 the WSGI server closes the response, which closes this iterator, the upstream
 connection and the caller's concurrency slot. When the upstream breaks mid-stream
 the client gets a last `event: error` carrying the error envelope.
+
+The generation is over once Flash sends its last event: `ending` (the caller's slot's
+release) runs before that event goes on, so a client that opens its next stream the
+moment it reads the last event is never refused for the slot of the one that ended.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import urllib3
 
@@ -35,10 +39,12 @@ class EventRelay:
     releases everything (Django's StreamingHttpResponse calls it when the WSGI
     server is done, whether or not iteration ever started)."""
 
-    def __init__(self, response: transport.UpstreamResponse, service: str, terminal_events: tuple[bytes, ...]) -> None:
+    def __init__(self, response: transport.UpstreamResponse, service: str, terminal_events: tuple[bytes, ...],
+                 ending: Callable[[], None] = lambda: None) -> None:
         self.response = response
         self.service = service
         self.terminal_events = terminal_events
+        self.ending = ending
         self.closed = False
 
     def __iter__(self) -> Iterator[bytes]:
@@ -50,10 +56,12 @@ class EventRelay:
                     chunk = self.response.raw.read1(READ_SIZE)
                 except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
                     log.warning("%s stream timed out", self.service)
+                    self.ending()
                     yield error_event("upstream_timeout", f"{self.service} stopped sending in time.")
                     return
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
                     log.warning("%s stream broke: %s", self.service, exc.__class__.__name__)
+                    self.ending()
                     yield error_event("upstream_error", f"{self.service} broke off the stream.")
                     return
                 if not chunk:
@@ -67,9 +75,11 @@ class EventRelay:
                     name = _EVENT_NAME.search(event)
                     if name is not None and name.group(1).strip() in self.terminal_events:
                         ended = True
+                        self.ending()
                     yield event
             if buffer.strip() or not ended:
                 log.warning("%s stream ended before its last event", self.service)
+                self.ending()
                 yield error_event("upstream_error", f"{self.service} broke off the stream.")
         finally:
             self.close()

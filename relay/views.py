@@ -265,7 +265,7 @@ class GenerateStreamView(GenerationView):
             self.settle(request, 0)
             slot.release()
             raise
-        events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS)
+        events = EventRelay(response, flash.SERVICE, flash.TERMINAL_EVENTS, ending=slot.release)
         streamed = release_when_closed(StreamingHttpResponse(events, content_type="text/event-stream"), slot)
         streamed["Cache-Control"] = "no-cache"
         # Tells nginx-style proxies in front of us not to buffer either.

@@ -164,3 +164,35 @@ def test_a_slow_upstream_request_holds_the_slot_and_a_failed_one_gives_it_back(l
     flash.fail(500, path="/credits/costs")
     assert requests.get(url, timeout=10).status_code == 502
     assert requests.get(url, timeout=10).status_code == 200
+
+
+def _answered_by_the_middleware(request, response):
+    from django.test import RequestFactory
+
+    from core.context import context
+    from gateway.admission import Admission
+    from gateway.middleware import RateLimitHeadersMiddleware
+
+    slot = acquire_slot(request)
+    django_request = RequestFactory().get("/api/v1/credits/balance")
+    context(django_request).admission = Admission("ok", slot=slot, wanted_slot=True)
+    return RateLimitHeadersMiddleware(lambda _request: response)(django_request)
+
+
+def test_an_answers_slot_is_free_before_the_answer_is_sent(alice):
+    """A client that sends its next request the moment it reads the answer (to this
+    worker or another) finds the slot free: it is given back before the server writes."""
+    from django.http import HttpResponse
+
+    request = caller(alice)
+    _answered_by_the_middleware(request, HttpResponse(b"{}", status=404))  # not closed yet
+    acquire_slot(request).release()
+
+
+def test_a_streams_slot_stays_held_by_the_middleware_until_closed(alice):
+    request = caller(alice)
+    response = _answered_by_the_middleware(request, StreamingHttpResponse(iter([b"data: 1\n\n"])))
+    with pytest.raises(APIError):
+        acquire_slot(request)
+    response.close()
+    acquire_slot(request).release()

@@ -74,6 +74,39 @@ def test_an_open_stream_holds_its_concurrency_slot_until_it_ends(as_alice, flash
         flash.stream_gate.set()
 
 
+def _read_until(events, name: bytes) -> None:
+    for chunk in events:
+        if chunk.startswith(b"event: " + name):
+            return
+    raise AssertionError(f"no {name!r} event")
+
+
+def test_the_slot_is_free_once_the_last_event_reaches_the_client(as_alice, flash):
+    """A client that opens its next stream the moment it reads `done` (before the
+    connection closes) is not refused for the slot of the one that ended."""
+    first = stream(as_alice, {"query": "x"})
+    events = iter(first.streaming_content)
+    _read_until(events, b"done")  # the response is still open
+    try:
+        second = stream(as_alice, {"query": "y"})  # free tier: one request at a time
+        assert second.status_code == 200
+        b"".join(second.streaming_content)
+    finally:
+        first.close()
+
+
+def test_the_slot_is_free_once_a_broken_streams_error_event_reaches_the_client(as_alice, flash):
+    flash.stream_break_after = 1
+    first = stream(as_alice, {"query": "x"})
+    events = iter(first.streaming_content)
+    _read_until(events, b"error")
+    flash.stream_break_after = None
+    try:
+        assert stream(as_alice, {"query": "y"}).status_code == 200
+    finally:
+        first.close()
+
+
 def test_it_streams_to_a_client_that_accepts_only_event_streams(as_alice, flash):
     response = as_alice.post("/api/v1/generate/stream", data=json.dumps({"query": "x"}),
                              content_type="application/json", headers={"Accept": "text/event-stream"})
