@@ -1,4 +1,4 @@
-"""Request ids and the JSON envelope for everything under /api/."""
+"""Request ids, the JSON envelope for everything under /api/, and messages built on first use."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils.functional import SimpleLazyObject, empty
 
 from .errors import DEFAULT_CODES, error_response
 from .logs import request_id_var
@@ -94,3 +97,18 @@ class APIEnvelopeMiddleware:
                     replacement[header] = response[header]
             return replacement
         return response
+
+
+class MessagesWhenUsedMiddleware(MessageMiddleware):
+    """Django's messages (the portal's and the admin's notices), their storage built
+    when a view or template first uses it: an API request never does, and building it
+    (a cookie signer and a session storage) cost 1 % of a relayed read's CPU."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response  # never used: nothing to store
+        return super().process_response(request, response)

@@ -109,7 +109,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.MessagesWhenUsedMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gateway.middleware.RateLimitHeadersMiddleware",
     "metering.middleware.UsageMiddleware",
