@@ -3,10 +3,12 @@
 A request's record goes to an in-process queue (`usage_writer.submit`, a list append
 under a lock); one background thread (a greenlet under gunicorn's gevent workers)
 stores what has queued at least every USAGE_BATCH_INTERVAL seconds (250 ms) with one
-multi-row INSERT per batch, then applies the low-credit alerts that the balances seen
-meanwhile call for (`note_balance`: metering listens to core.signals.balance_seen).
+COPY per batch (a multi-row INSERT elsewhere than on PostgreSQL), then applies the
+low-credit alerts that the balances seen meanwhile call for (`note_balance`: metering
+listens to core.signals.balance_seen).
 
-- Exactly once: every record carries a client-made `uid`, and the INSERT skips a uid
+- Exactly once: every record carries a client-made `uid` (unique). A COPY that meets
+  a uid already stored fails whole, and the batch is then INSERTed skipping the uids
   already stored (ON CONFLICT DO NOTHING). A batch whose commit failed, or whose
   commit PostgreSQL made but whose answer was lost, is retried whole without a
   duplicate.
@@ -215,13 +217,41 @@ class UsageWriter:
             log.exception("usage writer stopped: %s records could not be stored", self.pending())
 
 
+def _copy(batch: list[dict[str, Any]]) -> bool:
+    """PostgreSQL: the batch in one COPY, in its own transaction; False, with nothing
+    stored, when the database refuses a row (a uid already stored by a batch retried
+    after a lost answer, an account deleted meanwhile), for _store's INSERT to sort out.
+    Building a model instance per record for the INSERT was four fifths of the writer's
+    CPU, which it takes from the requests of its process."""
+    from .models import UsageRecord
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        return False
+    fields = [field for field in UsageRecord._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
+            table = connection.ops.quote_name(UsageRecord._meta.db_table)
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row([row.get(field.attname, field.get_default()) for field in fields])
+    except (OperationalError, InterfaceError):
+        raise
+    except DatabaseError:  # foreign keys are checked at the commit: a refusal comes here too
+        return False
+    return True
+
+
 def _store(batch: list[dict[str, Any]]) -> int:
-    """One multi-row INSERT of the batch (uids already stored are skipped). Connection
-    failures propagate (the batch is retried); a batch the database refuses for some
-    row is stored row by row instead."""
+    """The batch in one COPY (PostgreSQL), else one multi-row INSERT that skips uids
+    already stored. Connection failures propagate (the batch is retried); a batch the
+    database refuses for some row is stored row by row instead."""
     from .models import UsageRecord
     from .recording import failures
 
+    if _copy(batch):
+        return len(batch)
     records = [UsageRecord(**row) for row in batch]
     try:
         with transaction.atomic():
