@@ -29,6 +29,13 @@ def operator(db):
 
 
 @pytest.fixture
+def operator_client(operator) -> Client:
+    client = Client()
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
 def operator_page(context, page, live_server, operator):  # noqa: F811  (the imported fixtures)
     """A page signed in to the admin as a superuser."""
     client = Client()

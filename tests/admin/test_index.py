@@ -12,13 +12,6 @@ from payments.attention import Check, needs_attention
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def operator_client(operator) -> Client:
-    client = Client()
-    client.force_login(operator)
-    return client
-
-
 def test_it_lists_billing_first_and_the_stripe_mirror_last(operator_client):
     apps = operator_client.get("/admin/").context["app_list"]
 

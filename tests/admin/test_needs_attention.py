@@ -1,21 +1,28 @@
 """The index's "needs attention" box, made to count real trouble: a paid grant Flash
-refuses (422 from the stand-in), an event for an account billing does not know, and a
-refund held for review; each link opens exactly those rows."""
+refuses (422 from the stand-in), an event for an account billing does not know, a
+refund held for review, and an auto-reload a declined card turned off; each link opens
+exactly those rows."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
 from playwright.sync_api import expect
 
 from accounts.models import Account
-from payments.models import CreditGrant, EventState, GrantState, StripeEvent
-from tests.payments.conftest import completed_session
+from payments.attention import needs_attention
+from payments.models import AutoReload, CreditGrant, EventState, GrantState, StripeEvent
+from tests.payments.conftest import WEBHOOK, committed, completed_session
 from tests.payments.purchases import buy, refund
+from tests.payments.reloads import save_card, turn_on
 from tests.portal.conftest import PHONE, screenshot
 
-pytestmark = pytest.mark.browser
+TURNED_OFF = "auto-reloads a failed charge turned off"
 
 
 def _counts(box) -> dict[str, int]:
@@ -23,6 +30,35 @@ def _counts(box) -> dict[str, int]:
             for item in box.locator("li").all()}
 
 
+@pytest.fixture
+def events_to_gateway(stripe_api) -> None:
+    """The stand-in's events reach the gateway through the test client, in this thread,
+    as in the payments tests."""
+
+    def transport(body: bytes, headers: dict[str, str]) -> int:
+        with committed():
+            return Client().post(WEBHOOK, data=body, content_type="application/json",
+                                 headers={"Stripe-Signature": headers["Stripe-Signature"]}).status_code
+
+    stripe_api.transport = transport
+
+
+def declined(client: Client, stripe_api) -> None:
+    """The account's auto-reload on with a saved card, then its first charge declined."""
+    save_card(client, stripe_api)
+    turn_on(client, threshold=150)  # above the account's 100 credits: the next read reloads
+    stripe_api.next_payment("decline", decline_code="expired_card")
+    with committed():
+        assert client.get("/api/v1/credits/balance").status_code == 200
+    stripe_api.deliver_pending()  # payment_intent.payment_failed, after the API's 402
+
+
+def turned_off(user) -> int:
+    [item] = [i for i in needs_attention(user) if i.label == TURNED_OFF]
+    return item.count
+
+
+@pytest.mark.browser
 def test_it_counts_what_needs_attention_and_links_to_exactly_those_rows(operator_page, alice, flash, stripe_api,
                                                                          post_event):
     flash.fail(422, body={"detail": "user is closed"}, path="admin/grant")
@@ -43,7 +79,8 @@ def test_it_counts_what_needs_attention_and_links_to_exactly_those_rows(operator
     box = page.get_by_role("region", name="Needs attention")
     assert _counts(box) == {"Grants stuck or failed in Flash": 1, "Stripe events that failed": 1,
                             "Refunds and disputes held for review": 1,
-                            "Reconciliation differences nobody has explained": 0}
+                            "Reconciliation differences nobody has explained": 0,
+                            "Auto-reloads a failed charge turned off": 0}
     screenshot(page, "admin-index")
     page.set_viewport_size(PHONE)
     expect(box.get_by_role("link", name="Stripe events that failed")).to_be_in_viewport()
@@ -81,3 +118,74 @@ def test_it_counts_what_needs_attention_and_links_to_exactly_those_rows(operator
 
     page.goto("/admin/")
     assert _counts(page.get_by_role("region", name="Needs attention"))["Stripe events that failed"] == 0
+
+
+def test_it_counts_the_auto_reloads_a_declined_charge_turned_off(operator, operator_client, as_alice, alice, bob,
+                                                                  charlie, stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+    AutoReload.objects.create(account=bob)  # never turned on: off, nothing went wrong
+    AutoReload.objects.create(account=charlie, enabled=True, threshold=10)
+
+    [item] = [i for i in needs_attention(operator) if i.label == TURNED_OFF]
+
+    assert item.count == 1
+    assert item.url == "/admin/payments/autoreload/?enabled__exact=0&last_error__gt="
+    listed = operator_client.get(item.url).context["cl"]
+    assert [row.account_id for row in listed.result_list] == [alice.pk]
+    assert "expired" in listed.result_list[0].last_error
+
+
+def test_an_auto_reload_turned_on_again_leaves_the_box(operator, as_alice, stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+    assert turned_off(operator) == 1
+
+    turn_on(as_alice)  # the same card, tried again on the next crossing
+
+    assert turned_off(operator) == 0
+
+
+def test_a_new_card_takes_an_auto_reload_out_of_the_box(operator, as_alice, stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+
+    save_card(as_alice, stripe_api, card="5555555555554444")  # the holder has acted on the email
+
+    assert turned_off(operator) == 0
+    turn_on(as_alice)
+    assert turned_off(operator) == 0
+
+
+def test_it_shows_the_line_only_to_operators_who_may_view_auto_reloads(as_alice, stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+    users = get_user_model().objects
+    viewer = users.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_creditgrant"))
+
+    assert [i.label for i in needs_attention(users.get(pk=viewer.pk))] == [
+        "grants stuck or failed in Flash", "refunds and disputes held for review"]
+
+    viewer.user_permissions.add(Permission.objects.get(codename="view_autoreload"))
+    assert turned_off(users.get(pk=viewer.pk)) == 1
+
+
+@pytest.mark.browser
+def test_it_links_to_the_auto_reloads_a_failed_charge_turned_off(operator_page, as_alice, alice, bob, stripe_api,
+                                                                 events_to_gateway):
+    declined(as_alice, stripe_api)
+    AutoReload.objects.create(account=bob)
+    page = operator_page
+
+    page.goto("/admin/")
+
+    box = page.get_by_role("region", name="Needs attention")
+    assert _counts(box)["Auto-reloads a failed charge turned off"] == 1
+    expect(box).to_contain_text("the account holder was emailed")
+    box.get_by_role("link", name="Auto-reloads a failed charge turned off").click()
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    assert alice.email in rows.inner_text() and "expired" in rows.inner_text()
+    assert "visa ···· 4242" in rows.inner_text()
+    listing = page.content()
+    row = AutoReload.objects.get(account=alice)
+    for secret in (row.payment_method_id, settings.STRIPE_SECRET_KEY):
+        assert secret not in listing
+    screenshot(page, "admin-auto-reloads-turned-off")
