@@ -94,7 +94,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="roll chain (oldest first)")
     def roll_chain(self, obj: APIKey) -> str:
-        chain = APIKey.objects.filter(Q(pk=obj.budget_chain) | Q(chain_id=obj.budget_chain)).order_by("created_at")
+        chain = budgets.chain_keys([obj.budget_chain]).order_by("created_at")
         if len(chain) < 2:
             return "never rolled"
         return format_html_join(
