@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from core.catalog import Plan, Tier
 
@@ -43,6 +44,12 @@ class Account(models.Model):
     @property
     def effective_tier(self) -> str:
         return self.tier_override or self.tier
+
+    @staticmethod
+    def effective_tier_is(tier: str, through: str = "") -> Q:
+        """`effective_tier == tier` as a query, for filtering in the database. `through`
+        is the lookup path from another model, e.g. "account__" for an API key."""
+        return Q(**{f"{through}tier_override": tier}) | Q(**{f"{through}tier_override": "", f"{through}tier": tier})
 
 
 class SessionToken(models.Model):

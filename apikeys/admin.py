@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
+from accounts.models import Account
 from core.catalog import Tier
 
 from . import budgets
@@ -37,8 +38,7 @@ class TierFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> QuerySet[APIKey]:
         if self.value() not in Tier.values:
             return queryset
-        return queryset.filter(Q(account__tier_override=self.value())
-                               | Q(account__tier_override="", account__tier=self.value()))
+        return queryset.filter(Account.effective_tier_is(self.value(), through="account__"))
 
 
 class BudgetFilter(admin.SimpleListFilter):
@@ -94,7 +94,7 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="roll chain (oldest first)")
     def roll_chain(self, obj: APIKey) -> str:
-        chain = APIKey.objects.filter(Q(pk=obj.budget_chain) | Q(chain_id=obj.budget_chain)).order_by("created_at")
+        chain = budgets.chain_keys([obj.budget_chain]).order_by("created_at")
         if len(chain) < 2:
             return "never rolled"
         return format_html_join(

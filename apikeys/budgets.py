@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.cache import quietly
@@ -46,10 +47,16 @@ def budget_of(chain: uuid.UUID | str, now: datetime | None = None) -> str:
     return f"{chain}:{month_start(now):%Y%m}"
 
 
+def chain_keys(chains: list[uuid.UUID]) -> QuerySet[APIKey]:
+    """Every key of these roll chains: each chain's first key (whose id names the
+    chain) and the keys rolled from it."""
+    return APIKey.objects.filter(Q(pk__in=chains) | Q(chain_id__in=chains))
+
+
 def _chain_members(chains: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
-    members: dict[uuid.UUID, list[uuid.UUID]] = {chain: [chain] for chain in chains}
-    for key_id, chain_id in APIKey.objects.filter(chain_id__in=chains).values_list("id", "chain_id"):
-        members[chain_id].append(key_id)
+    members: dict[uuid.UUID, list[uuid.UUID]] = {chain: [] for chain in chains}
+    for key_id, chain_id in chain_keys(chains).values_list("id", "chain_id"):
+        members[chain_id or key_id].append(key_id)
     return members
 
 

@@ -27,14 +27,6 @@ class IsHuman(IsCaller):
         return True
 
 
-class IsStaff(BasePermission):
-    """A Django staff user signed in to the admin."""
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        user = getattr(request._request, "user", None)
-        return bool(user is not None and user.is_authenticated and user.is_staff)
-
-
 class IsAuth0Caller(IsCaller):
     """Only an Auth0 access token: login exchanges one for a session token, so a
     session token or API key presented there is refused (403)."""

@@ -43,13 +43,13 @@ def _api_key(token: str, request: Request) -> tuple[Account, Credential]:
     subject = f"key:{key_hash}"
     admission = admit(request, subject, key_hash=key_hash)
     if admission.verdict == "unknown":
-        entry = keys.lookup(token, cached=None)
+        entry = keys.lookup_hash(key_hash, cached=None)
         if entry is not None:
             admit(request, subject, key_hash=key_hash)
     elif admission.verdict == "unavailable":  # the cache failed: the database decides
-        entry = keys.lookup(token, cached=None)
+        entry = keys.lookup_hash(key_hash, cached=None)
     else:
-        entry = keys.lookup(token, cached=REVOKED if admission.verdict == "revoked" else admission.record)
+        entry = keys.lookup_hash(key_hash, cached=REVOKED if admission.verdict == "revoked" else admission.record)
     return credential_of(entry)
 
 

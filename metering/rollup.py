@@ -37,6 +37,12 @@ def covers_its_day(marker: RolledDay) -> bool:
     return marker.purged_at is not None or marker.rolled_up_at >= day_bounds(marker.day)[1]
 
 
+def covered_days(first: dt.date, last: dt.date) -> set[dt.date]:
+    """The days from `first` to `last` (both included) whose roll-up covers the whole
+    day: the one rule for which days the roll-ups can stand in for the raw records."""
+    return {marker.day for marker in RolledDay.objects.filter(day__gte=first, day__lte=last) if covers_its_day(marker)}
+
+
 GRAIN = ("account_id", "api_key_id", "endpoint")
 
 
@@ -120,10 +126,11 @@ def days_to_roll_up(today: dt.date) -> list[dt.date]:
     if first is None:
         return []
     day = first.astimezone(dt.UTC).date()
-    rolled = {marker.day for marker in RolledDay.objects.filter(day__gte=day, day__lt=today) if covers_its_day(marker)}
+    yesterday = today - dt.timedelta(days=1)
+    rolled = covered_days(day, yesterday)
     days = []
     while day < today:
-        if day not in rolled or day == today - dt.timedelta(days=1):
+        if day not in rolled or day == yesterday:
             days.append(day)
         day += dt.timedelta(days=1)
     return days

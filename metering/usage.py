@@ -14,8 +14,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Period, RolledDay, UsageRecord, UsageRollup
-from .rollup import covers_its_day, day_bounds
+from .models import Period, UsageRecord, UsageRollup
+from .rollup import covered_days, day_bounds
 
 DAY = "day"
 MONTH = "month"
@@ -33,8 +33,7 @@ def day_start(day: dt.date) -> dt.datetime:
 def rolled_days(date_from: dt.date, date_to: dt.date) -> set[dt.date]:
     """The days of the range whose figures come from the roll-ups: closed days whose
     roll-up covers the whole day."""
-    return {marker.day for marker in RolledDay.objects.filter(day__gte=date_from, day__lte=date_to, day__lt=today())
-            if covers_its_day(marker)}
+    return covered_days(date_from, min(date_to, today() - dt.timedelta(days=1)))
 
 
 def raw_window(date_from: dt.date, date_to: dt.date, rolled: set[dt.date]) -> Q | None:

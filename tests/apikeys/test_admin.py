@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import User
 
+from accounts.models import Account
 from apikeys.authentication import authenticate_key
 from apikeys.keys import create_key
 from apikeys.models import APIKey, TierChange
@@ -29,6 +30,16 @@ def test_it_finds_keys_by_prefix(operator, alice, bob):
     other, _ = create_key(bob, "b", "live")
     page = operator.get("/admin/apikeys/apikey/", {"q": key.prefix}).content.decode()
     assert key.prefix in page and other.prefix not in page
+
+
+def test_it_filters_keys_by_their_accounts_tier_an_override_winning(operator, alice, bob, charlie):
+    Account.objects.filter(pk=alice.pk).update(tier="pro")
+    Account.objects.filter(pk=bob.pk).update(tier="pro", tier_override="enterprise")
+    Account.objects.filter(pk=charlie.pk).update(tier="free", tier_override="pro")
+    keys = {account.email: create_key(account, "k", "live")[0].prefix for account in (alice, bob, charlie)}
+    page = operator.get("/admin/apikeys/apikey/", {"tier": "pro"}).content.decode()
+    assert keys["alice@example.com"] in page and keys["charlie@example.com"] in page
+    assert keys["bob@example.com"] not in page
 
 
 def test_the_revoke_action_refuses_the_key_at_once(operator, alice):

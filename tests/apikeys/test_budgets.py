@@ -149,6 +149,17 @@ def test_a_roll_carries_the_months_spending_over(alice, as_alice, flash):
     assert listed == {str(old.pk): 12, new["id"]: 12}
 
 
+def test_a_rolled_chains_spending_is_rebuilt_from_every_key_of_the_chain(alice, as_alice, flash):
+    old, old_client = budgeted(alice, 20)
+    assert generate(old_client).status_code == 200
+    new = as_alice.post(f"/api/v1/keys/{old.pk}/roll", data="{}", content_type="application/json").json()
+    assert generate(Client(headers=bearer(new["key"]))).status_code == 200
+    flush_usage()
+    cache.clear()  # the cache lost the chain's counter
+    listed = {k["id"]: k["credits_spent_this_month"] for k in as_alice.get("/api/v1/keys").json()["keys"]}
+    assert listed == {str(old.pk): 10, new["id"]: 10}
+
+
 def test_changing_the_budget_applies_to_the_next_generation(alice, as_alice, flash):
     key, client = budgeted(alice, 5)
     assert generate(client).status_code == 200
