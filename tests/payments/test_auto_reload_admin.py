@@ -39,4 +39,4 @@ def test_it_counts_in_the_list_the_reloads_the_monthly_cap_counts(operator, as_a
     paid_then_declined(as_alice, alice, flash, stripe_api)  # one paid, one declined: the declined one paid nothing
     changelist = operator.get("/admin/payments/autoreload/").context["cl"]
     [row] = changelist.result_list
-    assert changelist.model_admin.this_month(row) == 1
+    assert changelist.model_admin.month(row) == "1 of 3"  # of the monthly limit
