@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from tests.payments.conftest import post_event, stripe_api  # noqa: F401  (fixtures)
+from tests.payments.conftest import WEBHOOK, committed, post_event, stripe_api  # noqa: F401  (fixtures)
 from tests.portal.conftest import async_unsafe_within, browser, context, page  # noqa: F401  (fixtures)
 
 HERE = Path(__file__).resolve().parent
@@ -43,6 +43,19 @@ def operator_page(context, page, live_server, operator):  # noqa: F811  (the imp
     context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
                           "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}])
     return page
+
+
+@pytest.fixture
+def events_to_gateway(stripe_api) -> None:  # noqa: F811  (the imported fixture)
+    """The stand-in's events reach the gateway through the test client, in this thread,
+    as in the payments tests."""
+
+    def transport(body: bytes, headers: dict[str, str]) -> int:
+        with committed():
+            return Client().post(WEBHOOK, data=body, content_type="application/json",
+                                 headers={"Stripe-Signature": headers["Stripe-Signature"]}).status_code
+
+    stripe_api.transport = transport
 
 
 def clipped_columns(tab) -> int:

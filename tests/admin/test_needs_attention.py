@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from accounts.models import Account
 from payments.attention import needs_attention
 from payments.models import AutoReload, CreditGrant, EventState, GrantState, StripeEvent
-from tests.payments.conftest import WEBHOOK, committed, completed_session
+from tests.payments.conftest import committed, completed_session
 from tests.payments.purchases import buy, refund
 from tests.payments.reloads import save_card, turn_on
 from tests.portal.conftest import PHONE, screenshot
@@ -28,19 +28,6 @@ TURNED_OFF = "auto-reloads a failed charge turned off"
 def _counts(box) -> dict[str, int]:
     return {item.locator("a").inner_text(): int(item.locator(".count").inner_text())
             for item in box.locator("li").all()}
-
-
-@pytest.fixture
-def events_to_gateway(stripe_api) -> None:
-    """The stand-in's events reach the gateway through the test client, in this thread,
-    as in the payments tests."""
-
-    def transport(body: bytes, headers: dict[str, str]) -> int:
-        with committed():
-            return Client().post(WEBHOOK, data=body, content_type="application/json",
-                                 headers={"Stripe-Signature": headers["Stripe-Signature"]}).status_code
-
-    stripe_api.transport = transport
 
 
 def declined(client: Client, stripe_api) -> None:
