@@ -281,13 +281,34 @@ class Result:
         return self.count / self.elapsed if self.elapsed else 0.0
 
 
-def measured(processes: dict[str, int], run: Callable[[], Result]) -> Result:
-    """`run()`, with the CPU each named process spent on it, per answered request."""
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def measured(processes: dict[str, int], run: Callable[[], Result], load: bool = False) -> Result:
+    """`run()`, with the CPU each named process spent on it, per answered request; with
+    `load`, also this process's (the load generator's threads)."""
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    own = _own_cpu()
     result = run()
     for name, pid in processes.items():
         result.cpu[name] = (cpu_seconds(pid) - before[name]) * 1000 / max(1, result.count)
+    if load:
+        result.cpu["load"] = (_own_cpu() - own) * 1000 / max(1, result.count)
     return result
+
+
+def local_redis_pid() -> int | None:
+    """The Redis server's process when it runs on this machine (its CPU is part of what
+    a request through the gateway costs the machine), else None."""
+    import redis
+
+    try:
+        pid = int(redis.Redis.from_url(redis_url()).info("server")["process_id"])
+    except Exception:  # noqa: BLE001 - a bench figure we can do without
+        return None
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
 
 
 def load(url: str, total: int, connections: int, headers: dict[str, str] | None = None,

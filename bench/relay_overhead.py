@@ -51,14 +51,22 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
             for name, (target, headers, per_connection, _) in targets.items():  # warm pools, caches, imports
                 warm = harness.load(target, 300, 16, headers, headers_for=per_connection)
                 answered += warm.count if name == "gateway" else 0
+            redis_pid = harness.local_redis_pid()
             for n in connections:
                 total = requests_per_level if n > 1 else max(500, requests_per_level // 4)
                 results[n] = {}
                 for name, (target, headers, per_connection, pid) in targets.items():
+                    # What each request costs the whole machine: the server, the stand-in
+                    # it calls, Redis, and the load generator (this process).
+                    processes = {"server": pid}
+                    if pid != upstreams.pid:
+                        processes["stand-in"] = upstreams.pid
+                    if redis_pid:
+                        processes["redis"] = redis_pid
                     results[n][name] = harness.measured(
-                        {"server": pid},
+                        processes,
                         lambda t=target, h=headers, p=per_connection, total=total, n=n: harness.load(
-                            t, total, n, h, time_cap=time_cap, headers_for=p))
+                            t, total, n, h, time_cap=time_cap, headers_for=p), load=True)
                     answered += results[n][name].count if name == "gateway" else 0
         # The gateway has stopped gracefully: its workers stored every queued record.
         recorded = UsageRecord.objects.filter(account=account).count() - recorded_before
@@ -70,6 +78,9 @@ def report(results: dict) -> None:
         harness.print_table(f"GET /api/v1/credits/balance at {n} connection(s); gunicorn.conf.py (gevent, 2 workers),"
                             f" PostgreSQL + Redis", list(rows.items()), baseline="bare relay")
         gateway, bare, direct = rows["gateway"], rows["bare relay"], rows["stand-in direct"]
+        machine = {name: sum(row.cpu.values()) for name, row in rows.items()}
+        print(f"  CPU of the whole machine per request: bare relay {machine['bare relay']:.2f} ms, gateway "
+              f"{machine['gateway']:.2f} ms (ratio {machine['bare relay'] / max(machine['gateway'], 1e-9):.2f})")
         print(f"  gateway p50 added over the stand-in: +{gateway.p50 - direct.p50:.2f} ms (target <= 3 ms at 1 "
               f"connection), over the bare relay: +{gateway.p50 - bare.p50:.2f} ms; gateway / bare relay req/s: "
               f"{gateway.rps / bare.rps:.2f} (target >= 0.6 at 16 connections)")
