@@ -39,7 +39,7 @@ PIECES: list[tuple[str, str, tuple[str, ...]]] = [
     ("a generation's balance pre-check (a Flash call)", "GenerationView.prepare (", ()),
     ("the upstream call (the read, or opening the stream at Flash)", "send (upstreams/transport.py)",
      ("GenerationView.prepare (",)),
-    ("the slot's release (one Redis write)", "Slot.release (", ()),
+    ("the slot's release (one Redis round trip)", "Slot.release (", ()),
     ("the usage record, queued", "record (metering/recording.py)", ()),
     ("handing on stream events", "EventRelay.__iter__ (", ()),
     ("the usage writer's batched INSERTs (its own greenlet)", "UsageWriter._run (", ()),

@@ -24,7 +24,7 @@ from typing import Any
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
 log = logging.getLogger("limits.counters")
 TAG = "{limits}"
@@ -33,8 +33,6 @@ WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
 _SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle")}
-# Whether each connection pool's Redis honours CLIENT REPLY SKIP (RedisCounters.release).
-_SKIPS_REPLIES: dict[int, bool] = {}
 _SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SOURCES.items()}  # noqa: S324 - Redis names scripts so
 
 
@@ -145,56 +143,14 @@ class RedisCounters:
         return count, left
 
     def release(self, subject: str, token: str) -> None:
-        """The ZREM sent without waiting for its reply: `CLIENT REPLY SKIP` asks Redis not
-        to answer the next command, so a release costs one write instead of a round trip
-        (under gevent, no trip through the event loop). Redis still removes the slot at
-        once, before anything sent after it; a connection that fails raises as before.
-
-        A Redis that refuses `CLIENT` (an ACL, a renamed command, a proxy) would answer
-        both commands, and the next caller of that connection would read those answers
-        as its own: the first release of each pool therefore asks with a PING behind
-        them, and where the skip is not honoured every release waits for its reply."""
-        pool = self._redis().connection_pool
-        key = self.cache.make_key(slots_key(subject))
-        skips = _SKIPS_REPLIES.get(id(pool))
-        if skips is None:
-            _SKIPS_REPLIES[id(pool)] = self._probe_reply_skip(pool, key, token)
-        elif not skips:
-            self._call("ZREM", key, token)
-        else:
-            connection = pool.get_connection()
-            try:
-                connection.send_packed_command(connection.pack_commands([("CLIENT", "REPLY", "SKIP"),
-                                                                        ("ZREM", key, token)]))
-            finally:
-                pool.release(connection)
-
-    @staticmethod
-    def _probe_reply_skip(pool: Any, key: str, token: str) -> bool:
-        """Releases the slot and says whether this Redis honours `CLIENT REPLY SKIP`:
-        honoured, the PING's PONG is the only answer; refused, the CLIENT error comes
-        first and the ZREM's and the PING's answers follow (read, so none is left)."""
-        connection = pool.get_connection()
-        try:
-            connection.send_packed_command(connection.pack_commands(
-                [("CLIENT", "REPLY", "SKIP"), ("ZREM", key, token), ("PING",)]))
-            try:
-                first = connection.read_response()
-            except ResponseError as refusal:
-                connection.read_response()
-                connection.read_response()
-                log.warning("Redis refuses CLIENT REPLY (%s): a slot's release waits for its reply",
-                            str(refusal).split(" ", 1)[0])
-                return False
-            if first in (b"PONG", "PONG"):
-                return True
-            connection.disconnect()  # an answer nobody expects: whatever follows it is unknown too
-            return False
-        except BaseException:
-            connection.disconnect()  # what is left unread on it must never reach another caller
-            raise
-        finally:
-            pool.release(connection)
+        """The ZREM, its reply awaited: when this returns, Redis has removed the slot, so
+        the answer that follows it reaches the client only after any worker can take the
+        slot again. (Sent behind `CLIENT REPLY SKIP` without awaiting a reply, it saved
+        a wait on every request, but Redis sometimes ran a sequential client's next
+        admission on another worker's connection first: a free-tier key was refused 429
+        for its own finished request in about 1 % of requests under load; see
+        docs/performance.md.)"""
+        self._call("ZREM", self.cache.make_key(slots_key(subject)), token)
 
     def read_record(self, key_hash: str) -> Any:
         record, revoked = self._redis().hmget(self.cache.make_key(record_key(key_hash)), "record", "revoked")

@@ -1,67 +1,65 @@
-"""A slot's release on Redis (limits.counters.RedisCounters.release): sent without waiting
-for a reply where Redis honours CLIENT REPLY SKIP, and never leaving an answer on a pooled
-connection for the next caller where it does not (an ACL or a proxy refusing CLIENT)."""
+"""A request's concurrency slot is back in Redis before its answer leaves the worker: a
+client that sends its next request the moment it reads an answer, to whichever worker,
+finds its slot free, however busy Redis and the workers are with others."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from urllib.parse import urlsplit, urlunsplit
+import http.client
+import threading
+from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
-import redis
-from django_redis.cache import RedisCache
 
-from limits.counters import RedisCounters, slots_key
+from apikeys.keys import create_key
+from tests.apikeys.test_two_workers import serving_pids_of
+from tests.conftest import bearer
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
-pytestmark = pytest.mark.skipif(not REDIS_URL.startswith("redis://"), reason="needs REDIS_URL=redis://…")
-
-
-def _counters(url: str) -> tuple[RedisCounters, RedisCache]:
-    cache = RedisCache(url, {"OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"}})
-    return RedisCounters(cache), cache
+pytestmark = pytest.mark.gunicorn
 
 
-def _hold(cache: RedisCache, subject: str, token: str) -> str:
-    key = cache.make_key(slots_key(subject))
-    redis.Redis.from_url(REDIS_URL).zadd(key, {token: 10**12})
-    return key
+def _one_request(url: str, key: str) -> int:
+    """On a connection of its own, so that either worker may take it."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/credits/balance", headers=bearer(key))
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
 
 
-def _held(key: str, token: str) -> bool:
-    return redis.Redis.from_url(REDIS_URL).zscore(key, token) is not None
+def test_a_sequential_client_is_never_refused_its_only_slot(gunicorn_server, alice, bob):
+    key, plaintext = create_key(alice, "one at a time", "live")  # free tier: one slot
+    key.rate_limit_override = 100_000  # only the slot is under test
+    key.save()
+    bob.tier_override = "enterprise"
+    bob.save()
+    busy_key, busy = create_key(bob, "busy", "live")
+    busy_key.rate_limit_override = 100_000
+    busy_key.save()
+    url = gunicorn_server(workers=2, production=True)
 
+    stop = threading.Event()
 
-@pytest.fixture
-def refusing_client_url():
-    """A Redis user that may run everything but CLIENT, as a managed Redis may set it up."""
-    admin = redis.Redis.from_url(REDIS_URL)
-    user, password = f"tpb_noclient_{secrets.token_hex(4)}", secrets.token_hex(8)
-    admin.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], channels=["*"],
-                      commands=["+@all", "-client"])
-    parts = urlsplit(REDIS_URL)
-    yield urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port or 6379}"))
-    admin.acl_deluser(user)
+    def keep_busy() -> None:
+        parts = urlsplit(url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        while not stop.is_set():
+            conn.request("GET", "/api/v1/credits/balance", headers=bearer(busy))
+            conn.getresponse().read()
+        conn.close()
 
-
-def test_it_releases_the_slot_and_leaves_nothing_to_read_where_redis_skips_replies():
-    counters, cache = _counters(REDIS_URL)
-    for round_ in range(3):  # the first release asks whether replies are skipped, the others rely on it
-        key = _hold(cache, f"key:skip{round_}", "t")
-        counters.release(f"key:skip{round_}", "t")
-        assert counters._call("PING") in (b"PONG", "PONG")
-        assert not _held(key, "t")
-
-
-def test_it_releases_the_slot_and_leaves_nothing_to_read_where_redis_refuses_client(refusing_client_url):
-    counters, cache = _counters(refusing_client_url)
-    assert counters._call("PING") in (b"PONG", "PONG")
-    for round_ in range(3):
-        key = _hold(cache, f"key:refused{round_}", "t")
-        counters.release(f"key:refused{round_}", "t")
-        # The pool's one connection answers the next command with its own answer, not the
-        # CLIENT refusal or the ZREM's count left behind by the release.
-        assert counters._call("PING") in (b"PONG", "PONG")
-        assert counters._call("ZSCORE", key, "t") is None
-        assert not _held(key, "t")
+    others = [threading.Thread(target=keep_busy) for _ in range(8)]
+    for thread in others:
+        thread.start()
+    try:
+        statuses = Counter(_one_request(url, plaintext) for _ in range(1000))
+    finally:
+        stop.set()
+        for thread in others:
+            thread.join()
+    assert statuses == {200: 1000}
+    assert len(serving_pids_of(gunicorn_server.logs[url], "/api/v1/credits/balance")) == 2
