@@ -8,28 +8,22 @@ import pytest
 
 from core.calendar import month_start, next_month_start
 
+# A day, its month's first day, the next month's first day.
+MONTHS = [
+    (dt.date(2026, 1, 1), dt.date(2026, 1, 1), dt.date(2026, 2, 1)),
+    (dt.date(2026, 1, 31), dt.date(2026, 1, 1), dt.date(2026, 2, 1)),
+    (dt.date(2026, 4, 30), dt.date(2026, 4, 1), dt.date(2026, 5, 1)),
+    (dt.date(2026, 12, 1), dt.date(2026, 12, 1), dt.date(2027, 1, 1)),
+    (dt.date(2026, 12, 31), dt.date(2026, 12, 1), dt.date(2027, 1, 1)),
+    (dt.date(2024, 2, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)),
+    (dt.date(2024, 2, 29), dt.date(2024, 2, 1), dt.date(2024, 3, 1)),
+    (dt.date(2025, 2, 28), dt.date(2025, 2, 1), dt.date(2025, 3, 1)),
+]
 
-@pytest.mark.parametrize(("day", "first"), [
-    (dt.date(2026, 4, 30), dt.date(2026, 4, 1)),
-    (dt.date(2026, 12, 31), dt.date(2026, 12, 1)),
-    (dt.date(2024, 2, 29), dt.date(2024, 2, 1)),
-    (dt.date(2026, 3, 1), dt.date(2026, 3, 1)),
-])
-def test_it_finds_the_first_day_of_a_month(day, first):
+
+@pytest.mark.parametrize(("day", "first", "following"), MONTHS)
+def test_it_finds_a_months_first_day_and_the_next_months(day, first, following):
     assert month_start(day) == first
-
-
-@pytest.mark.parametrize(("day", "following"), [
-    (dt.date(2026, 1, 1), dt.date(2026, 2, 1)),
-    (dt.date(2026, 1, 31), dt.date(2026, 2, 1)),
-    (dt.date(2026, 4, 30), dt.date(2026, 5, 1)),
-    (dt.date(2026, 12, 1), dt.date(2027, 1, 1)),
-    (dt.date(2026, 12, 31), dt.date(2027, 1, 1)),
-    (dt.date(2024, 2, 29), dt.date(2024, 3, 1)),
-    (dt.date(2024, 2, 1), dt.date(2024, 3, 1)),
-    (dt.date(2025, 2, 28), dt.date(2025, 3, 1)),
-])
-def test_it_finds_the_first_day_of_the_next_month(day, following):
     assert next_month_start(day) == following
 
 
