@@ -7,6 +7,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.catalog import Tier
+
 from .models import Account, SessionToken
 
 # Stands for "never" inside GREATEST, which PostgreSQL and SQLite treat differently
@@ -27,14 +29,17 @@ class AccountAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             key_count=Count("api_keys", filter=Q(api_keys__is_active=True), distinct=True),
             last_active=Greatest(Coalesce("last_seen_at", never), Coalesce(Max("api_keys__last_used_at"), never)),
+            # The column sorts by the tier it shows, not by the tier the plan gives.
+            tier_shown=Account.effective_tier_expression(),
         )
 
-    @admin.display(description="tier", ordering="tier")
+    @admin.display(description="tier", ordering="tier_shown")
     def effective_tier(self, obj: Account) -> str:
         """The tier the account's limits follow; an operator's override says so."""
+        label = dict(Tier.choices).get(obj.effective_tier, obj.effective_tier)
         if obj.tier_override:
-            return format_html("{} <small>(set by an operator)</small>", obj.get_tier_override_display())
-        return obj.get_tier_display()
+            return format_html("{} <small>(set by an operator)</small>", label)
+        return label
 
     @admin.display(description="active keys", ordering="key_count")
     def active_keys(self, obj: Account) -> int:

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, CharField, F, Q, When
 
 from core.catalog import Plan, Tier
 
@@ -50,6 +50,11 @@ class Account(models.Model):
         """`effective_tier == tier` as a query, for filtering in the database. `through`
         is the lookup path from another model, e.g. "account__" for an API key."""
         return Q(**{f"{through}tier_override": tier}) | Q(**{f"{through}tier_override": "", f"{through}tier": tier})
+
+    @staticmethod
+    def effective_tier_expression() -> Case:
+        """`effective_tier` as a database expression, to annotate and order by."""
+        return Case(When(tier_override="", then=F("tier")), default=F("tier_override"), output_field=CharField())
 
 
 class SessionToken(models.Model):

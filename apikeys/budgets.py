@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core import calendar
 from core.cache import quietly
 from core.errors import APIError
 from core.signals import spending_asked
@@ -38,8 +39,8 @@ COUNTER_SECONDS = 40 * 24 * 3600
 
 
 def month_start(now: datetime | None = None) -> datetime:
-    now = (now or timezone.now()).astimezone(UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    """The first instant (UTC) of the month holding `now` (default: this month)."""
+    return calendar.month_start(now or timezone.now())
 
 
 def budget_of(chain: uuid.UUID | str, now: datetime | None = None) -> str:

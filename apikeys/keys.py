@@ -61,6 +61,13 @@ def generate_plaintext(environment: str) -> str:
     return f"tp_{environment}_" + "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
 
 
+def _new_secret(environment: str) -> tuple[str, dict[str, str]]:
+    """A new plaintext and the fields a key stores of it (its hash and its prefix, never
+    the plaintext itself), for `APIKey.objects.create(**fields)`."""
+    plaintext = generate_plaintext(environment)
+    return plaintext, {"key_hash": hash_key(plaintext), "prefix": plaintext[:PREFIX_LENGTH]}
+
+
 @dataclass
 class CachedKey:
     """What a worker needs to serve a key's request: the key and its account."""
@@ -85,11 +92,10 @@ def create_key(account: Account, name: str, environment: str = Environment.LIVE,
         if active >= MAX_ACTIVE_PER_ACCOUNT:
             message = f"An account may have at most {MAX_ACTIVE_PER_ACCOUNT} active keys; revoke one first."
             raise APIError(400, "invalid_request", message)
-        plaintext = generate_plaintext(environment)
+        plaintext, stored = _new_secret(environment)
         key = APIKey.objects.create(
             account=locked,
-            key_hash=hash_key(plaintext),
-            prefix=plaintext[:PREFIX_LENGTH],
+            **stored,
             name=name,
             environment=environment,
             monthly_credit_limit=monthly_credit_limit,
@@ -148,11 +154,10 @@ def roll_key(key: APIKey, grace_seconds: int) -> tuple[APIKey, str]:
         old = APIKey.objects.select_for_update().filter(pk=key.pk).first()
         if old is None or not old.is_active or old.replaced_by_id is not None:
             raise APIError(409, "conflict", "This key was revoked or rolled already; roll its replacement instead.")
-        plaintext = generate_plaintext(old.environment)
+        plaintext, stored = _new_secret(old.environment)
         new = APIKey.objects.create(
             account_id=old.account_id,
-            key_hash=hash_key(plaintext),
-            prefix=plaintext[:PREFIX_LENGTH],
+            **stored,
             name=old.name,
             environment=old.environment,
             rate_limit_override=old.rate_limit_override,

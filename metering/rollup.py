@@ -8,6 +8,8 @@ from django.db import connection, models, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from core.calendar import month_start, next_month_start
+
 from .models import Period, RolledDay, UsageRecord, UsageRollup
 
 
@@ -98,19 +100,15 @@ def roll_up_day(day: dt.date, with_month: bool = True) -> int | None:
         count = _write(Period.DAY, day, _rows_from_raw(*day_bounds(day)))
         RolledDay.objects.update_or_create(day=day, defaults={"rolled_up_at": timezone.now()})
         if with_month:
-            roll_up_month(day.replace(day=1))
+            roll_up_month(month_start(day))
     return count
-
-
-def _month_end(first: dt.date) -> dt.date:
-    return (first + dt.timedelta(days=32)).replace(day=1)
 
 
 @transaction.atomic
 def roll_up_month(first: dt.date) -> None:
     """Counts are the sums of the month's day rows; percentiles come from the raw
     records. Once any day of the month is purged the month row is final and kept."""
-    end = _month_end(first)
+    end = next_month_start(first)
     if RolledDay.objects.filter(day__gte=first, day__lt=end, purged_at__isnull=False).exists():
         return
     start_dt, _ = day_bounds(first)

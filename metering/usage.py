@@ -14,6 +14,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.calendar import month_start, next_month_start
+
 from .models import Period, UsageRecord, UsageRollup
 from .rollup import covered_days, day_bounds
 
@@ -87,14 +89,14 @@ def daily_rows(date_from: dt.date, date_to: dt.date, **scope: Any) -> list[dict]
 
 
 def _period_of(day: dt.date, granularity: str) -> dt.date:
-    return day.replace(day=1) if granularity == MONTH else day
+    return month_start(day) if granularity == MONTH else day
 
 
 def _periods(date_from: dt.date, date_to: dt.date, granularity: str) -> list[dt.date]:
     periods, day = [], _period_of(date_from, granularity)
     while day <= date_to:
         periods.append(day)
-        day = (day + dt.timedelta(days=32)).replace(day=1) if granularity == MONTH else day + dt.timedelta(days=1)
+        day = next_month_start(day) if granularity == MONTH else day + dt.timedelta(days=1)
     return periods
 
 

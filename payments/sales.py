@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
+from core.calendar import month_start, next_month_start
 from core.catalog import APPLE_PRODUCTS, PACKAGES, PLANS
 
 from .models import CreditGrant, GrantSource, GrantState
@@ -152,10 +153,6 @@ def ledger_rows(start: dt.date, end: dt.date, by: str = DAY) -> list[dict]:
     return rows
 
 
-def _next_month(day: dt.date) -> dt.date:
-    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-
-
 @dataclass
 class Line:
     """Grants of one source and product (or reversals of one source) in a period."""
@@ -202,11 +199,11 @@ class MonthReport:
 
     @property
     def previous(self) -> dt.date:
-        return (self.month - dt.timedelta(days=1)).replace(day=1)
+        return month_start(self.month - dt.timedelta(days=1))
 
     @property
     def next(self) -> dt.date:
-        return _next_month(self.month)
+        return next_month_start(self.month)
 
     @property
     def currencies(self) -> list[str]:
@@ -230,10 +227,10 @@ def _lines(rows: list[dict], keep) -> list[Line]:
 
 
 def _periods(start: dt.date, end: dt.date, by: str) -> list[dt.date]:
-    periods, period = [], start if by == DAY else start.replace(day=1)
+    periods, period = [], start if by == DAY else month_start(start)
     while period < end:
         periods.append(period)
-        period = period + dt.timedelta(days=1) if by == DAY else _next_month(period)
+        period = period + dt.timedelta(days=1) if by == DAY else next_month_start(period)
     return periods
 
 
@@ -248,8 +245,8 @@ def by_period(start: dt.date, end: dt.date, by: str = DAY) -> list[tuple[dt.date
 def month_report(month: dt.date, today: dt.date) -> MonthReport:
     """The calendar month (UTC) that holds `month`: its total, each day of it up to
     `today`, the split by source and product, and each month of its year."""
-    first = month.replace(day=1)
-    end = max(first, min(_next_month(first), today + dt.timedelta(days=1)))
+    first = month_start(month)
+    end = max(first, min(next_month_start(first), today + dt.timedelta(days=1)))
     rows = ledger_rows(first, end, DAY)
     days = {day: Figures() for day in _periods(first, end, DAY)}
     total = Figures()
@@ -257,7 +254,7 @@ def month_report(month: dt.date, today: dt.date) -> MonthReport:
         days.setdefault(row["period"], Figures()).add(row)
         total.add(row)
     year_start = first.replace(month=1)
-    year_end = max(year_start, min(year_start.replace(year=year_start.year + 1), _next_month(today)))
+    year_end = max(year_start, min(year_start.replace(year=year_start.year + 1), next_month_start(today)))
     return MonthReport(
         month=first,
         total=total,

@@ -67,3 +67,17 @@ def test_it_lists_plan_tier_active_keys_and_last_activity(admin_client, alice, b
     # The key's use is alice's last activity; bob never did anything.
     assert rows["alice@example.com"].last_active > rows["bob@example.com"].last_active
     assert '<td class="field-last_activity">-</td>' in page  # bob's
+
+
+def test_it_sorts_accounts_by_the_tier_it_shows(admin_client, alice, bob):
+    # By the plan's tier alone bob (free) would come before alice (pro); the column
+    # shows alice's override, Enterprise, which sorts before bob's Free.
+    alice.tier, alice.tier_override = "pro", "enterprise"
+    alice.save()
+    bob.tier, bob.tier_override = "free", ""
+    bob.save()
+
+    for order, expected in (("3", ["alice@example.com", "bob@example.com"]),
+                            ("-3", ["bob@example.com", "alice@example.com"])):
+        response = admin_client.get("/admin/accounts/account/", {"o": order})  # the tier column
+        assert [str(account) for account in response.context["cl"].result_list] == expected

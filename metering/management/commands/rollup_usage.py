@@ -5,9 +5,9 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from metering import rollup
+from core.calendar import month_start
+from metering import rollup, usage
 
 
 class Command(BaseCommand):
@@ -46,14 +46,14 @@ class Command(BaseCommand):
         return days or None
 
     def _run(self, days: list[dt.date] | None, purge: bool) -> None:
-        today = timezone.now().astimezone(dt.UTC).date()
+        today = usage.today()
         months = set()
         for day in days if days is not None else rollup.days_to_roll_up(today):
             rows = rollup.roll_up_day(day, with_month=False)
             if rows is None:
                 self.stdout.write(f"{day}: raw records already purged, roll-up kept")
             else:
-                months.add(day.replace(day=1))
+                months.add(month_start(day))
                 self.stdout.write(f"{day}: {rows} roll-up rows")
         for month in sorted(months):  # once per month, not once per day of it
             rollup.roll_up_month(month)
