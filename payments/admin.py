@@ -18,7 +18,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
@@ -356,17 +358,20 @@ def stripe_link(object_id: str) -> str:
 class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Each account's auto-reload: its settings, saved card (brand and last 4 only) and
     every reload with its payment intent, grant and error. Changed by the account
-    holder only (portal or API): an operator reads it."""
+    holder only (portal or API): an operator reads it, and may mark the failure that
+    turned it off as seen (out of "needs attention"; the customer's error is kept)."""
 
     # The monthly limit shares a column with the month's count and the card is one short
     # column, so the list keeps to 1280 px with its filters; the rest is on the page.
     list_display = ("account", "is_on", "threshold", "package", "month", "card", "last_error_short", "updated")
     list_filter = ("enabled", "package")
     search_fields = ("account__email", "account__external_id", "stripe_customer_id")
-    list_select_related = ("account",)
     fields = ("account", "enabled", "threshold", "package", "monthly_limit", "this_month", "card", "customer",
-              "payment_method_saved_at", "last_error", "crossing", "reloaded_crossing", "updated_at", "history")
+              "payment_method_saved_at", "last_error", "error_seen", "crossing", "reloaded_crossing", "updated_at",
+              "history")
     readonly_fields = fields
+    list_select_related = ("account", "error_seen_by")
+    actions = ["mark_seen"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The list's count in the same query, not one more per row.
@@ -402,7 +407,32 @@ class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
     @admin.display(description="last error")
     def last_error_short(self, obj: AutoReload) -> str:
+        if obj.last_error and obj.error_seen_at:
+            return format_html("{}<br>{}", Truncator(obj.last_error).chars(80), self.error_seen(obj))
         return Truncator(obj.last_error).chars(80)
+
+    @admin.display(description="error seen")
+    def error_seen(self, obj: AutoReload) -> str:
+        # Only the current error's mark: a failure clears it, and a cleared error leaves
+        # an older mark that is about nothing.
+        if not (obj.last_error and obj.error_seen_at):
+            return "–"
+        who = obj.error_seen_by.get_username() if obj.error_seen_by else "a removed user"
+        return f"seen by {who}, {date_format(timezone.localtime(obj.error_seen_at), 'DATETIME_FORMAT')}"
+
+    def has_mark_seen_permission(self, request: HttpRequest) -> bool:
+        # The settings stay the holder's (no change form): the permission only lets an
+        # operator record that the failure has been dealt with.
+        return request.user.has_perm("payments.change_autoreload")
+
+    @admin.action(description="Mark as seen (out of Needs attention; the customer still sees the error)",
+                  permissions=["mark_seen"])
+    def mark_seen(self, request: HttpRequest, queryset: QuerySet) -> None:
+        marked = autoreload.mark_seen(queryset, request.user)
+        skipped = queryset.count() - marked
+        self.message_user(request, f"{marked} auto-reload(s) marked as seen; they are counted again if a charge "
+                                   "fails again." + (f" {skipped} had no failure to see (on, no error, or already "
+                                                     "seen)." if skipped else ""))
 
     @admin.display(description="reloads (newest first)")
     def history(self, obj: AutoReload) -> str:

@@ -50,12 +50,15 @@ CHECKS = [
           {"resolved_at__isnull": "True", "explained_at__isnull": "True"},
           "Stripe, the grant ledger and Flash disagree: act on each from Payments › Reconciliation, then explain it."),
     # What autoreload.fail() leaves: off, with the reason. Turning it on again or saving a
-    # new card clears the reason, so the account leaves the box once its holder has acted.
+    # new card clears the reason, so the account leaves the box once its holder has acted;
+    # a holder may also leave it off for good, so an operator's "Mark as seen" takes it out
+    # too (the customer keeps the reason) until a charge fails again.
     # The admin has no "not empty" lookup of its own: greater than "" is any text at all.
     Check("auto-reloads a failed charge turned off", "payments.AutoReload",
-          {"enabled__exact": "0", "last_error__gt": ""},
+          {"enabled__exact": "0", "last_error__gt": "", "error_seen_at__isnull": "True"},
           "A declined card (or Stripe unreachable for 23 hours) turned them off and the account holder was emailed: "
-          "read the last error; ask the holder to update their card, or look into Stripe if it could not be reached."),
+          "read the last error; ask the holder to update their card, or look into Stripe if it could not be reached; "
+          "then select them and \"Mark as seen\"."),
 ]
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from apikeys.budgets import month_start
@@ -285,7 +285,9 @@ def fail(reload: Reload, error: str, *, notify: bool) -> str:
         if not Reload.objects.filter(pk=reload.pk, status=ReloadStatus.PENDING).update(
                 status=ReloadStatus.FAILED, error=error, finished_at=timezone.now()):
             return ReloadStatus.FAILED
-        AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error)
+        # A new failure is news to operators even if they marked the last one as seen.
+        AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error, error_seen_at=None,
+                                                               error_seen_by=None)
     forget_enabled()
     log.warning("reload %s of account %s failed: %s; auto-reload turned off", reload.pk, reload.account_id, error)
     if notify:
@@ -350,6 +352,14 @@ def update(account: Any, changes: dict[str, Any]) -> None:
                 row.crossing += 1
         row.save()
     forget_enabled()
+
+
+def mark_seen(rows: QuerySet, user: Any) -> int:
+    """An operator's "Mark as seen" of the failures that turned these auto-reloads off:
+    out of the index's "needs attention" box until a charge fails again. `last_error`
+    stays what the account holder reads (CONTRACT.md §9). Returns how many were marked."""
+    return rows.filter(enabled=False, error_seen_at__isnull=True).exclude(last_error="").update(
+        error_seen_at=timezone.now(), error_seen_by=user)
 
 
 def save_payment_method(account: Any, customer: str, payment_method_id: str, brand: str, last4: str) -> None:

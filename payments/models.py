@@ -252,6 +252,12 @@ class AutoReload(models.Model):
     payment_method_last4 = models.CharField(max_length=4, blank=True)
     payment_method_saved_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # An operator's "Mark as seen" of the failure in last_error (admin): takes it out of
+    # the index's "needs attention" box while the customer still sees last_error. The
+    # next failure clears both (autoreload.fail()), so it is counted again.
+    error_seen_at = models.DateTimeField(null=True, blank=True)
+    error_seen_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
     crossing = models.PositiveIntegerField(default=0)
     reloaded_crossing = models.PositiveIntegerField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,7 +1,7 @@
 """The index's "needs attention" box, made to count real trouble: a paid grant Flash
 refuses (422 from the stand-in), an event for an account billing does not know, a
-refund held for review, and an auto-reload a declined card turned off; each link opens
-exactly those rows."""
+refund held for review, and an auto-reload a declined card turned off until an operator
+marks it seen; each link opens exactly those rows."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Account
@@ -19,10 +20,11 @@ from payments.attention import needs_attention
 from payments.models import AutoReload, CreditGrant, EventState, GrantState, StripeEvent
 from tests.payments.conftest import committed, completed_session
 from tests.payments.purchases import buy, refund
-from tests.payments.reloads import save_card, turn_on
+from tests.payments.reloads import AUTO_RELOAD, save_card, turn_on
 from tests.portal.conftest import PHONE, screenshot
 
 TURNED_OFF = "auto-reloads a failed charge turned off"
+AUTO_RELOADS = "/admin/payments/autoreload/"
 
 
 def _counts(box) -> dict[str, int]:
@@ -30,9 +32,11 @@ def _counts(box) -> dict[str, int]:
             for item in box.locator("li").all()}
 
 
-def declined(client: Client, stripe_api) -> None:
-    """The account's auto-reload on with a saved card, then its first charge declined."""
-    save_card(client, stripe_api)
+def declined(client: Client, stripe_api, *, new_card: bool = True) -> None:
+    """The account's auto-reload on with a saved card (or the one it has), then its
+    charge declined."""
+    if new_card:
+        save_card(client, stripe_api)
     turn_on(client, threshold=150)  # above the account's 100 credits: the next read reloads
     stripe_api.next_payment("decline", decline_code="expired_card")
     with committed():
@@ -43,6 +47,12 @@ def declined(client: Client, stripe_api) -> None:
 def turned_off(user) -> int:
     [item] = [i for i in needs_attention(user) if i.label == TURNED_OFF]
     return item.count
+
+
+def mark_seen(client: Client, *accounts: Account):
+    """The auto-reloads list's "Mark as seen" action on these accounts' rows."""
+    return client.post(AUTO_RELOADS, {"action": "mark_seen", "_selected_action": [a.pk for a in accounts]},
+                       follow=True)
 
 
 @pytest.mark.browser
@@ -111,12 +121,13 @@ def test_it_counts_the_auto_reloads_a_declined_charge_turned_off(operator, opera
                                                                   charlie, stripe_api, events_to_gateway):
     declined(as_alice, stripe_api)
     AutoReload.objects.create(account=bob)  # never turned on: off, nothing went wrong
-    AutoReload.objects.create(account=charlie, enabled=True, threshold=10)
+    AutoReload.objects.create(account=charlie, enabled=False, last_error="Your card was declined. (card_declined)",
+                              error_seen_at=timezone.now(), error_seen_by=operator)  # an operator has seen it
 
     [item] = [i for i in needs_attention(operator) if i.label == TURNED_OFF]
 
     assert item.count == 1
-    assert item.url == "/admin/payments/autoreload/?enabled__exact=0&last_error__gt="
+    assert item.url == "/admin/payments/autoreload/?enabled__exact=0&last_error__gt=&error_seen_at__isnull=True"
     listed = operator_client.get(item.url).context["cl"]
     assert [row.account_id for row in listed.result_list] == [alice.pk]
     assert "expired" in listed.result_list[0].last_error
@@ -139,6 +150,59 @@ def test_a_new_card_takes_an_auto_reload_out_of_the_box(operator, as_alice, stri
     assert turned_off(operator) == 0
     turn_on(as_alice)
     assert turned_off(operator) == 0
+
+
+def test_an_auto_reload_marked_seen_leaves_the_box_and_keeps_its_error(operator, operator_client, as_alice, alice,
+                                                                       stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+    assert turned_off(operator) == 1
+
+    response = mark_seen(operator_client, alice)
+
+    assert "1 auto-reload(s) marked as seen" in response.content.decode()
+    assert turned_off(operator) == 0
+    [item] = [i for i in needs_attention(operator) if i.label == TURNED_OFF]
+    assert list(operator_client.get(item.url).context["cl"].result_list) == []
+    row = AutoReload.objects.get(account=alice)
+    assert row.error_seen_by == operator and row.enabled is False
+    assert "seen by ops" in operator_client.get(f"{AUTO_RELOADS}{alice.pk}/change/").content.decode()
+    # The customer still reads why it went off, and leaving it off changes nothing.
+    assert "expired" in as_alice.get(AUTO_RELOAD).json()["last_error"]
+    response = as_alice.put(AUTO_RELOAD, {"enabled": False}, content_type="application/json")
+    assert response.status_code == 200 and "expired" in response.json()["last_error"]
+    assert turned_off(operator) == 0
+
+
+def test_a_charge_failing_again_puts_a_seen_auto_reload_back(operator, operator_client, as_alice, alice, stripe_api,
+                                                             events_to_gateway):
+    declined(as_alice, stripe_api)
+    mark_seen(operator_client, alice)
+    assert turned_off(operator) == 0
+
+    declined(as_alice, stripe_api, new_card=False)  # turned on again with the same card: declined again
+
+    assert turned_off(operator) == 1
+    assert AutoReload.objects.get(account=alice).error_seen_at is None
+
+
+def test_only_operators_who_may_change_auto_reloads_mark_them_seen(as_alice, alice, stripe_api, events_to_gateway):
+    declined(as_alice, stripe_api)
+    users = get_user_model().objects
+    viewer = users.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_autoreload"))
+    client = Client()
+    client.force_login(viewer)
+
+    assert "Mark as seen" not in client.get(AUTO_RELOADS).content.decode()
+    mark_seen(client, alice)
+    assert turned_off(users.get(pk=viewer.pk)) == 1
+
+    viewer.user_permissions.add(Permission.objects.get(codename="change_autoreload"))
+    assert "Mark as seen" in client.get(AUTO_RELOADS).content.decode()
+    mark_seen(client, alice)
+    assert turned_off(users.get(pk=viewer.pk)) == 0
+    # Still no change form: the settings are the account holder's.
+    assert client.post(f"{AUTO_RELOADS}{alice.pk}/change/", {"enabled": "on"}).status_code == 403
 
 
 def test_it_shows_the_line_only_to_operators_who_may_view_auto_reloads(as_alice, stripe_api, events_to_gateway):
@@ -176,3 +240,13 @@ def test_it_links_to_the_auto_reloads_a_failed_charge_turned_off(operator_page, 
     for secret in (row.payment_method_id, settings.STRIPE_SECRET_KEY):
         assert secret not in listing
     screenshot(page, "admin-auto-reloads-turned-off")
+
+    # The operator has asked the holder about the card: marked seen, the line drops to zero.
+    rows.get_by_role("checkbox").check()
+    page.get_by_role("combobox", name="Action").select_option(
+        label="Mark as seen (out of Needs attention; the customer still sees the error)")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("1 auto-reload(s) marked as seen")
+    expect(rows).to_have_count(0)  # the same filtered list, now empty
+    page.goto("/admin/")
+    assert _counts(page.get_by_role("region", name="Needs attention"))["Auto-reloads a failed charge turned off"] == 0
