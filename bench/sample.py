@@ -61,7 +61,7 @@ def aggregate(files: list[Path]) -> tuple[int, dict[str, int], int]:
         for line in file.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
             frames = [_normal(f) for f in stack.split(";")]
-            if frames and any(frames[-1].startswith(i) or frames[-1] == i for i in IDLE):
+            if frames and frames[-1].startswith(IDLE):
                 continue
             busy += int(n)
             joined = ";".join(frames)

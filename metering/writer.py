@@ -235,7 +235,8 @@ def _copy(batch: list[dict[str, Any]]) -> bool:
             table = connection.ops.quote_name(UsageRecord._meta.db_table)
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in batch:
-                    copy.write_row([row.get(field.attname, field.get_default()) for field in fields])
+                    copy.write_row([row[field.attname] if field.attname in row else field.get_default()
+                                    for field in fields])
     except (OperationalError, InterfaceError):
         raise
     except DatabaseError:  # foreign keys are checked at the commit: a refusal comes here too

@@ -56,13 +56,11 @@ class EventRelay:
                     chunk = self.response.raw.read1(READ_SIZE)
                 except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
                     log.warning("%s stream timed out", self.service)
-                    self.ending()
-                    yield error_event("upstream_timeout", f"{self.service} stopped sending in time.")
+                    yield self._last(error_event("upstream_timeout", f"{self.service} stopped sending in time."))
                     return
                 except (urllib3.exceptions.HTTPError, OSError) as exc:
                     log.warning("%s stream broke: %s", self.service, exc.__class__.__name__)
-                    self.ending()
-                    yield error_event("upstream_error", f"{self.service} broke off the stream.")
+                    yield self._last(error_event("upstream_error", f"{self.service} broke off the stream."))
                     return
                 if not chunk:
                     break
@@ -75,14 +73,18 @@ class EventRelay:
                     name = _EVENT_NAME.search(event)
                     if name is not None and name.group(1).strip() in self.terminal_events:
                         ended = True
-                        self.ending()
+                        event = self._last(event)
                     yield event
             if buffer.strip() or not ended:
                 log.warning("%s stream ended before its last event", self.service)
-                self.ending()
-                yield error_event("upstream_error", f"{self.service} broke off the stream.")
+                yield self._last(error_event("upstream_error", f"{self.service} broke off the stream."))
         finally:
             self.close()
+
+    def _last(self, event: bytes) -> bytes:
+        """The stream's last event, with `ending` run before it goes on."""
+        self.ending()
+        return event
 
     def close(self) -> None:
         if self.closed:
