@@ -32,10 +32,11 @@ RECENT_RELOADS = 10
 class AutoReloadForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Reload automatically")
     threshold = forms.IntegerField(min_value=1, max_value=MAX_THRESHOLD, label="When my balance falls below",
-                                   help_text="credits")
+                                   help_text="credits", widget=forms.NumberInput(attrs={"class": "short"}))
     package = forms.ChoiceField(label="Buy", choices=[])
     monthly_limit = forms.IntegerField(min_value=1, max_value=MAX_MONTHLY_LIMIT, label="At most",
-                                       help_text="reloads a calendar month (UTC)")
+                                       help_text="reloads a calendar month (UTC)",
+                                       widget=forms.NumberInput(attrs={"class": "short"}))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
