@@ -48,7 +48,7 @@ class AutoReloadForm(forms.Form):
 @account_required
 def page(request: HttpRequest, account: Account) -> HttpResponse:
     state = autoreload.describe(account)
-    form = AutoReloadForm(initial={k: state[k] for k in ("enabled", "threshold", "package", "monthly_limit")})
+    form = AutoReloadForm(initial={name: state[name] for name in AutoReloadForm.base_fields})
     return render(request, "portal/auto_reload.html", {
         "section": "credits",
         "state": state,
