@@ -49,7 +49,7 @@ def expiry_problem(expires_at: datetime) -> str | None:
     if expires_at <= now:
         return "must be in the future"
     if expires_at > now + MAX_EXPIRY:
-        return "must be at most 366 days ahead"
+        return f"must be at most {MAX_EXPIRY.days} days ahead"
     return None
 
 
