@@ -7,8 +7,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.catalog import Tier
-
 from .models import Account, SessionToken
 
 # Stands for "never" inside GREATEST, which PostgreSQL and SQLite treat differently
@@ -36,10 +34,9 @@ class AccountAdmin(admin.ModelAdmin):
     @admin.display(description="tier", ordering="tier_shown")
     def effective_tier(self, obj: Account) -> str:
         """The tier the account's limits follow; an operator's override says so."""
-        label = dict(Tier.choices).get(obj.effective_tier, obj.effective_tier)
         if obj.tier_override:
-            return format_html("{} <small>(set by an operator)</small>", label)
-        return label
+            return format_html("{} <small>(set by an operator)</small>", obj.get_tier_override_display())
+        return obj.get_tier_display()
 
     @admin.display(description="active keys", ordering="key_count")
     def active_keys(self, obj: Account) -> int:

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, CharField, F, Q, When
+from django.db.models.lookups import Exact
 
 from core.catalog import Plan, Tier
 
@@ -46,15 +47,16 @@ class Account(models.Model):
         return self.tier_override or self.tier
 
     @staticmethod
-    def effective_tier_is(tier: str, through: str = "") -> Q:
-        """`effective_tier == tier` as a query, for filtering in the database. `through`
-        is the lookup path from another model, e.g. "account__" for an API key."""
-        return Q(**{f"{through}tier_override": tier}) | Q(**{f"{through}tier_override": "", f"{through}tier": tier})
+    def effective_tier_expression(through: str = "") -> Case:
+        """`effective_tier` as a database expression, to annotate, order and filter by.
+        `through` is the lookup path from another model, e.g. "account__" for an API key."""
+        return Case(When(**{f"{through}tier_override": ""}, then=F(f"{through}tier")),
+                    default=F(f"{through}tier_override"), output_field=CharField())
 
     @staticmethod
-    def effective_tier_expression() -> Case:
-        """`effective_tier` as a database expression, to annotate and order by."""
-        return Case(When(tier_override="", then=F("tier")), default=F("tier_override"), output_field=CharField())
+    def effective_tier_is(tier: str, through: str = "") -> Q:
+        """`effective_tier == tier` as a query: the expression's rule, not a second copy."""
+        return Q(Exact(Account.effective_tier_expression(through), tier))
 
 
 class SessionToken(models.Model):

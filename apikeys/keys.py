@@ -49,7 +49,7 @@ def expiry_problem(expires_at: datetime) -> str | None:
     if expires_at <= now:
         return "must be in the future"
     if expires_at > now + MAX_EXPIRY:
-        return "must be at most 366 days ahead"
+        return f"must be at most {MAX_EXPIRY.days} days ahead"
     return None
 
 
@@ -193,16 +193,16 @@ def drop_cached_keys(account: Account) -> None:
 _UNREAD = object()
 
 
-def lookup(plaintext: str, cached: object = _UNREAD) -> CachedKey | None:
-    """The active key with this plaintext and its account, from the cache when it can.
-    `cached`: the cache entry of this key (None when absent, REVOKED) if the caller
-    already read it, in a round trip shared with other reads (limits.admit)."""
-    return lookup_hash(hash_key(plaintext), cached)
+def lookup(plaintext: str) -> CachedKey | None:
+    """The active key with this plaintext and its account, from the cache when it can."""
+    return lookup_hash(hash_key(plaintext))
 
 
 def lookup_hash(key_hash: str, cached: object = _UNREAD) -> CachedKey | None:
     """`lookup` for a caller that has hashed the plaintext already (the gateway names
-    the key's cache entry by its hash): the key is hashed once per request."""
+    the key's cache entry by its hash): the key is hashed once per request.
+    `cached`: the cache entry of this key (None when absent, REVOKED) if the caller
+    already read it, in a round trip shared with other reads (the admission)."""
     entry = quietly(lambda: counters().read_record(key_hash), None) if cached is _UNREAD else cached
     if entry == REVOKED:
         return None

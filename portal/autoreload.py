@@ -32,10 +32,11 @@ RECENT_RELOADS = 10
 class AutoReloadForm(forms.Form):
     enabled = forms.BooleanField(required=False, label="Reload automatically")
     threshold = forms.IntegerField(min_value=1, max_value=MAX_THRESHOLD, label="When my balance falls below",
-                                   help_text="credits")
+                                   help_text="credits", widget=forms.NumberInput(attrs={"class": "short"}))
     package = forms.ChoiceField(label="Buy", choices=[])
     monthly_limit = forms.IntegerField(min_value=1, max_value=MAX_MONTHLY_LIMIT, label="At most",
-                                       help_text="reloads a calendar month (UTC)")
+                                       help_text="reloads a calendar month (UTC)",
+                                       widget=forms.NumberInput(attrs={"class": "short"}))
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
@@ -47,7 +48,7 @@ class AutoReloadForm(forms.Form):
 @account_required
 def page(request: HttpRequest, account: Account) -> HttpResponse:
     state = autoreload.describe(account)
-    form = AutoReloadForm(initial={k: state[k] for k in ("enabled", "threshold", "package", "monthly_limit")})
+    form = AutoReloadForm(initial={name: state[name] for name in AutoReloadForm.base_fields})
     return render(request, "portal/auto_reload.html", {
         "section": "credits",
         "state": state,
