@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from apikeys.budgets import month_start
+from core.calendar import month_start
 from core.catalog import CURRENCY, PACKAGES, cents
 from core.db import release_connection
 from core.errors import APIError
@@ -73,7 +73,7 @@ def counted_this_month(prefix: str = "") -> Q:
     """The reloads that count toward the monthly cap (`prefix`: the path to Reload from
     another model): those that charged or may still charge this calendar month (UTC); a
     declined one paid nothing."""
-    return Q(**{f"{prefix}created_at__gte": month_start(),
+    return Q(**{f"{prefix}created_at__gte": month_start(timezone.now()),
                 f"{prefix}status__in": [ReloadStatus.PENDING, ReloadStatus.SUCCEEDED]})
 
 
