@@ -277,6 +277,13 @@ def process_due(limit: int = 50) -> int:
 # --- outcomes --------------------------------------------------------------------------
 
 
+def succeed(reload: Reload, grant: Any) -> None:
+    """Stripe confirmed the payment: the reload is done, with the grant it paid for.
+    Only a pending reload (the same compare-and-set on the status as fail())."""
+    Reload.objects.filter(pk=reload.pk, status=ReloadStatus.PENDING).update(
+        status=ReloadStatus.SUCCEEDED, grant=grant, finished_at=timezone.now(), error="")
+
+
 def fail(reload: Reload, error: str, *, notify: bool) -> str:
     """The reload paid nothing: auto-reload off with the reason; one email, sent by
     whichever of the API answer and the webhook records the failure first (the

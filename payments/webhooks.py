@@ -31,8 +31,6 @@ from .models import (
     EventState,
     GrantSource,
     GrantState,
-    Reload,
-    ReloadStatus,
     StripeEvent,
     TransactionType,
 )
@@ -451,9 +449,8 @@ def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> t
 def reload_paid(event: StripeEvent, intent: dict) -> str:
     grant, created = grant_for_reload(intent, event_id=event.stripe_id)
     reload = autoreload.reload_for_intent(intent, grant.account_id)
-    if reload is not None and reload.status == ReloadStatus.PENDING:
-        Reload.objects.filter(pk=reload.pk).update(status=ReloadStatus.SUCCEEDED, grant=grant,
-                                                          finished_at=timezone.now(), error="")
+    if reload is not None:
+        autoreload.succeed(reload, grant)
     return (f"auto-reload grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits"
             + ("" if reload else "; no reload row matched"))
 
