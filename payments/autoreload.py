@@ -346,8 +346,7 @@ def update(account: Any, changes: dict[str, Any]) -> None:
     """Apply a PUT's fields; enabling needs a saved card (APIError 400 otherwise).
     Turning it on again starts a new crossing, so a reload that failed can be retried."""
     with transaction.atomic():
-        settings_for(account)
-        row = AutoReload.objects.select_for_update().get(pk=account.pk)
+        row, _ = AutoReload.objects.select_for_update().get_or_create(account=account)
         turning_on = changes.get("enabled") is True and not row.enabled
         if changes.get("enabled", row.enabled) and not row.has_payment_method:
             raise APIError(400, "invalid_request", "Save a card first (POST /api/v1/billing/payment-method).")
