@@ -471,7 +471,7 @@ def receive(event: dict) -> dict[str, bool]:
     """Stripe's answer for a verified event (`{"id", "type", ...}`): ignored when
     billing does not handle its type, a duplicate when it was stored before, else
     stored and run, in one transaction."""
-    if event["type"] not in HANDLERS or not WANTED.get(event["type"], _any)(nested(event, "data", "object")):
+    if not wanted(event):
         return {"received": True, "ignored": True}
     with transaction.atomic():
         row, created = StripeEvent.objects.get_or_create(
@@ -515,17 +515,14 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "payment_intent.payment_failed": reload_failed,
 }
 
+# Types handled only for auto-reload payment intents: a Checkout purchase's payment
+# intent is granted through its session, so only an auto-reload's is stored and run.
+AUTO_RELOAD_ONLY = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed"})
 
-def _any(obj: Any) -> bool:
-    return True
 
-
-# Types handled only for some objects: a Checkout purchase's payment intent is granted
-# through its session, so only auto-reload payment intents are stored and run.
-WANTED: dict[str, Callable[[Any], bool]] = {
-    "payment_intent.succeeded": is_auto_reload,
-    "payment_intent.payment_failed": is_auto_reload,
-}
+def wanted(event: dict) -> bool:
+    return event["type"] in HANDLERS and (
+        event["type"] not in AUTO_RELOAD_ONLY or is_auto_reload(nested(event, "data", "object")))
 
 
 def process(event: StripeEvent) -> str:
