@@ -146,9 +146,14 @@ def note_balance(account: Any, balance: int) -> Reload | None:
             # Compare-and-set: racing reads start the next crossing once.
             AutoReload.objects.filter(pk=row.pk, crossing=row.crossing).update(crossing=F("crossing") + 1)
         return None
-    if not row.enabled or not row.has_payment_method or row.reloaded_crossing == row.crossing:
-        return None
-    return claim(account, balance)
+    return claim(account, balance) if is_due(row, balance) else None
+
+
+def is_due(row: AutoReload, balance: int) -> bool:
+    """Whether the balance calls for a reload the current crossing has not had yet:
+    asked first without a lock (most reads end here), then again under it."""
+    return (row.enabled and row.has_payment_method and balance < row.threshold
+            and row.reloaded_crossing != row.crossing)
 
 
 def claim(account: Any, balance: int) -> Reload | None:
@@ -156,8 +161,7 @@ def claim(account: Any, balance: int) -> Reload | None:
     it (None when another did, or it is not due). Committed before Stripe is called."""
     with transaction.atomic():
         row = AutoReload.objects.select_for_update().filter(account_id=account.pk).first()
-        if (row is None or not row.enabled or not row.has_payment_method or balance >= row.threshold
-                or row.reloaded_crossing == row.crossing):
+        if row is None or not is_due(row, balance):
             return None
         package = PACKAGES.get(row.package)
         if package is None:
