@@ -407,7 +407,7 @@ def setup_succeeded(event: StripeEvent, intent: dict) -> str:
         raise Unprocessable("setup intent has no customer: an off-session payment needs one")
     account = _account(intent.get("metadata"), customer=customer)
     _link_customer(account, customer)
-    card = nested(intent, "payment_method", "card") if isinstance(intent.get("payment_method"), dict) else None
+    card = nested(intent, "payment_method", "card")  # None unless the event expanded the payment method
     if card is None:
         try:
             card = nested(stripe_api.retrieve_payment_method(method), "card")
