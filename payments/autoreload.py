@@ -64,8 +64,10 @@ MAX_THRESHOLD = 1_000_000
 MAX_MONTHLY_LIMIT = 100
 _enabled: tuple[float, frozenset] = (-math.inf, frozenset())
 
-# The reloads claimed during the current request, charged once its response is sent;
-# None outside a request (the worker, a test, a shell): charged at once.
+# The reloads claimed during the current request, charged once its response is sent.
+# Made by the balance_seen receiver (sent only on the request path), so the requests of
+# accounts without auto-reload never touch it; None elsewhere (the worker, a test, a
+# shell calling claim()): charged at once.
 _after_response: ContextVar[list[int] | None] = ContextVar("autoreload_after_response", default=None)
 
 
@@ -125,6 +127,8 @@ def balance_reported(sender: object, account: Any, balance: object, **kwargs: ob
         log.exception("the accounts with auto-reload on could not be read")
         return
     try:
+        if _after_response.get() is None:
+            _after_response.set([])
         note_balance(account, balance)
     except Exception:
         log.exception("auto-reload check for account %s failed", getattr(account, "pk", "?"))
@@ -195,14 +199,14 @@ def _charge_soon(reload_id: int) -> None:
         pending.append(reload_id)
 
 
-def request_started(**kwargs: object) -> None:
-    _after_response.set([])
-
-
 def request_finished(**kwargs: object) -> None:
     """The response is sent (WSGI servers close it after writing): charge the reloads
-    this request claimed."""
+    this request claimed. Every request ends here, so one that noted no balance of an
+    account with auto-reload on costs a lookup; resetting here also keeps a thread that
+    serves the next request from inheriting this one's list."""
     pending = _after_response.get()
+    if pending is None:
+        return
     _after_response.set(None)
     if not pending:
         return
