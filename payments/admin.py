@@ -374,14 +374,14 @@ class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     actions = ["mark_seen"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # The list's count in the same query, not one more per row.
+        # The list's count in the same query, not one more per row; the page's object
+        # comes through here too (get_object), so every row the admin shows has it.
         return super().get_queryset(request).annotate(
             reloads_counted=Count("account__reloads", filter=autoreload.counted_this_month("account__reloads__")))
 
     @admin.display(description="reloads this month")
     def this_month(self, obj: AutoReload) -> int:
-        counted = getattr(obj, "reloads_counted", None)
-        return autoreload.reloads_this_month(obj.account_id) if counted is None else counted
+        return obj.reloads_counted
 
     @admin.display(description="on", boolean=True, ordering="enabled")
     def is_on(self, obj: AutoReload) -> bool:

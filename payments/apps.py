@@ -6,7 +6,7 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.core.signals import request_finished, request_started
+        from django.core.signals import request_finished
 
         from core.signals import balance_seen
         from upstreams import stripe as stripe_api
@@ -19,5 +19,4 @@ class PaymentsConfig(AppConfig):
         # dj-stripe's own commands (djstripe_sync_models) call Stripe too.
         stripe_api.configure()
         balance_seen.connect(autoreload.balance_reported, dispatch_uid="payments.auto_reload")
-        request_started.connect(autoreload.request_started, dispatch_uid="payments.auto_reload_started")
         request_finished.connect(autoreload.request_finished, dispatch_uid="payments.auto_reload_finished")

@@ -37,7 +37,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from apikeys.budgets import month_start
+from core.calendar import month_start
 from core.catalog import CURRENCY, PACKAGES, cents
 from core.db import release_connection
 from core.errors import APIError
@@ -64,8 +64,10 @@ MAX_THRESHOLD = 1_000_000
 MAX_MONTHLY_LIMIT = 100
 _enabled: tuple[float, frozenset] = (-math.inf, frozenset())
 
-# The reloads claimed during the current request, charged once its response is sent;
-# None outside a request (the worker, a test, a shell): charged at once.
+# The reloads claimed during the current request, charged once its response is sent.
+# Made by the balance_seen receiver (sent only on the request path), so the requests of
+# accounts without auto-reload never touch it; None elsewhere (the worker, a test, a
+# shell calling claim()): charged at once.
 _after_response: ContextVar[list[int] | None] = ContextVar("autoreload_after_response", default=None)
 
 
@@ -73,7 +75,7 @@ def counted_this_month(prefix: str = "") -> Q:
     """The reloads that count toward the monthly cap (`prefix`: the path to Reload from
     another model): those that charged or may still charge this calendar month (UTC); a
     declined one paid nothing."""
-    return Q(**{f"{prefix}created_at__gte": month_start(),
+    return Q(**{f"{prefix}created_at__gte": month_start(timezone.now()),
                 f"{prefix}status__in": [ReloadStatus.PENDING, ReloadStatus.SUCCEEDED]})
 
 
@@ -125,6 +127,8 @@ def balance_reported(sender: object, account: Any, balance: object, **kwargs: ob
         log.exception("the accounts with auto-reload on could not be read")
         return
     try:
+        if _after_response.get() is None:
+            _after_response.set([])
         note_balance(account, balance)
     except Exception:
         log.exception("auto-reload check for account %s failed", getattr(account, "pk", "?"))
@@ -146,9 +150,14 @@ def note_balance(account: Any, balance: int) -> Reload | None:
             # Compare-and-set: racing reads start the next crossing once.
             AutoReload.objects.filter(pk=row.pk, crossing=row.crossing).update(crossing=F("crossing") + 1)
         return None
-    if not row.enabled or not row.has_payment_method or row.reloaded_crossing == row.crossing:
-        return None
-    return claim(account, balance)
+    return claim(account, balance) if is_due(row, balance) else None
+
+
+def is_due(row: AutoReload, balance: int) -> bool:
+    """Whether the balance calls for a reload the current crossing has not had yet:
+    asked first without a lock (most reads end here), then again under it."""
+    return (row.enabled and row.has_payment_method and balance < row.threshold
+            and row.reloaded_crossing != row.crossing)
 
 
 def claim(account: Any, balance: int) -> Reload | None:
@@ -156,8 +165,7 @@ def claim(account: Any, balance: int) -> Reload | None:
     it (None when another did, or it is not due). Committed before Stripe is called."""
     with transaction.atomic():
         row = AutoReload.objects.select_for_update().filter(account_id=account.pk).first()
-        if (row is None or not row.enabled or not row.has_payment_method or balance >= row.threshold
-                or row.reloaded_crossing == row.crossing):
+        if row is None or not is_due(row, balance):
             return None
         package = PACKAGES.get(row.package)
         if package is None:
@@ -191,14 +199,14 @@ def _charge_soon(reload_id: int) -> None:
         pending.append(reload_id)
 
 
-def request_started(**kwargs: object) -> None:
-    _after_response.set([])
-
-
 def request_finished(**kwargs: object) -> None:
     """The response is sent (WSGI servers close it after writing): charge the reloads
-    this request claimed."""
+    this request claimed. Every request ends here, so one that noted no balance of an
+    account with auto-reload on costs a lookup; resetting here also keeps a thread that
+    serves the next request from inheriting this one's list."""
     pending = _after_response.get()
+    if pending is None:
+        return
     _after_response.set(None)
     if not pending:
         return
@@ -277,6 +285,13 @@ def process_due(limit: int = 50) -> int:
 # --- outcomes --------------------------------------------------------------------------
 
 
+def succeed(reload: Reload, grant: Any) -> None:
+    """Stripe confirmed the payment: the reload is done, with the grant it paid for.
+    Only a pending reload (the same compare-and-set on the status as fail())."""
+    Reload.objects.filter(pk=reload.pk, status=ReloadStatus.PENDING).update(
+        status=ReloadStatus.SUCCEEDED, grant=grant, finished_at=timezone.now(), error="")
+
+
 def fail(reload: Reload, error: str, *, notify: bool) -> str:
     """The reload paid nothing: auto-reload off with the reason; one email, sent by
     whichever of the API answer and the webhook records the failure first (the
@@ -339,8 +354,7 @@ def update(account: Any, changes: dict[str, Any]) -> None:
     """Apply a PUT's fields; enabling needs a saved card (APIError 400 otherwise).
     Turning it on again starts a new crossing, so a reload that failed can be retried."""
     with transaction.atomic():
-        settings_for(account)
-        row = AutoReload.objects.select_for_update().get(pk=account.pk)
+        row, _ = AutoReload.objects.select_for_update().get_or_create(account=account)
         turning_on = changes.get("enabled") is True and not row.enabled
         if changes.get("enabled", row.enabled) and not row.has_payment_method:
             raise APIError(400, "invalid_request", "Save a card first (POST /api/v1/billing/payment-method).")

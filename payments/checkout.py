@@ -43,21 +43,9 @@ def create_checkout(account: Account, *, package: str | None = None, plan: str |
         log.error("%s is not configured: %s cannot be sold", item.price_setting, item.id)
         raise APIError(400, "invalid_request", f"{item.id} is not on sale.")
 
-    params: dict[str, Any] = {
-        "mode": mode,
-        "line_items": [{"price": price, "quantity": 1}],
-        "client_reference_id": str(account.pk),
-        "metadata": metadata,
-        "success_url": success_url or settings.PAYMENTS_SUCCESS_URL,
-        "cancel_url": cancel_url or settings.PAYMENTS_CANCEL_URL,
-    }
-    if account.stripe_customer_id:
-        params["customer"] = account.stripe_customer_id
-    elif account.email:
-        params["customer_email"] = account.email
+    params = _session_params(account, mode, metadata, success_url, cancel_url)
+    params["line_items"] = [{"price": price, "quantity": 1}]
     if mode == "payment":
-        if not account.stripe_customer_id:
-            params["customer_creation"] = "always"  # the completed event links it to the account
         params["payment_intent_data"] = {"metadata": metadata}
     else:
         params["subscription_data"] = {"metadata": metadata}
@@ -76,20 +64,31 @@ def create_card_setup(account: Account, *, success_url: str | None = None, cance
     """A Checkout session in setup mode: the account saves a card for auto-reload,
     nothing is charged. Its setup_intent.succeeded event stores the card (webhooks.py)."""
     metadata = {"account_id": str(account.pk), "purpose": "auto_reload"}
+    params = _session_params(account, "setup", metadata, success_url, cancel_url)
+    params["currency"] = CURRENCY
+    params["setup_intent_data"] = {"metadata": metadata}
+    return call_stripe(stripe.checkout.Session.create, **params)
+
+
+def _session_params(account: Account, mode: str, metadata: dict[str, str], success_url: str | None,
+                    cancel_url: str | None) -> dict[str, Any]:
+    """What every Checkout session of an account says: who pays, what for, and where
+    the buyer comes back to."""
     params: dict[str, Any] = {
-        "mode": "setup",
-        "currency": CURRENCY,
+        "mode": mode,
         "client_reference_id": str(account.pk),
         "metadata": metadata,
-        "setup_intent_data": {"metadata": metadata},
         "success_url": success_url or settings.PAYMENTS_SUCCESS_URL,
         "cancel_url": cancel_url or settings.PAYMENTS_CANCEL_URL,
     }
     if account.stripe_customer_id:
         params["customer"] = account.stripe_customer_id
-    else:
-        # Off-session payments need the card attached to a customer.
+        return params
+    if account.email:
+        params["customer_email"] = account.email
+    if mode != "subscription":
+        # A subscription always makes a customer; a one-off payment or a card setup makes
+        # one only when asked, and the completed event links it to the account (an
+        # auto-reload's off-session payment needs the card attached to a customer).
         params["customer_creation"] = "always"
-        if account.email:
-            params["customer_email"] = account.email
-    return call_stripe(stripe.checkout.Session.create, **params)
+    return params

@@ -3,8 +3,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from apikeys.serializers import StrictIntegerField
 from core.catalog import PACKAGES
+from core.fields import StrictBooleanField, StrictIntegerField
 
 from .autoreload import MAX_MONTHLY_LIMIT, MAX_THRESHOLD
 
@@ -72,15 +72,6 @@ class ReceiptSerializer(serializers.Serializer):
     transaction_id = serializers.CharField()
 
 
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON boolean: "yes", 1 and "true" are refused."""
-
-    def to_internal_value(self, data: object) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
 class PaymentMethodSummarySerializer(serializers.Serializer):
     brand = serializers.CharField()
     last4 = serializers.CharField()
@@ -101,7 +92,6 @@ class AutoReloadUpdateSerializer(serializers.Serializer):
     threshold = StrictIntegerField(required=False, min_value=1, max_value=MAX_THRESHOLD)
     package = serializers.ChoiceField(required=False, choices=sorted(PACKAGES))
     monthly_limit = StrictIntegerField(required=False, min_value=1, max_value=MAX_MONTHLY_LIMIT)
-
 
     # What GET answers besides the settings: a client may PUT back the object it read, so
     # these are ignored rather than refused (they are billing's to set, never the caller's).

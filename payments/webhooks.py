@@ -31,8 +31,6 @@ from .models import (
     EventState,
     GrantSource,
     GrantState,
-    Reload,
-    ReloadStatus,
     StripeEvent,
     TransactionType,
 )
@@ -409,7 +407,7 @@ def setup_succeeded(event: StripeEvent, intent: dict) -> str:
         raise Unprocessable("setup intent has no customer: an off-session payment needs one")
     account = _account(intent.get("metadata"), customer=customer)
     _link_customer(account, customer)
-    card = nested(intent, "payment_method", "card") if isinstance(intent.get("payment_method"), dict) else None
+    card = nested(intent, "payment_method", "card")  # None unless the event expanded the payment method
     if card is None:
         try:
             card = nested(stripe_api.retrieve_payment_method(method), "card")
@@ -451,9 +449,8 @@ def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> t
 def reload_paid(event: StripeEvent, intent: dict) -> str:
     grant, created = grant_for_reload(intent, event_id=event.stripe_id)
     reload = autoreload.reload_for_intent(intent, grant.account_id)
-    if reload is not None and reload.status == ReloadStatus.PENDING:
-        Reload.objects.filter(pk=reload.pk).update(status=ReloadStatus.SUCCEEDED, grant=grant,
-                                                          finished_at=timezone.now(), error="")
+    if reload is not None:
+        autoreload.succeed(reload, grant)
     return (f"auto-reload grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits"
             + ("" if reload else "; no reload row matched"))
 
@@ -474,7 +471,7 @@ def receive(event: dict) -> dict[str, bool]:
     """Stripe's answer for a verified event (`{"id", "type", ...}`): ignored when
     billing does not handle its type, a duplicate when it was stored before, else
     stored and run, in one transaction."""
-    if event["type"] not in HANDLERS or not WANTED.get(event["type"], _any)(nested(event, "data", "object")):
+    if not wanted(event):
         return {"received": True, "ignored": True}
     with transaction.atomic():
         row, created = StripeEvent.objects.get_or_create(
@@ -518,17 +515,14 @@ HANDLERS: dict[str, Callable[[StripeEvent, dict], str]] = {
     "payment_intent.payment_failed": reload_failed,
 }
 
+# Types handled only for auto-reload payment intents: a Checkout purchase's payment
+# intent is granted through its session, so only an auto-reload's is stored and run.
+AUTO_RELOAD_ONLY = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed"})
 
-def _any(obj: Any) -> bool:
-    return True
 
-
-# Types handled only for some objects: a Checkout purchase's payment intent is granted
-# through its session, so only auto-reload payment intents are stored and run.
-WANTED: dict[str, Callable[[Any], bool]] = {
-    "payment_intent.succeeded": is_auto_reload,
-    "payment_intent.payment_failed": is_auto_reload,
-}
+def wanted(event: dict) -> bool:
+    return event["type"] in HANDLERS and (
+        event["type"] not in AUTO_RELOAD_ONLY or is_auto_reload(nested(event, "data", "object")))
 
 
 def process(event: StripeEvent) -> str:

@@ -88,9 +88,9 @@ def create_payment_intent(idempotency_key: str, **params: Any) -> Any:
         return stripe.PaymentIntent.create(api_key=settings.STRIPE_SECRET_KEY, idempotency_key=idempotency_key,
                                            **params)
     except stripe.CardError as exc:
-        error = exc.error
-        intent = getattr(error, "payment_intent", None) if error is not None else None
-        code = (getattr(error, "decline_code", None) or exc.code or "") if error is not None else (exc.code or "")
+        # exc.error may be None; getattr's default covers it.
+        intent = getattr(exc.error, "payment_intent", None)
+        code = getattr(exc.error, "decline_code", None) or exc.code or ""
         raise PaymentRefused(exc.user_message or "The card was declined.", code,
                              str(getattr(intent, "id", "") or "")) from None
     except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
