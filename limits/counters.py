@@ -32,7 +32,8 @@ TAG = "{limits}"
 WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
-_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle")}
+_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle",
+                                                                         "take_balance", "give_balance")}
 _SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SOURCES.items()}  # noqa: S324 - Redis names scripts so
 
 
@@ -59,6 +60,11 @@ def spent_key(budget: str) -> str:
 
 def held_key(budget: str) -> str:
     return f"{TAG}:held:{budget}"
+
+
+def balance_key(user: str) -> str:
+    """Billing's copy of a Flash user's balance, for generations' pre-checks."""
+    return f"{TAG}:balance:{user}"
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,16 @@ class RedisCounters:
     def drop_spent(self, budget: str) -> None:
         self._redis().delete(self.cache.make_key(spent_key(budget)))
 
+    def take_balance(self, user: str, cost: int) -> tuple[bool, int | None]:
+        taken, value = self._run("take_balance", [balance_key(user)], [cost])
+        return bool(taken), None if value < 0 else value
+
+    def keep_balance(self, user: str, balance: int, seconds: float) -> None:
+        self._call("SET", self.cache.make_key(balance_key(user)), balance, "PX", max(1, int(seconds * 1000)))
+
+    def give_balance(self, user: str, credits: int) -> None:
+        self._run("give_balance", [balance_key(user)], [credits])
+
 
 class LocalCounters:
     """admit.lua and its siblings for a cache that lives in this process (the embedded
@@ -315,6 +331,22 @@ class LocalCounters:
 
     def drop_spent(self, budget: str) -> None:
         self.cache.delete(spent_key(budget))
+
+    def take_balance(self, user: str, cost: int) -> tuple[bool, int | None]:
+        with self._lock:
+            value = self.cache.get(balance_key(user))
+            if value is None or value < cost:
+                return False, value
+            self.cache.decr(balance_key(user), cost)  # keeps the copy's lifetime
+            return True, value
+
+    def keep_balance(self, user: str, balance: int, seconds: float) -> None:
+        self.cache.set(balance_key(user), balance, seconds)
+
+    def give_balance(self, user: str, credits: int) -> None:
+        with self._lock:
+            if self.cache.get(balance_key(user)) is not None:
+                self.cache.incr(balance_key(user), credits)
 
 
 # One cache object for every greenlet and thread of this process. Django keeps one per

@@ -27,7 +27,7 @@ from gateway.admission import concurrency_slot, hold_slot, may_use_hd
 from limits.slots import release_when_closed
 from upstreams import clockchain, flash, transport
 
-from . import paths, serializers
+from . import paths, precheck, serializers
 from .streaming import EventRelay
 
 log = logging.getLogger("relay.views")
@@ -134,6 +134,9 @@ class GenerationView(FlashRelayView):
     reservation: budgets.Reservation | None = None
     # The balance the pre-check read (one view instance per request).
     balance_before: int | None = None
+    # The expected cost taken from billing's copy of the balance (relay.precheck), given
+    # back when the generation spends less.
+    taken_from_copy: int = 0
 
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost). Reserves the
@@ -162,7 +165,8 @@ class GenerationView(FlashRelayView):
         cost = self.expected_cost(preset)
         if cost is not None:
             self.reserve(request, cost)
-            balance = flash.get_balance(request.user.flash_user_id)
+            balance, taken = precheck.take(request.user.flash_user_id, cost)
+            self.taken_from_copy = cost if taken else 0
             balance_seen.send(sender=type(self), account=request.user, balance=balance)
             self.balance_before = balance
             if balance < cost:
@@ -183,7 +187,11 @@ class GenerationView(FlashRelayView):
 
     def settle(self, request: Request, credits: int) -> None:
         """The reservation settled to what was spent (0 for a failed generation); the
-        budget left goes into the context for X-Budget-Remaining."""
+        budget left goes into the context for X-Budget-Remaining; what the pre-check took
+        from the balance's copy and was not spent given back."""
+        if self.taken_from_copy:
+            precheck.give_back(request.user.flash_user_id, self.taken_from_copy - credits)
+            self.taken_from_copy = 0
         if self.reservation is not None:
             context(request).budget_remaining = self.reservation.settle(credits)
 

@@ -46,6 +46,7 @@ class Flash(StandIn):
         self.stream_interval = 0.0  # seconds between events
         self.stream_break_after: int | None = None  # drop the connection after N events
         self.stream_gate: threading.Event | None = None  # hold the stream after the first event
+        self.balance_gate: threading.Event | None = None  # hold balance answers until it opens
         self.streams_started = 0
         self.streams_finished = 0
         self.streams_abandoned = 0  # the client went away before the end
@@ -147,6 +148,8 @@ class Flash(StandIn):
         user_id, refusal = self._caller(req)
         if refusal:
             return refusal
+        if self.balance_gate is not None:
+            self.balance_gate.wait(timeout=60)
         return 200, {"balance": self.balance_of(user_id), "user_id": user_id}
 
     @route("GET", r"/api/v1/credits/history")
