@@ -1,7 +1,7 @@
 """Hands an upstream SSE stream to the client event by event (CONTRACT.md §4).
 
 Nothing here waits for more than the upstream has sent: each read returns what has
-arrived (`read1`), each complete event is yielded at once. When the client goes away
+arrived (`read1`), and the complete events in it are yielded at once (together). When the client goes away
 the WSGI server closes the response, which closes this iterator, the upstream
 connection and the caller's concurrency slot. When the upstream breaks mid-stream
 the client gets a last `event: error` carrying the error envelope.
@@ -65,6 +65,9 @@ class EventRelay:
                 if not chunk:
                     break
                 buffer += chunk
+                # Every whole event of this read goes on in one write: each write wakes
+                # the client, and events that arrived together gain nothing apart.
+                ready = []
                 while True:
                     match = _EVENT_END.search(buffer)
                     if match is None:
@@ -74,7 +77,9 @@ class EventRelay:
                     if name is not None and name.group(1).strip() in self.terminal_events:
                         ended = True
                         event = self._last(event)
-                    yield event
+                    ready.append(event)
+                if ready:
+                    yield b"".join(ready)
             if buffer.strip() or not ended:
                 log.warning("%s stream ended before its last event", self.service)
                 yield self._last(error_event("upstream_error", f"{self.service} broke off the stream."))
