@@ -182,6 +182,12 @@ def standins(stream_events: int = 3, stream_interval: float = 0.0) -> Iterator[S
         _stop(process)
 
 
+def flash_calls(upstreams: StandIns, path: str) -> int:
+    """How many requests for `path` the Flash stand-in has received so far."""
+    received = requests.get(f"{upstreams.flash}/__standin__/requests", timeout=60).json()
+    return sum(1 for request in received if request["path"] == path)
+
+
 def with_children(pid: int) -> list[int]:
     """A process and its live children (gunicorn's master and workers)."""
     pids = [pid]
@@ -375,6 +381,7 @@ class StreamsResult:
     peak_rss_mib: float = 0.0
     peak_db_connections: int = 0
     elapsed: float = 0.0
+    server_cpu: float = 0.0  # seconds of CPU the server (`pid`, all workers) used for them
 
     def first_event_percentile(self, q: float) -> float:
         ordered = sorted(self.first_event)
@@ -481,11 +488,12 @@ def streams(url: str, count: int, body: bytes, headers_for: Callable[[int], dict
     helpers = [threading.Thread(target=reader, daemon=True), threading.Thread(target=sampler, daemon=True)]
     for helper in helpers:
         helper.start()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(pid) if pid else 0.0
     gate.wait()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     result.elapsed = time.perf_counter() - started
+    result.server_cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     done.set()
     for helper in helpers:
         helper.join(30)
@@ -495,13 +503,14 @@ def streams(url: str, count: int, body: bytes, headers_for: Callable[[int], dict
 def print_streams(title: str, rows: list[tuple[str, StreamsResult]]) -> None:
     print(f"\n{title}")
     print(f"  {'':24} {'streams':>7} {'done':>5} {'1st p50':>8} {'1st p99':>8} {'1st max':>8} {'reads':>6} "
-          f"{'read p50':>9} {'read p99':>9} {'RSS MiB':>8} {'PG conns':>8}  statuses")
+          f"{'read p50':>9} {'read p99':>9} {'RSS MiB':>8} {'PG conns':>8} {'CPU s':>6}  statuses")
     for name, row in rows:
         total = sum(row.statuses.values())
         print(f"  {name:24} {total:7d} {row.completed:5d} {row.first_event_percentile(0.5) * 1000:6.0f}ms "
               f"{row.first_event_percentile(0.99) * 1000:6.0f}ms {row.first_event_percentile(1.0) * 1000:6.0f}ms "
               f"{row.reads.count:6d} {row.reads.p50:7.1f}ms {row.reads.p99:7.1f}ms {row.peak_rss_mib:8.0f} "
-              f"{row.peak_db_connections or '-':>8}  {dict(row.statuses)}; reads {dict(row.reads.statuses)}")
+              f"{row.peak_db_connections or '-':>8} {row.server_cpu:6.2f}  {dict(row.statuses)}; "
+              f"reads {dict(row.reads.statuses)}")
 
 
 # --- tables -----------------------------------------------------------------------

@@ -59,18 +59,20 @@ def run(streams: int, events: int, interval: float) -> dict:
             # Warm each worker's pools and caches (and every key's cached record).
             harness.load(f"{gateway.url}/api/v1/credits/balance", 4 * len(keys), 16,
                          headers_for=[{"Authorization": f"Bearer {key}"} for key in keys])
+            balance_reads = harness.flash_calls(upstreams, "/api/v1/credits/balance")
             result = harness.streams(
                 f"{gateway.url}/api/v1/generate/stream", streams, BODY,
                 lambda i: {"Authorization": f"Bearer {keys[i % len(keys)]}"},
                 read_url=f"{gateway.url}/api/v1/credits/balance", read_headers={"Authorization": f"Bearer {reader}"},
                 pid=gateway.pid, count_db_connections=pg_connections, time_cap=events * interval + 120)
+            balance_reads = harness.flash_calls(upstreams, "/api/v1/credits/balance") - balance_reads
             stopping = time.monotonic()
         stopped_in = time.monotonic() - stopping
     records = UsageRecord.objects.filter(endpoint="/api/v1/generate/stream", created_at__gte=started_at,
                                          api_key__account__external_id__startswith="bench|streams-")
     return {"result": result, "floor": floor, "streams": streams, "events": events, "interval": interval,
             "records": records.count(), "with_credits": records.filter(credits_spent__gt=0).count(),
-            "stopped_in": stopped_in}
+            "stopped_in": stopped_in, "balance_reads": balance_reads}
 
 
 def report(run_result: dict) -> None:
@@ -83,7 +85,8 @@ def report(run_result: dict) -> None:
     print(f"  first event within 2 s: {len(result.first_event) - late} of {run_result['streams']}; completed "
           f"{result.completed}; 5xx or broken: {errors}; reads p50 {result.reads.p50:.1f} ms (target <= 50); "
           f"peak RSS {result.peak_rss_mib:.0f} MiB (target <= 1024); PostgreSQL connections at most "
-          f"{result.peak_db_connections}")
+          f"{result.peak_db_connections}; Flash balance calls {run_result['balance_reads']} (pre-checks and "
+          f"the reads)")
     print(f"  after the graceful stop ({run_result['stopped_in']:.1f} s): {run_result['records']} stream usage "
           f"records, {run_result['with_credits']} with credits")
 
