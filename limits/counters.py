@@ -33,7 +33,8 @@ WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
 _SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle",
-                                                                         "take_balance", "give_balance")}
+                                                                         "take_balance", "refresh_balance",
+                                                                         "give_balance")}
 _SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SOURCES.items()}  # noqa: S324 - Redis names scripts so
 
 
@@ -205,11 +206,13 @@ class RedisCounters:
         taken, value = self._run("take_balance", [balance_key(user)], [cost])
         return bool(taken), None if value < 0 else value
 
-    def keep_balance(self, user: str, balance: int, seconds: float) -> None:
-        self._call("SET", self.cache.make_key(balance_key(user)), balance, "PX", max(1, int(seconds * 1000)))
+    def refresh_balance(self, user: str, balance: int, read_id: str, cost: int, seconds: float) -> bool:
+        taken, _ = self._run("refresh_balance", [balance_key(user)],
+                             [balance, read_id, cost, max(1, int(seconds * 1000))])
+        return bool(taken)
 
-    def give_balance(self, user: str, credits: int) -> None:
-        self._run("give_balance", [balance_key(user)], [credits])
+    def give_balance(self, user: str, unspent: int) -> None:
+        self._run("give_balance", [balance_key(user)], [unspent])
 
 
 class LocalCounters:
@@ -334,19 +337,43 @@ class LocalCounters:
 
     def take_balance(self, user: str, cost: int) -> tuple[bool, int | None]:
         with self._lock:
-            value = self.cache.get(balance_key(user))
-            if value is None or value < cost:
-                return False, value
-            self.cache.decr(balance_key(user), cost)  # keeps the copy's lifetime
-            return True, value
+            copy = self.cache.get(balance_key(user))
+            if copy is None:
+                return False, None
+            before = copy["b"]
+            return self._take(user, copy, cost), before
 
-    def keep_balance(self, user: str, balance: int, seconds: float) -> None:
-        self.cache.set(balance_key(user), balance, seconds)
+    def _take(self, user: str, copy: dict, cost: int) -> bool:
+        if copy["b"] < cost:
+            return False
+        copy["b"] -= cost
+        copy["n"] += 1
+        self.cache.set(balance_key(user), copy, max(0.001, copy["expires"] - time.time()))
+        return True
 
-    def give_balance(self, user: str, credits: int) -> None:
+    def refresh_balance(self, user: str, balance: int, read_id: str, cost: int, seconds: float) -> bool:
         with self._lock:
-            if self.cache.get(balance_key(user)) is not None:
-                self.cache.incr(balance_key(user), credits)
+            copy = self.cache.get(balance_key(user)) or {"n": 0, "r": None}
+            if copy["r"] != read_id:
+                copy.update(b=balance, r=read_id, expires=time.time() + seconds)
+                self.cache.set(balance_key(user), copy, seconds)
+            if self._take(user, copy, cost):
+                return True
+            if copy["n"] <= 0:
+                self.cache.delete(balance_key(user))
+            return False
+
+    def give_balance(self, user: str, unspent: int) -> None:
+        with self._lock:
+            copy = self.cache.get(balance_key(user))
+            if copy is None:
+                return
+            copy["b"] += max(0, unspent)
+            copy["n"] -= 1
+            if copy["n"] <= 0:
+                self.cache.delete(balance_key(user))
+            else:
+                self.cache.set(balance_key(user), copy, max(0.001, copy["expires"] - time.time()))
 
 
 # One cache object for every greenlet and thread of this process. Django keeps one per

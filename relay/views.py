@@ -134,8 +134,8 @@ class GenerationView(FlashRelayView):
     reservation: budgets.Reservation | None = None
     # The balance the pre-check read (one view instance per request).
     balance_before: int | None = None
-    # The expected cost taken from billing's copy of the balance (relay.precheck), given
-    # back when the generation spends less.
+    # The expected cost taken from billing's copy of the balance (relay.precheck): the
+    # generation holds the copy until it is settled.
     taken_from_copy: int = 0
 
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
@@ -187,10 +187,10 @@ class GenerationView(FlashRelayView):
 
     def settle(self, request: Request, credits: int) -> None:
         """The reservation settled to what was spent (0 for a failed generation); the
-        budget left goes into the context for X-Budget-Remaining; what the pre-check took
-        from the balance's copy and was not spent given back."""
+        budget left goes into the context for X-Budget-Remaining; the balance's copy, if
+        the pre-check took from it, let go with what was not spent."""
         if self.taken_from_copy:
-            precheck.give_back(request.user.flash_user_id, self.taken_from_copy - credits)
+            precheck.done(request.user.flash_user_id, self.taken_from_copy - credits)
             self.taken_from_copy = 0
         if self.reservation is not None:
             context(request).budget_remaining = self.reservation.settle(credits)

@@ -47,6 +47,7 @@ class Flash(StandIn):
         self.stream_break_after: int | None = None  # drop the connection after N events
         self.stream_gate: threading.Event | None = None  # hold the stream after the first event
         self.balance_gate: threading.Event | None = None  # hold balance answers until it opens
+        self.generate_gate: threading.Event | None = None  # hold sync generations until it opens
         self.streams_started = 0
         self.streams_finished = 0
         self.streams_abandoned = 0  # the client went away before the end
@@ -231,6 +232,8 @@ class Flash(StandIn):
 
     @route("POST", r"/api/v1/timepoints/generate/sync")
     def generate_sync(self, req: Recorded) -> Reply | tuple[int, dict]:
+        if self.generate_gate is not None:
+            self.generate_gate.wait(timeout=60)
         user_id, body, refusal = self._generation(req)
         return refusal or (200, self._timepoint(user_id, body))
 

@@ -349,9 +349,9 @@ CLOCKCHAIN_SERVICE_KEY = env.str("CLOCKCHAIN_SERVICE_KEY", default="")
 UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_READ_TIMEOUT = env.float("UPSTREAM_READ_TIMEOUT", default=10.0)
 GENERATION_TIMEOUT = env.float("GENERATION_TIMEOUT", default=120.0)
-# A generation's pre-check takes its cost from billing's copy of the balance, read from
-# Flash at most this many seconds ago and kept in the shared cache, when that covers it;
-# a refusal is always read afresh (relay/precheck.py). 0: every pre-check asks Flash.
+# While a caller's generations are in flight, the pre-checks of more of them take their
+# cost from a copy of the balance (shared cache) read from Flash at most this many
+# seconds ago, instead of asking Flash each (relay/precheck.py). 0: every pre-check asks.
 PRECHECK_BALANCE_SECONDS = env.float("PRECHECK_BALANCE_SECONDS", default=1.0)
 # Kept-alive connections per upstream host and process (more are opened when more
 # calls run at once, and closed after them).

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core.cache import quietly
-from core.coalesce import SharedCalls
 
 from . import transport
 
@@ -109,16 +108,6 @@ def get_balance(flash_user_id: str) -> int:
         log.error("Flash credits/balance answered without an integer balance")
         raise transport.failed(SERVICE)
     return balance
-
-
-_balance_reads: SharedCalls[int] = SharedCalls()
-
-
-def current_balance(flash_user_id: str) -> int:
-    """get_balance, one Flash call for all of this process's callers asking about the
-    same user at the same moment (a customer's burst of generations pre-checked at once):
-    an answer read at most one round trip before the caller asked, never a cached one."""
-    return _balance_reads.call(flash_user_id, lambda: get_balance(flash_user_id))
 
 
 def parse_balance(body: Any) -> int | None:

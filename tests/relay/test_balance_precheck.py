@@ -1,9 +1,8 @@
 """A generation's balance pre-check (CONTRACT.md §4: refused 402 before Flash is called
-when the balance cannot pay) without a Flash call per generation (relay/precheck.py):
-each generation takes its cost from billing's copy (in the shared cache) of a balance
-read a moment ago, on any worker, and whatever it doesn't spend is given back; Flash is
-asked whenever the copy can't pay; generations asking at the same moment in a worker
-share one read (core.coalesce)."""
+when the balance cannot pay; relay/precheck.py): a generation on its own reads Flash's
+balance; generations arriving while others of the caller are in flight take their cost
+from billing's copy (the shared cache) instead, on any worker; generations asking at the
+same moment in a worker share one read (core.coalesce)."""
 
 from __future__ import annotations
 
@@ -36,6 +35,11 @@ def wait_for(condition, what: str, seconds: float = 30.0) -> None:
         time.sleep(0.01)
 
 
+def generate_sync(url: str, token: str) -> requests.Response:
+    return requests.post(f"{url}/api/v1/generate", data=BODY, timeout=60,
+                         headers={**bearer(token), "Content-Type": "application/json"})
+
+
 def generate(url: str, token: str) -> requests.Response:
     return requests.post(f"{url}/api/v1/generate/stream", data=BODY, timeout=60,
                          headers={**bearer(token), "Content-Type": "application/json"})
@@ -46,68 +50,86 @@ def post(client, preset: str = "balanced"):
                        content_type="application/json")
 
 
-def test_a_generation_right_after_another_passes_on_the_balance_already_read(as_alice, alice, flash):
+def test_a_generation_on_its_own_reads_the_balance_from_flash_each_time(as_alice, alice, flash):
     assert post(as_alice).status_code == 200
     assert post(as_alice).status_code == 200
-    assert len(flash.received(BALANCE)) == 1
-    assert flash.balance_of(alice.flash_user_id) == 100 - 2 * flash.costs["generate_balanced"]
+    assert len(flash.received(BALANCE)) == 2
+    assert counters().take_balance(alice.flash_user_id, 1) == (False, None)  # no copy left behind
 
 
-def test_it_reads_the_balance_again_when_the_copy_cannot_pay(as_alice, alice, flash):
-    flash.balances[alice.flash_user_id] = 12  # two balanced generations (5 each), not three
-    assert post(as_alice).status_code == 200  # read: 12
-    assert post(as_alice).status_code == 200  # the copy, less the first's 5: 7
-    refused = post(as_alice)  # the copy says 2: Flash is asked, and says 2 too
+def test_it_refuses_on_flashs_balance(as_alice, alice, flash):
+    flash.balances[alice.flash_user_id] = 7  # one balanced generation (5), not two
+    assert post(as_alice).status_code == 200
+    refused = post(as_alice)
     assert refused.status_code == 402
     assert refused.json()["error"]["code"] == "insufficient_credits"
     assert "the balance is 2" in refused.json()["error"]["message"]
-    assert len(flash.received(BALANCE)) == 2
-    assert not flash.received("/api/v1/timepoints/generate/sync")[2:]
+    assert len(flash.received("/api/v1/timepoints/generate/sync")) == 1
 
 
 def test_a_top_up_is_seen_by_the_next_generation(as_alice, alice, flash):
     flash.balances[alice.flash_user_id] = 7
-    assert post(as_alice).status_code == 200  # the copy: 2
+    assert post(as_alice).status_code == 200
     flash.balances[alice.flash_user_id] += 100  # a purchase granted meanwhile
     assert post(as_alice).status_code == 200
     assert flash.balance_of(alice.flash_user_id) == 102 - flash.costs["generate_balanced"]
 
 
-def test_a_generation_flash_refuses_gives_its_cost_back(as_alice, alice, flash):
-    flash.balances[alice.flash_user_id] = 10
-    assert post(as_alice).status_code == 200  # read 10, the copy 5
-    flash.fail(500, path="generate/sync")
-    assert post(as_alice).status_code == 502  # took 5 from the copy, gave it back
-    assert post(as_alice).status_code == 200  # the copy's 5 covers it: no read
+def test_a_generation_arriving_while_another_is_in_flight_takes_from_the_copy(gunicorn_server, alice, alice_token,
+                                                                               flash):
+    """The first generation reads Flash and holds the copy until Flash answers it; the
+    second, on a new connection (either worker), takes its cost from the copy. Once both
+    are answered the copy is gone."""
+    alice.tier_override = "pro"  # five at once
+    alice.save()
+    flash.balances[alice.flash_user_id] = 100
+    url = gunicorn_server(workers=2, production=True)
+    flash.generate_gate = threading.Event()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(generate_sync, url, alice_token)
+            wait_for(lambda: flash.received("/api/v1/timepoints/generate/sync"), "the first generation at Flash")
+            second = pool.submit(generate_sync, url, alice_token)
+            wait_for(lambda: len(flash.received("/api/v1/timepoints/generate/sync")) == 2, "the second at Flash")
+            flash.generate_gate.set()
+            assert [first.result(timeout=60).status_code, second.result(timeout=60).status_code] == [200, 200]
+    finally:
+        flash.generate_gate.set()
     assert len(flash.received(BALANCE)) == 1
-    assert flash.balance_of(alice.flash_user_id) == 0
+    assert flash.balance_of(alice.flash_user_id) == 100 - 2 * flash.costs["generate_balanced"]
+    assert counters().take_balance(alice.flash_user_id, 1) == (False, None)
 
 
-def test_the_copy_counts_what_each_preset_spent(as_alice, alice, flash):
-    flash.balances[alice.flash_user_id] = 12
-    assert post(as_alice, "hd").status_code == 403  # alice is free: no HD, nothing read
-    assert post(as_alice, "hyper").status_code == 200  # read 12, copy 10
-    assert post(as_alice, "balanced").status_code == 200  # copy 5
-    assert post(as_alice, "balanced").status_code == 200  # copy 5 covers 5: 0
-    assert len(flash.received(BALANCE)) == 1
-    assert post(as_alice, "hyper").status_code == 402  # copy 0: read, 0
+def test_a_generation_the_copy_cannot_pay_asks_flash(gunicorn_server, alice, alice_token, flash):
+    """Balance 7: the first generation (5) holds the copy, which has 2 left; the second
+    asks Flash, whose answer (7: nothing spent yet) lets it through to Flash."""
+    alice.tier_override = "pro"
+    alice.save()
+    flash.balances[alice.flash_user_id] = 7
+    url = gunicorn_server(workers=1, production=True)
+    flash.generate_gate = threading.Event()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(generate_sync, url, alice_token)
+            wait_for(lambda: flash.received("/api/v1/timepoints/generate/sync"), "the first generation at Flash")
+            second = pool.submit(generate_sync, url, alice_token)
+            wait_for(lambda: len(flash.received("/api/v1/timepoints/generate/sync")) == 2, "the second at Flash")
+            flash.generate_gate.set()
+            statuses = sorted([first.result(timeout=60).status_code, second.result(timeout=60).status_code])
+    finally:
+        flash.generate_gate.set()
     assert len(flash.received(BALANCE)) == 2
-
-
-def test_without_a_copy_every_generation_asks_flash(as_alice, flash, settings):
-    settings.PRECHECK_BALANCE_SECONDS = 0
-    assert post(as_alice).status_code == 200
-    assert post(as_alice).status_code == 200
-    assert len(flash.received(BALANCE)) == 2
+    assert statuses == [200, 402]  # Flash itself refused the one it could not pay
+    assert flash.balance_of(alice.flash_user_id) == 2
 
 
 def test_an_accounts_burst_of_generations_shares_one_balance_read(gunicorn_server, alice, alice_token, flash):
-    """Without a copy (none yet, or PRECHECK_BALANCE_SECONDS 0 as here), generations
-    pre-checked at the same moment in a worker wait for one read at Flash."""
+    """Generations pre-checked at the same moment in a worker, with no copy yet, wait for
+    one read at Flash; every one holds the copy until Flash accepts it, the last drops it."""
     alice.tier_override = "enterprise"  # 20 at once
     alice.save()
     flash.balances[alice.flash_user_id] = 1_000
-    url = gunicorn_server(workers=1, production=True, env={"PRECHECK_BALANCE_SECONDS": "0"})
+    url = gunicorn_server(workers=1, production=True)
     assert generate(url, alice_token).status_code == 200  # the worker's cost table is read now
     reads_before = len(flash.received(BALANCE))
     held = cache.make_key(slots_key(f"account:{alice.pk}"))
@@ -133,11 +155,14 @@ def test_an_accounts_burst_of_generations_shares_one_balance_read(gunicorn_serve
     # STREAMS without sharing.
     assert len(flash.received(BALANCE)) - reads_before <= 2
     assert flash.balance_of(alice.flash_user_id) == 1_000 - (STREAMS + 1) * flash.costs["generate_balanced"]
+    assert counters().take_balance(alice.flash_user_id, 1) == (False, None)
 
 
-def test_spending_on_any_worker_lowers_the_copy_every_worker_checks(gunicorn_server, alice, alice_token, flash):
-    """Ten generations of 5 spend a balance of 50, whichever worker each reaches (a new
-    connection each); the eleventh is refused by billing before Flash is called."""
+def test_one_after_another_on_either_worker_the_last_is_refused_by_billing(gunicorn_server, alice, alice_token,
+                                                                            flash):
+    """Ten generations of 5, one after another, spend a balance of 50, whichever worker
+    each reaches (a new connection each); the eleventh is refused by billing before
+    Flash is called."""
     alice.tier_override = "enterprise"
     alice.save()
     flash.balances[alice.flash_user_id] = 50
@@ -153,25 +178,46 @@ def test_spending_on_any_worker_lowers_the_copy_every_worker_checks(gunicorn_ser
     assert len(set(served_by)) == 2, "both workers must have pre-checked generations for this to show anything"
 
 
-@pytest.mark.parametrize("make", [lambda: counters(), lambda: LocalCounters(LocMemCache("precheck", {}))],
-                         ids=["configured", "local"])
-def test_the_copy_is_taken_from_only_while_it_covers_the_cost(db, make):
-    limits = make()
+MAKERS = [lambda name: counters(), lambda name: LocalCounters(LocMemCache(name, {}))]
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=["configured", "local"])
+def test_the_copy_is_taken_from_while_it_covers_the_cost_and_dropped_by_its_last_holder(db, make):
+    limits = make("precheck")
     assert limits.take_balance("u1", 5) == (False, None)  # no copy
-    limits.give_balance("u1", 5)  # nothing to give back to: stays without a copy
-    assert limits.take_balance("u1", 5) == (False, None)
-    limits.keep_balance("u1", 12, 60)
-    assert limits.take_balance("u1", 5) == (True, 12)
-    assert limits.take_balance("u1", 5) == (True, 7)
+    assert limits.refresh_balance("u1", 12, "read-1", 5, 60) is True  # read 12, took 5: one holder
+    assert limits.take_balance("u1", 5) == (True, 7)  # two holders
     assert limits.take_balance("u1", 5) == (False, 2)  # left as it is
-    limits.give_balance("u1", 5)
-    assert limits.take_balance("u1", 5) == (True, 7)
+    assert limits.refresh_balance("u1", 12, "read-1", 5, 60) is False  # one read applies once
+    limits.give_balance("u1", 5)  # a holder that spent nothing: 7, one holder
     assert limits.take_balance("u2", 1) == (False, None)  # per user
+    limits.give_balance("u1", 0)  # the last holder
+    assert limits.take_balance("u1", 1) == (False, None)
 
 
-@pytest.mark.parametrize("make", [lambda: counters(), lambda: LocalCounters(LocMemCache("precheck-life", {}))],
-                         ids=["configured", "local"])
-def test_a_copy_lives_as_long_as_it_was_kept_for(db, make):
-    limits = make()
-    limits.keep_balance("u1", 12, 0.001)
+@pytest.mark.parametrize("make", MAKERS, ids=["configured", "local"])
+def test_a_new_read_replaces_the_balance_and_keeps_the_holders(db, make):
+    limits = make("precheck-new-read")
+    assert limits.refresh_balance("u1", 12, "read-1", 5, 60) is True  # 7, one holder
+    assert limits.refresh_balance("u1", 20, "read-2", 5, 60) is True  # 15, two holders
+    limits.give_balance("u1", 0)
+    assert limits.take_balance("u1", 1) == (True, 15)  # still held: two holders again
+    limits.give_balance("u1", 0)
+    limits.give_balance("u1", 0)
+    assert limits.take_balance("u1", 1) == (False, None)
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=["configured", "local"])
+def test_a_copy_nobody_holds_is_not_kept(db, make):
+    limits = make("precheck-unheld")
+    assert limits.refresh_balance("u1", 3, "read-1", 5, 60) is False
+    assert limits.take_balance("u1", 1) == (False, None)
+    limits.give_balance("u1", 5)  # a holder of a copy gone meanwhile: nothing to give back to
+    assert limits.take_balance("u1", 1) == (False, None)
+
+
+@pytest.mark.parametrize("make", MAKERS, ids=["configured", "local"])
+def test_a_copy_lives_no_longer_than_it_was_read_for(db, make):
+    limits = make("precheck-life")
+    assert limits.refresh_balance("u1", 12, "read-1", 5, 0.001) is True
     wait_for(lambda: limits.take_balance("u1", 1) == (False, None), "the copy to expire", seconds=5)
