@@ -4,12 +4,12 @@ one call; nothing is kept after it."""
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from core.coalesce import SharedCalls
+from tests.relay.test_many_streams import wait_for
 
 
 class Gated:
@@ -28,13 +28,6 @@ class Gated:
         if isinstance(self.answer, BaseException):
             raise self.answer
         return self.answer
-
-
-def wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.001)
 
 
 def start_callers(shared: SharedCalls, fn: Gated, count: int, key: str = "u1") -> list:

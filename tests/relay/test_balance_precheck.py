@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,19 +19,13 @@ from django_redis import get_redis_connection
 
 from limits.counters import LocalCounters, counters, slots_key
 from tests.conftest import bearer
+from tests.relay.test_many_streams import wait_for
 
 pytestmark = pytest.mark.gunicorn
 
 STREAMS = 10
 BALANCE = "/api/v1/credits/balance"
 BODY = json.dumps({"query": "The fall of the Berlin Wall", "preset": "balanced"})
-
-
-def wait_for(condition, what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.01)
 
 
 def generate_sync(url: str, token: str) -> requests.Response:
@@ -75,6 +68,22 @@ def test_a_top_up_is_seen_by_the_next_generation(as_alice, alice, flash):
     assert flash.balance_of(alice.flash_user_id) == 102 - flash.costs["generate_balanced"]
 
 
+def two_generations_at_once(url: str, token: str, flash) -> list[requests.Response]:
+    """Two sync generations, the second sent once the first is at Flash (held there
+    until both are)."""
+    flash.generate_gate = threading.Event()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(generate_sync, url, token)
+            wait_for(lambda: flash.received("/api/v1/timepoints/generate/sync"), "the first generation at Flash")
+            second = pool.submit(generate_sync, url, token)
+            wait_for(lambda: len(flash.received("/api/v1/timepoints/generate/sync")) == 2, "the second at Flash")
+            flash.generate_gate.set()
+            return [first.result(timeout=60), second.result(timeout=60)]
+    finally:
+        flash.generate_gate.set()
+
+
 def test_a_generation_arriving_while_another_is_in_flight_takes_from_the_copy(gunicorn_server, alice, alice_token,
                                                                                flash):
     """The first generation reads Flash and holds the copy until Flash answers it; the
@@ -84,17 +93,7 @@ def test_a_generation_arriving_while_another_is_in_flight_takes_from_the_copy(gu
     alice.save()
     flash.balances[alice.flash_user_id] = 100
     url = gunicorn_server(workers=2, production=True)
-    flash.generate_gate = threading.Event()
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(generate_sync, url, alice_token)
-            wait_for(lambda: flash.received("/api/v1/timepoints/generate/sync"), "the first generation at Flash")
-            second = pool.submit(generate_sync, url, alice_token)
-            wait_for(lambda: len(flash.received("/api/v1/timepoints/generate/sync")) == 2, "the second at Flash")
-            flash.generate_gate.set()
-            assert [first.result(timeout=60).status_code, second.result(timeout=60).status_code] == [200, 200]
-    finally:
-        flash.generate_gate.set()
+    assert [r.status_code for r in two_generations_at_once(url, alice_token, flash)] == [200, 200]
     assert len(flash.received(BALANCE)) == 1
     assert flash.balance_of(alice.flash_user_id) == 100 - 2 * flash.costs["generate_balanced"]
     assert counters().take_balance(alice.flash_user_id, 1) == (False, None)
@@ -107,17 +106,7 @@ def test_a_generation_the_copy_cannot_pay_asks_flash(gunicorn_server, alice, ali
     alice.save()
     flash.balances[alice.flash_user_id] = 7
     url = gunicorn_server(workers=1, production=True)
-    flash.generate_gate = threading.Event()
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            first = pool.submit(generate_sync, url, alice_token)
-            wait_for(lambda: flash.received("/api/v1/timepoints/generate/sync"), "the first generation at Flash")
-            second = pool.submit(generate_sync, url, alice_token)
-            wait_for(lambda: len(flash.received("/api/v1/timepoints/generate/sync")) == 2, "the second at Flash")
-            flash.generate_gate.set()
-            statuses = sorted([first.result(timeout=60).status_code, second.result(timeout=60).status_code])
-    finally:
-        flash.generate_gate.set()
+    statuses = sorted(r.status_code for r in two_generations_at_once(url, alice_token, flash))
     assert len(flash.received(BALANCE)) == 2
     assert statuses == [200, 402]  # Flash itself refused the one it could not pay
     assert flash.balance_of(alice.flash_user_id) == 2
