@@ -27,11 +27,12 @@ class AccountAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(
             key_count=Count("api_keys", filter=Q(api_keys__is_active=True), distinct=True),
             last_active=Greatest(Coalesce("last_seen_at", never), Coalesce(Max("api_keys__last_used_at"), never)),
-            # The column sorts by the tier it shows, not by the tier the plan gives.
-            tier_shown=Account.effective_tier_expression(),
+            # The column sorts by the tier it shows, not by the tier the plan gives, and
+            # by rank, not by name.
+            tier_rank=Account.effective_tier_rank_expression(),
         )
 
-    @admin.display(description="tier", ordering="tier_shown")
+    @admin.display(description="tier", ordering="tier_rank")
     def effective_tier(self, obj: Account) -> str:
         """The tier the account's limits follow; an operator's override says so."""
         if obj.tier_override:

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, CharField, F, Q, When
+from django.db.models import Case, CharField, F, IntegerField, Q, Value, When
 from django.db.models.lookups import Exact
 
 from core.catalog import Plan, Tier
@@ -52,6 +52,14 @@ class Account(models.Model):
         `through` is the lookup path from another model, e.g. "account__" for an API key."""
         return Case(When(**{f"{through}tier_override": ""}, then=F(f"{through}tier")),
                     default=F(f"{through}tier_override"), output_field=CharField())
+
+    @staticmethod
+    def effective_tier_rank_expression(through: str = "") -> Case:
+        """The rank of `effective_tier` (free 0 < pro 1 < enterprise 2), to order by: the
+        tiers' names sort enterprise < free < pro. Tier lists them from least to most."""
+        shown = Account.effective_tier_expression(through)
+        return Case(*(When(Exact(shown, tier), then=Value(rank)) for rank, tier in enumerate(Tier)),
+                    output_field=IntegerField())
 
     @staticmethod
     def effective_tier_is(tier: str, through: str = "") -> Q:

@@ -21,6 +21,7 @@ from accounts.models import Account
 from apikeys.models import APIKey
 from core import charts
 from core.admin import ReadOnlyAdmin
+from core.calendar import month_start
 
 from . import dashboard, usage
 from .models import RolledDay, UsageDashboard, UsageRecord, UsageRollup
@@ -67,7 +68,7 @@ class HierarchyQuerySet(models.QuerySet):
         })
         truncate = {
             "year": lambda d: d.replace(month=1, day=1),
-            "month": lambda d: d.replace(day=1),
+            "month": month_start,
             "day": lambda d: d,
         }[kind]
         values = sorted({truncate(d) for d in days if first <= d <= last}, reverse=order == "DESC")

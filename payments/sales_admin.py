@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core import charts
 from core.admin import ReadOnlyAdmin
+from core.calendar import month_start
 
 from . import sales
 from .models import SalesReport
@@ -31,7 +32,7 @@ def chosen_month(request: HttpRequest, today: dt.date) -> dt.date:
     try:
         return dt.datetime.strptime(request.GET.get("month", ""), "%Y-%m").date()
     except ValueError:
-        return today.replace(day=1)
+        return month_start(today)
 
 
 def grants_url(start: dt.date, end: dt.date, **query: str) -> str:

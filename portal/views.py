@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
+from core.calendar import month_start
 from core.catalog import PLANS, TIERS, limits_for
 from core.charts import day_label
 from core.context import context
@@ -73,7 +74,8 @@ def balance_or_none(account: Account) -> int | None:
 @account_required
 def home(request: HttpRequest, account: Account) -> HttpResponse:
     today = usage.today()
-    month = usage.account_usage(account, today.replace(day=1), today)
+    first = month_start(today)
+    month = usage.account_usage(account, first, today)
     names = {str(key.pk): key for key in account.api_keys.all()}
     by_key = [{**row, "key": names.get(row["key_id"])} for row in month["by_key"][:5]]
     return render(request, "portal/dashboard.html", {
@@ -84,11 +86,11 @@ def home(request: HttpRequest, account: Account) -> HttpResponse:
         "tier": account.effective_tier,
         "limits": limits_for(account.effective_tier),
         "month": month,
-        "month_start": today.replace(day=1),
+        "month_start": first,
         "points": [(day_label(row["date"]), row["requests"]) for row in month["daily"]],
         "active_keys": sum(1 for key in names.values() if key.is_active),
         "by_key": by_key,
-        "failures": usage.recent_failures(usage.day_start(today.replace(day=1)), FAILURES_SHOWN, account=account),
+        "failures": usage.recent_failures(usage.day_start(first), FAILURES_SHOWN, account=account),
     })
 
 

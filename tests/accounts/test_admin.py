@@ -70,14 +70,26 @@ def test_it_lists_plan_tier_active_keys_and_last_activity(admin_client, alice, b
 
 
 def test_it_sorts_accounts_by_the_tier_it_shows(admin_client, alice, bob):
-    # By the plan's tier alone bob (free) would come before alice (pro); the column
-    # shows alice's override, Enterprise, which sorts before bob's Free.
-    alice.tier, alice.tier_override = "pro", "enterprise"
+    # By the plan's tier alone alice (free) would come before bob (pro); the column
+    # shows alice's override, Enterprise, which ranks above bob's Pro.
+    alice.tier, alice.tier_override = "free", "enterprise"
     alice.save()
-    bob.tier, bob.tier_override = "free", ""
+    bob.tier, bob.tier_override = "pro", ""
     bob.save()
 
-    for order, expected in (("3", ["alice@example.com", "bob@example.com"]),
-                            ("-3", ["bob@example.com", "alice@example.com"])):
+    for order, expected in (("3", ["bob@example.com", "alice@example.com"]),
+                            ("-3", ["alice@example.com", "bob@example.com"])):
+        response = admin_client.get("/admin/accounts/account/", {"o": order})  # the tier column
+        assert [str(account) for account in response.context["cl"].result_list] == expected
+
+
+def test_it_sorts_the_tier_column_by_rank_not_by_name(admin_client, alice, bob, charlie):
+    # By name: Enterprise < Free < Pro.
+    for account, tier in ((alice, "enterprise"), (bob, "free"), (charlie, "pro")):
+        account.tier = tier
+        account.save()
+
+    for order, expected in (("3", ["bob@example.com", "charlie@example.com", "alice@example.com"]),
+                            ("-3", ["alice@example.com", "charlie@example.com", "bob@example.com"])):
         response = admin_client.get("/admin/accounts/account/", {"o": order})  # the tier column
         assert [str(account) for account in response.context["cl"].result_list] == expected

@@ -65,3 +65,14 @@ def clipped_columns(tab) -> int:
         const results = document.querySelector('#changelist .results');
         return results ? Math.max(0, results.scrollWidth - results.clientWidth) : -1;
     }""")
+
+
+def wrapped_cells(tab, column: str) -> list[str]:
+    """The texts of the list's `column` cells that take more than one line."""
+    return tab.evaluate("""(column) => [...document.querySelectorAll(`#result_list td.field-${column}`)]
+        .filter(cell => {
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map(line => Math.round(line.top))).size > 1;
+        })
+        .map(cell => cell.innerText)""", column)

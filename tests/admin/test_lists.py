@@ -1,4 +1,5 @@
-"""Billing's admin lists at 1280 px, each with rows in it: every column on screen."""
+"""Billing's admin lists at 1280 px, each with rows in it: every column on screen, and
+the cells that are one thing (an amount, a card) on one line."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.payments.purchases import buy, refund
 from tests.payments.reloads import paid_then_declined, save_card, turn_on
 from tests.portal.conftest import screenshot, wait_for_records
 
-from .conftest import clipped_columns
+from .conftest import clipped_columns, wrapped_cells
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +30,8 @@ LISTS = {
     "auto-reloads": "/admin/payments/autoreload/",
     "reloads": "/admin/payments/reload/",
 }
+# Cells that are one thing and read wrong on two lines ("9.99" over "USD").
+ONE_LINE = {"auto-reloads": ["card"], "reloads": ["amount_display"]}
 
 
 def test_it_fits_every_billing_list_on_a_1280_px_screen(operator_page, alice, bob, flash, auth0, stripe_api,
@@ -58,11 +61,13 @@ def test_it_fits_every_billing_list_on_a_1280_px_screen(operator_page, alice, bo
         session_id="cs_orphan", customer="cus_orphan")))
     page = operator_page
 
-    clipped = {}
+    clipped, wrapped = {}, {}
     for name, path in LISTS.items():
         page.goto(path)
         screenshot(page, f"admin-list-{name}")
         assert page.locator("#result_list tbody tr").count() >= 1, name
         clipped[name] = clipped_columns(page)
+        wrapped.update({(name, column): wrapped_cells(page, column) for column in ONE_LINE.get(name, [])})
 
     assert clipped == dict.fromkeys(LISTS, 0), "px of columns beyond the screen, by list"
+    assert wrapped == {(name, column): [] for name, columns in ONE_LINE.items() for column in columns}

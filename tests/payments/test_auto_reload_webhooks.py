@@ -41,6 +41,28 @@ def test_a_checkouts_own_payment_intent_events_are_left_to_its_session(as_alice,
     assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [100]
 
 
+def test_a_checkouts_payment_intent_never_pays_a_pending_reload(as_alice, alice, flash, stripe_api, buy):
+    """A reload whose Stripe answer was lost waits, unlinked, for its payment intent; a
+    Checkout purchase's payment_intent.succeeded (no auto_reload metadata) carries the
+    same account and package, and must not be taken for it."""
+    save_card(as_alice, stripe_api)
+    turn_on(as_alice, threshold=150)
+    stripe_api.fail(503, times=10, path=r"^/v1/payment_intents$")
+    read_balance(as_alice)
+    reload = Reload.objects.get()
+    assert (reload.status, reload.payment_intent_id, reload.grant) == (ReloadStatus.PENDING, "", None)
+
+    session = buy(as_alice, "100_credits")
+    [delivered] = [d for d in stripe_api.deliveries if d["type"] == "payment_intent.succeeded"]
+    assert delivered["status"] == 200
+    reload.refresh_from_db()
+    assert (reload.status, reload.payment_intent_id, reload.grant) == (ReloadStatus.PENDING, "", None)
+    [grant] = CreditGrant.objects.all()
+    assert grant.stripe_payment_intent_id == session["payment_intent"] and grant.source == GrantSource.STRIPE
+    assert grant.idempotency_key != f"stripe:payment_intent:{session['payment_intent']}"
+    assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [100]
+
+
 def test_a_declined_reload_turns_it_off_records_why_and_emails_once(as_alice, alice, flash, stripe_api):
     save_card(as_alice, stripe_api)
     turn_on(as_alice, threshold=150)
