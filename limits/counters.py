@@ -32,9 +32,8 @@ TAG = "{limits}"
 WINDOW_MS = 60_000
 REVOKED = "revoked"
 _LUA = Path(__file__).resolve().parent / "lua"
-_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in ("admit", "fail", "cache_key", "reserve", "settle",
-                                                                         "take_balance", "refresh_balance",
-                                                                         "give_balance")}
+_SCRIPTS = ("admit", "fail", "cache_key", "reserve", "settle", "take_balance", "give_balance")
+_SOURCES = {name: (_LUA / f"{name}.lua").read_text() for name in _SCRIPTS}
 _SHAS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SOURCES.items()}  # noqa: S324 - Redis names scripts so
 
 
@@ -207,8 +206,8 @@ class RedisCounters:
         return bool(taken), None if value < 0 else value
 
     def refresh_balance(self, user: str, balance: int, read_id: str, cost: int, seconds: float) -> bool:
-        taken, _ = self._run("refresh_balance", [balance_key(user)],
-                             [balance, read_id, cost, max(1, int(seconds * 1000))])
+        taken, _ = self._run("take_balance", [balance_key(user)],
+                             [cost, balance, read_id, max(1, int(seconds * 1000))])
         return bool(taken)
 
     def give_balance(self, user: str, unspent: int) -> None:
@@ -343,25 +342,29 @@ class LocalCounters:
             before = copy["b"]
             return self._take(user, copy, cost), before
 
-    def _take(self, user: str, copy: dict, cost: int) -> bool:
-        if copy["b"] < cost:
-            return False
-        copy["b"] -= cost
-        copy["n"] += 1
-        self.cache.set(balance_key(user), copy, max(0.001, copy["expires"] - time.time()))
-        return True
-
     def refresh_balance(self, user: str, balance: int, read_id: str, cost: int, seconds: float) -> bool:
         with self._lock:
             copy = self.cache.get(balance_key(user)) or {"n": 0, "r": None}
             if copy["r"] != read_id:
                 copy.update(b=balance, r=read_id, expires=time.time() + seconds)
-                self.cache.set(balance_key(user), copy, seconds)
-            if self._take(user, copy, cost):
-                return True
+                self._keep(user, copy)
+            return self._take(user, copy, cost)
+
+    def _take(self, user: str, copy: dict, cost: int) -> bool:
+        """take_balance.lua's rule: take when the copy covers the cost; a copy that
+        cannot pay and that nobody holds is dropped."""
+        if copy["b"] < cost:
             if copy["n"] <= 0:
                 self.cache.delete(balance_key(user))
             return False
+        copy["b"] -= cost
+        copy["n"] += 1
+        self._keep(user, copy)
+        return True
+
+    def _keep(self, user: str, copy: dict) -> None:
+        """The copy stored for what is left of its life (set by its read)."""
+        self.cache.set(balance_key(user), copy, max(0.001, copy["expires"] - time.time()))
 
     def give_balance(self, user: str, unspent: int) -> None:
         with self._lock:
@@ -373,7 +376,7 @@ class LocalCounters:
             if copy["n"] <= 0:
                 self.cache.delete(balance_key(user))
             else:
-                self.cache.set(balance_key(user), copy, max(0.001, copy["expires"] - time.time()))
+                self._keep(user, copy)
 
 
 # One cache object for every greenlet and thread of this process. Django keeps one per

@@ -1,9 +1,9 @@
 """Hands an upstream SSE stream to the client event by event (CONTRACT.md §4).
 
 Nothing here waits for more than the upstream has sent: each read returns what has
-arrived (`read1`), and the complete events in it are yielded at once (together). When the client goes away
-the WSGI server closes the response, which closes this iterator, the upstream
-connection and the caller's concurrency slot. When the upstream breaks mid-stream
+arrived (`read1`), and the complete events in it are yielded at once, together. When
+the client goes away the WSGI server closes the response, which closes this iterator,
+the upstream connection and the caller's concurrency slot. When the upstream breaks mid-stream
 the client gets a last `event: error` carrying the error envelope.
 
 The generation is over once Flash sends its last event: `ending` (the caller's slot's
