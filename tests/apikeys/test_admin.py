@@ -42,6 +42,20 @@ def test_it_filters_keys_by_their_accounts_tier_an_override_winning(operator, al
     assert keys["bob@example.com"] not in page
 
 
+def test_it_sorts_the_tier_column_by_the_accounts_rank_an_override_winning(operator, alice, bob, charlie):
+    # By name the tiers would read Enterprise < Free < Pro; by plan alone, charlie's free.
+    Account.objects.filter(pk=alice.pk).update(tier="enterprise")
+    Account.objects.filter(pk=bob.pk).update(tier="free")
+    Account.objects.filter(pk=charlie.pk).update(tier="free", tier_override="pro")
+    keys = {create_key(account, "k", "live")[0].prefix: account.email for account in (alice, bob, charlie)}
+    column = 5  # after the checkbox: prefix, name, account, environment, tier
+
+    for order, expected in ((str(column), ["bob@example.com", "charlie@example.com", "alice@example.com"]),
+                            (f"-{column}", ["alice@example.com", "charlie@example.com", "bob@example.com"])):
+        listed = operator.get("/admin/apikeys/apikey/", {"o": order}).context["cl"].result_list
+        assert [keys[key.prefix] for key in listed] == expected
+
+
 def test_the_revoke_action_refuses_the_key_at_once(operator, alice):
     key, plaintext = create_key(alice, "a", "live")
     authenticate_key(plaintext)  # cached
