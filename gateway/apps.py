@@ -9,4 +9,7 @@ class GatewayConfig(AppConfig):
     name = "gateway"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the OpenAPI bearer scheme)
+        from . import (  # noqa: F401
+            checks,  # registers the start-up checks
+            schema,  # registers the OpenAPI bearer scheme
+        )

@@ -69,7 +69,9 @@ SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-p
 # Production answers its own name, Railway's domain for the service and the platform's
 # health probe; anything else is set through ALLOWED_HOSTS.
 _PRODUCTION_HOSTS = ["api.timepointai.com", "healthcheck.railway.app", "localhost", "127.0.0.1"]
-_PRODUCTION_HOSTS += [h for h in [env.str("RAILWAY_PUBLIC_DOMAIN", default="")] if h]
+# Railway sets RAILWAY_PUBLIC_DOMAIN when its edge proxy serves the service publicly.
+RAILWAY_PUBLIC_DOMAIN = env.str("RAILWAY_PUBLIC_DOMAIN", default="")
+_PRODUCTION_HOSTS += [h for h in [RAILWAY_PUBLIC_DOMAIN] if h]
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=_PRODUCTION_HOSTS if PRODUCTION else ["*"])
 
 INSTALLED_APPS = [
