@@ -150,6 +150,9 @@ USE_TZ = True
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, its writers taking turns cooperatively under gevent
+    # (core/sqlite/base.py says why).
+    DATABASES["default"]["ENGINE"] = "core.sqlite"
     # A file, not memory, so that pytest --reuse-db skips dj-stripe's minute of migrations.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
     # Concurrent writers wait their turn instead of failing with "database is locked"

@@ -56,7 +56,7 @@ def show(**env: str) -> dict:
 
 def test_it_runs_on_embedded_defaults_with_nothing_set():
     values = show()
-    assert values["engine"] == "django.db.backends.sqlite3"
+    assert values["engine"] == "core.sqlite"  # Django's SQLite backend (core/sqlite/base.py)
     assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
     assert values["debug"] is False
     assert values["formatter"] == "text"
