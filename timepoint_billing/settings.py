@@ -473,6 +473,9 @@ LOGGING = {
         # (UPSTREAM_POOL_SIZE); each surplus connection closed after a burst would log
         # "Connection pool is full, discarding connection" at WARNING.
         "urllib3.connectionpool": {"level": "ERROR"},
+        # stripe-python logs two INFO lines per API call (request and response, with
+        # their URLs); billing logs what it did with Stripe's answer, and its failures.
+        "stripe": {"level": "WARNING"},
     },
 }
 

@@ -91,3 +91,17 @@ def test_it_writes_readable_text_in_development():
     last = result.stderr.strip().splitlines()[-1]
     assert "INFO billing.test [rid-7] second line" in last
     assert not last.startswith("{")
+
+
+def test_it_keeps_stripes_own_lines_per_call_out_of_the_log(standins, caplog):
+    # stripe-python logs every request and response at INFO, URLs and all; a call that
+    # answered needs no line, and billing logs what it does with the answer itself.
+    import stripe as stripe_sdk
+
+    from upstreams import stripe
+
+    with caplog.at_level(logging.INFO):
+        customer = stripe.call(stripe_sdk.Customer.create, email="alice@example.com")
+
+    assert customer["id"]
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("stripe")] == []
