@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
@@ -367,11 +368,17 @@ class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_filter = ("enabled", "package")
     search_fields = ("account__email", "account__external_id", "stripe_customer_id")
     fields = ("account", "enabled", "threshold", "package", "monthly_limit", "this_month", "card", "customer",
-              "payment_method_saved_at", "last_error", "error_seen", "crossing", "reloaded_crossing", "updated_at",
-              "history")
+              "payment_method_saved_at", "last_error", "error_at", "error_seen", "crossing", "reloaded_crossing",
+              "updated_at", "history")
     readonly_fields = fields
     list_select_related = ("account", "error_seen_by")
     actions = ["mark_seen"]
+    # The list says when it was rendered (a hidden field of its form): "Mark as seen"
+    # then leaves alone a failure that came after, which the operator has not seen.
+    change_list_template = "admin/payments/autoreload/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {**(extra_context or {}), "listed_at": timezone.now().isoformat()})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The list's count in the same query, not one more per row; the page's object
@@ -428,11 +435,16 @@ class AutoReloadAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.action(description="Mark as seen (out of Needs attention; the customer still sees the error)",
                   permissions=["mark_seen"])
     def mark_seen(self, request: HttpRequest, queryset: QuerySet) -> None:
-        marked = autoreload.mark_seen(queryset, request.user)
-        skipped = queryset.count() - marked
+        listed_at = parse_datetime(request.POST.get("listed_at", ""))
+        marked = autoreload.mark_seen(queryset, request.user, listed_at)
+        newer = 0 if listed_at is None else autoreload.unseen_failures(queryset.filter(error_at__gt=listed_at)).count()
+        skipped = queryset.count() - marked - newer
         self.message_user(request, f"{marked} auto-reload(s) marked as seen; they are counted again if a charge "
                                    "fails again." + (f" {skipped} had no failure to see (on, no error, or already "
                                                      "seen)." if skipped else ""))
+        if newer:
+            self.message_user(request, f"{newer} failed again after this list was shown and were not marked: "
+                                       "read their new error first.", messages.WARNING)
 
     @admin.display(description="reloads (newest first)")
     def history(self, obj: AutoReload) -> str:

@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -296,13 +296,14 @@ def fail(reload: Reload, error: str, *, notify: bool) -> str:
     """The reload paid nothing: auto-reload off with the reason; one email, sent by
     whichever of the API answer and the webhook records the failure first (the
     compare-and-set on the status decides)."""
+    now = timezone.now()
     with transaction.atomic():
         if not Reload.objects.filter(pk=reload.pk, status=ReloadStatus.PENDING).update(
-                status=ReloadStatus.FAILED, error=error, finished_at=timezone.now()):
+                status=ReloadStatus.FAILED, error=error, finished_at=now):
             return ReloadStatus.FAILED
         # A new failure is news to operators even if they marked the last one as seen.
-        AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error, error_seen_at=None,
-                                                               error_seen_by=None)
+        AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error, error_at=now,
+                                                               error_seen_at=None, error_seen_by=None)
     forget_enabled()
     log.warning("reload %s of account %s failed: %s; auto-reload turned off", reload.pk, reload.account_id, error)
     if notify:
@@ -368,12 +369,21 @@ def update(account: Any, changes: dict[str, Any]) -> None:
     forget_enabled()
 
 
-def mark_seen(rows: QuerySet, user: Any) -> int:
+def unseen_failures(rows: QuerySet) -> QuerySet:
+    """Those of `rows` that a failed charge turned off and no operator has marked seen."""
+    return rows.filter(enabled=False, error_seen_at__isnull=True).exclude(last_error="")
+
+
+def mark_seen(rows: QuerySet, user: Any, listed_at: datetime | None = None) -> int:
     """An operator's "Mark as seen" of the failures that turned these auto-reloads off:
     out of the index's "needs attention" box until a charge fails again. `last_error`
-    stays what the account holder reads (CONTRACT.md §9). Returns how many were marked."""
-    return rows.filter(enabled=False, error_seen_at__isnull=True).exclude(last_error="").update(
-        error_seen_at=timezone.now(), error_seen_by=user)
+    stays what the account holder reads (CONTRACT.md §9). With `listed_at` (when the
+    operator's list was rendered), a failure that came after it is not marked: the
+    operator has not seen it. Returns how many were marked."""
+    failed = unseen_failures(rows)
+    if listed_at is not None:
+        failed = failed.exclude(error_at__gt=listed_at)
+    return failed.update(error_seen_at=timezone.now(), error_seen_by=user)
 
 
 def save_payment_method(account: Any, customer: str, payment_method_id: str, brand: str, last4: str) -> None:

@@ -252,6 +252,9 @@ class AutoReload(models.Model):
     payment_method_last4 = models.CharField(max_length=4, blank=True)
     payment_method_saved_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # When a failed charge set last_error: "Mark as seen" marks only failures the
+    # operator's list already showed, not one that landed after it was rendered.
+    error_at = models.DateTimeField("failed at", null=True, blank=True)
     # An operator's "Mark as seen" of the failure in last_error (admin): takes it out of
     # the index's "needs attention" box while the customer still sees last_error. The
     # next failure clears both (autoreload.fail()), so it is counted again.

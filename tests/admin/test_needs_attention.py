@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 from accounts.models import Account
 from payments.attention import needs_attention
 from payments.models import AutoReload, CreditGrant, EventState, GrantState, StripeEvent
+from tests.conftest import bearer
 from tests.payments.conftest import committed, completed_session
 from tests.payments.purchases import buy, refund
 from tests.payments.reloads import AUTO_RELOAD, save_card, turn_on
@@ -183,6 +184,25 @@ def test_a_charge_failing_again_puts_a_seen_auto_reload_back(operator, operator_
 
     assert turned_off(operator) == 1
     assert AutoReload.objects.get(account=alice).error_seen_at is None
+
+
+def test_mark_as_seen_leaves_a_failure_that_came_after_the_list_was_shown(
+        operator, operator_client, as_alice, alice, bob, auth0, stripe_api, events_to_gateway):
+    as_bob = Client(headers=bearer(auth0.mint(bob.external_id)))
+    declined(as_alice, stripe_api)
+    declined(as_bob, stripe_api)
+    listed_at = re.search(r'name="listed_at" value="([^"]+)"', operator_client.get(AUTO_RELOADS).content.decode())[1]
+    declined(as_alice, stripe_api, new_card=False)  # on again, declined again: after the list was rendered
+
+    response = operator_client.post(AUTO_RELOADS, {"action": "mark_seen", "_selected_action": [alice.pk, bob.pk],
+                                                   "listed_at": listed_at}, follow=True)
+
+    page = response.content.decode()
+    assert "1 auto-reload(s) marked as seen" in page
+    assert "1 failed again after this list was shown and were not marked" in page
+    assert AutoReload.objects.get(account=bob).error_seen_by == operator
+    assert AutoReload.objects.get(account=alice).error_seen_at is None
+    assert turned_off(operator) == 1  # alice's new failure is still there to be read
 
 
 def test_only_operators_who_may_change_auto_reloads_mark_them_seen(as_alice, alice, stripe_api, events_to_gateway):
