@@ -96,7 +96,10 @@ def test_it_passes_the_deploy_check_in_production(tmp_path):
     root.write_bytes(AppleChain().root_der())
     storekit = {"APPLE_ROOT_CERTIFICATES": str(root), "APPLE_APP_APPLE_ID": "1234567890",
                 "OPERATOR_EMAILS": "ops@example.com"}
-    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION, **storekit)
+    # PRODUCTION's database does not exist: two of dj-stripe's checks read it and give up
+    # (no issue) once the pool's timeout passes, 5 s each by default.
+    result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION, **storekit,
+                 DB_POOL_TIMEOUT="0.2")
     assert result.returncode == 0, result.stderr + result.stdout
 
 
