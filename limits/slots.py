@@ -80,6 +80,8 @@ def take(subject: str, ip: str, allowed: int) -> Slot:
 def release_when_closed(response: HttpResponseBase, slot: Slot) -> HttpResponseBase:
     """Hold the slot until the server closes the response: after the last byte of a
     stream, or when the client disconnects (WSGI servers close the iterable then),
-    even if the stream never started."""
-    response._resource_closers.append(slot.release)
+    even if the stream never started. Once per slot: a view that holds the slot its
+    admission took and the headers middleware both ask for it."""
+    if slot.release not in response._resource_closers:
+        response._resource_closers.append(slot.release)
     return response

@@ -136,6 +136,17 @@ def test_a_stream_holds_its_slot_until_closed_even_unstarted(alice):
     acquire_slot(request).release()
 
 
+def test_a_slot_asked_for_twice_is_released_once_on_close(alice):
+    # The stream view and the headers middleware both ask for the admission's slot.
+    request = caller(alice)
+    slot = acquire_slot(request)
+    response = release_when_closed(release_when_closed(StreamingHttpResponse(iter([b"data: 1\n\n"])), slot), slot)
+
+    assert response._resource_closers.count(slot.release) == 1
+    response.close()
+    acquire_slot(request).release()
+
+
 def wait_for(predicate, seconds=5.0):
     deadline = time.monotonic() + seconds
     while not predicate():
