@@ -154,7 +154,9 @@ class GenerationView(FlashRelayView):
         if not isinstance(preset, str):
             raise APIError(400, "invalid_request", "preset: must be a string.")
         context(request).preset = preset
-        if preset == "hd" and not may_use_hd(request):
+        # Any spelling of hd: a Flash that read presets case-blind would otherwise serve
+        # HD to a tier without it.
+        if preset.lower() == "hd" and not may_use_hd(request):
             raise APIError(403, "forbidden", "The hd preset needs a plan or tier with HD (pro, enterprise "
                                              "or the Historian plan).")
         if getattr(request.auth, "is_test", False):
@@ -162,7 +164,7 @@ class GenerationView(FlashRelayView):
                 raise APIError(403, "forbidden", "Test keys cannot spend credits, and no sandbox is configured "
                                                  "(set FLASH_TEST_URL to a Flash sandbox); use a live key.")
             return preset, settings.FLASH_TEST_URL, None
-        cost = self.expected_cost(preset)
+        cost = self.expected_cost(preset, budgeted=budgets.has_budget(context(request).api_key))
         if cost is not None:
             self.reserve(request, cost)
             balance, taken = precheck.take(request.user.flash_user_id, cost)
@@ -196,13 +198,23 @@ class GenerationView(FlashRelayView):
             context(request).budget_remaining = self.reservation.settle(credits)
 
     @staticmethod
-    def expected_cost(preset: str) -> int | None:
+    def expected_cost(preset: str, budgeted: bool = False) -> int | None:
+        """The preset's price in Flash's cost table; None when the table cannot be read
+        or does not price the preset (Flash judges a preset billing does not know, and
+        refuses what cannot be paid itself). A key with a monthly budget spends only
+        priced presets (400 otherwise): an unpriced generation would pass its budget."""
         try:
-            return flash.cost_of(preset, flash.get_costs())
+            costs = flash.get_costs()
         except transport.UpstreamError:
             # Without a cost table billing cannot pre-check; Flash still refuses (402) itself.
             log.warning("no cost table; generation goes to Flash without a balance pre-check")
             return None
+        cost = flash.cost_of(preset, costs)
+        if cost is None and budgeted:
+            raise APIError(400, "invalid_request", f"preset: {preset[:40]!r} has no price in Flash's cost table, "
+                           "and a key with a monthly budget spends only priced presets: "
+                           f"{', '.join(flash.presets(costs))}.")
+        return cost
 
     @staticmethod
     def generate(request: Request, path: str, base: str | None, **kwargs: Any) -> transport.UpstreamResponse:

@@ -174,6 +174,11 @@ def cost_of(preset: str | None, costs: dict[str, int]) -> int | None:
     return None
 
 
+def presets(costs: dict[str, int]) -> list[str]:
+    """The generation presets the cost table prices (`generate_<preset>`)."""
+    return sorted(operation.removeprefix("generate_") for operation in costs if operation.startswith("generate_"))
+
+
 class GrantRefused(Exception):
     """Flash answered the admin grant with a 4xx: it definitely did not apply it."""
 

@@ -39,6 +39,30 @@ def test_it_refuses_a_generation_past_the_budget_before_flash_is_called(alice, f
     assert generate(client, preset="hyper").status_code == 200
 
 
+@pytest.mark.parametrize("preset", ["weird", "Balanced"])
+def test_a_budgeted_key_spends_only_presets_the_cost_table_prices(alice, flash, preset):
+    # Unpriced, the generation would pass the budget and be recorded as free while
+    # Flash charged it (the stand-in charges an unknown preset as balanced).
+    key, client = budgeted(alice, 1)
+
+    refused = generate(client, preset=preset)
+
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid_request"
+    assert "balanced, gemini3, hd, hyper" in refused.json()["error"]["message"]
+    assert flash.received(GENERATE) == []
+    assert generate(client).json()["error"]["code"] == "budget_exceeded"  # a priced one meets the budget
+
+
+def test_a_key_without_a_budget_leaves_an_unpriced_preset_to_flash(alice, flash):
+    _, plaintext = create_key(alice, "no budget", "live")
+
+    response = generate(Client(headers=bearer(plaintext)), preset="weird")
+
+    assert response.status_code == 200
+    assert len(flash.received(GENERATE)) == 1
+
+
 def test_a_failed_generation_gives_its_reservation_back(alice, flash):
     _, client = budgeted(alice, 5)  # one balanced generation
     flash.fail(500, path=GENERATE)

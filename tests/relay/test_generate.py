@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from django.core import mail
 from django.core.cache import cache
 
@@ -95,8 +96,9 @@ def test_it_keeps_a_copy_of_the_cost_table_in_the_process(as_alice, flash):
     assert len(flash.received("/api/v1/credits/costs")) == 1
 
 
-def test_it_refuses_hd_without_an_hd_tier_before_flash(as_alice, flash):
-    response = post(as_alice, {"query": "x", "preset": "hd"})
+@pytest.mark.parametrize("spelling", ["hd", "HD", "Hd"])  # a Flash may read presets case-blind
+def test_it_refuses_hd_without_an_hd_tier_before_flash(as_alice, flash, spelling):
+    response = post(as_alice, {"query": "x", "preset": spelling})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
     assert flash.received("/api/v1/timepoints/generate/sync") == []
