@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import datetime
+
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -13,7 +16,7 @@ from accounts.models import Account
 from core.catalog import Tier
 
 from . import budgets
-from .keys import revoke_key, update_key
+from .keys import revoke_key, rolled_expiry_refusal, update_key
 from .models import APIKey, TierChange
 
 
@@ -54,8 +57,18 @@ class BudgetFilter(admin.SimpleListFilter):
         return queryset
 
 
+class APIKeyForm(forms.ModelForm):
+    def clean_expires_at(self) -> datetime | None:
+        # The API's rule (409 there): a rolled key's expiry only comes sooner.
+        expires_at = self.cleaned_data["expires_at"]
+        if "expires_at" in self.changed_data and (refusal := rolled_expiry_refusal(self.instance, expires_at)):
+            raise forms.ValidationError(refusal)
+        return expires_at
+
+
 @admin.register(APIKey)
 class APIKeyAdmin(admin.ModelAdmin):
+    form = APIKeyForm
     # The rate limit follows the tier (it is on the key's page).
     list_display = ("prefix", "name", "account", "environment", "tier_name", "budget_and_expiry", "is_active",
                     "last_used_at")

@@ -125,12 +125,26 @@ def _cache(key: APIKey, *, replace: bool = False) -> CachedKey:
 UPDATABLE = ("name", "monthly_credit_limit", "expires_at")
 
 
+def rolled_expiry_refusal(key: APIKey, expires_at: datetime | None) -> str | None:
+    """Why a rolled key may not take this expiry (None when it may): its grace ends
+    when it ends, or sooner. A later or no expiry would bring the retired key back
+    beside its replacement, for good."""
+    if key.replaced_by_id is None:
+        return None
+    if expires_at is None or key.expires_at is None or expires_at > key.expires_at:
+        return ("This key was rolled: its expiry can only be brought forward, not put off or removed; "
+                "its replacement is the key to keep.")
+    return None
+
+
 def update_key(key: APIKey, changes: dict) -> APIKey:
     """Change a key's name, budget or expiry (CONTRACT.md §9); applied by every worker
-    on its next request."""
+    on its next request. Raises 409 for a rolled key's expiry put off or removed."""
     fields = [name for name in UPDATABLE if name in changes]
     if not fields:
         return key
+    if "expires_at" in changes and (refusal := rolled_expiry_refusal(key, changes["expires_at"])):
+        raise APIError(409, "conflict", refusal)
     # The chain's counter is kept only while the key has a budget: one set where there
     # was none may be stale, one removed is no longer kept. A changed limit keeps it.
     budget_changed = ("monthly_credit_limit" in changes

@@ -116,12 +116,14 @@ class KeyView(CountedFirst, APIView):
     @extend_schema(
         request=UpdateKeySerializer,
         responses={200: KeySerializer, 400: error("invalid_request: a bad field"),
-                   404: error("not_found: no such key of yours, or it is revoked"), **ERRORS},
+                   404: error("not_found: no such key of yours, or it is revoked"),
+                   409: error("conflict: a rolled key's expiry put off or removed"), **ERRORS},
         tags=["keys"], summary="Change an API key's name, budget or expiry",
         description="Any of `name`, `monthly_credit_limit` (credits per calendar month, UTC, or null for no "
         "budget) and `expires_at` (ISO 8601, in the future, at most 366 days ahead, or null for never). "
-        "Every server applies the change to the key's next request. A revoked key answers 404. Sign in to "
-        "call this: API keys are refused with 403.",
+        "Every server applies the change to the key's next request. A revoked key answers 404; a rolled "
+        "key's expiry can only be brought forward (409 otherwise). Sign in to call this: API keys are "
+        "refused with 403.",
         examples=[OpenApiExample("A budget and an expiry", request_only=True,
                                  value={"monthly_credit_limit": 500, "expires_at": "2027-03-01T00:00:00Z"})],
     )

@@ -117,3 +117,23 @@ def test_an_operators_budget_and_expiry_apply_to_the_cached_key_at_once(operator
     key.refresh_from_db()
     assert key.monthly_credit_limit == 3 and key.expires_at is not None
     assert authenticate_key(plaintext)[1].api_key.monthly_credit_limit == 3
+
+
+def test_an_operator_cannot_put_off_a_rolled_keys_expiry(operator, alice, as_alice):
+    from datetime import UTC, datetime, timedelta
+
+    from apikeys.keys import roll_key
+
+    key, _ = create_key(alice, "k", "live")
+    roll_key(key, 3600)
+    key.refresh_from_db()
+    later = datetime.now(UTC) + timedelta(days=30)
+
+    response = operator.post(f"/admin/apikeys/apikey/{key.pk}/change/", {
+        "expires_at_0": later.strftime("%Y-%m-%d"), "expires_at_1": "12:00:00"})
+
+    assert response.status_code == 200  # the form again, with the reason
+    assert "can only be brought forward" in response.content.decode()
+    expires_at = key.expires_at
+    key.refresh_from_db()
+    assert key.expires_at == expires_at

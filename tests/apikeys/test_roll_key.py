@@ -77,6 +77,34 @@ def test_a_grace_period_never_extends_an_earlier_expiry(as_alice, alice):
     assert old.expires_at == soon
 
 
+@pytest.mark.parametrize("put_off", [None, timedelta(days=300)], ids=["no expiry", "a later one"])
+def test_a_rolled_keys_expiry_is_never_put_off(as_alice, alice, put_off):
+    old, old_plaintext = create_key(alice, "k", "live")
+    roll(as_alice, old.pk, {"grace_seconds": 0})
+    expires_at = None if put_off is None else (datetime.now(UTC) + put_off).isoformat()
+
+    response = as_alice.patch(f"/api/v1/keys/{old.pk}", data=json.dumps({"expires_at": expires_at}),
+                              content_type="application/json")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert balance(old_plaintext).status_code == 401  # still retired
+
+
+def test_a_rolled_keys_grace_can_be_cut_short(as_alice, alice):
+    old, old_plaintext = create_key(alice, "k", "live")
+    roll(as_alice, old.pk, {"grace_seconds": 86400})
+    sooner = datetime.now(UTC) + timedelta(hours=1)
+
+    response = as_alice.patch(f"/api/v1/keys/{old.pk}", data=json.dumps({"expires_at": sooner.isoformat(),
+                                                                          "name": "going"}),
+                              content_type="application/json")
+
+    assert response.status_code == 200
+    old.refresh_from_db()
+    assert old.expires_at == sooner and old.name == "going"
+
+
 def test_rolling_twice_or_a_revoked_key_is_409(as_alice, alice):
     old, _ = create_key(alice, "k", "live")
     assert roll(as_alice, old.pk).status_code == 201
