@@ -46,6 +46,17 @@ def _configured_secrets() -> list[str]:
     return sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len, reverse=True)
 
 
+def mask_configured_secrets(body: bytes) -> bytes:
+    """An upstream's body with any configured secret masked by value (the shapes above
+    are left alone: a generated text may well say "bearer …"). Upstreams never should
+    echo billing's keys, but a relayed body must not carry one if one did."""
+    for secret in _configured_secrets():
+        raw = secret.encode()
+        if raw in body:
+            body = body.replace(raw, b"[redacted]")
+    return body
+
+
 def redact(text: str) -> str:
     for secret in _configured_secrets():
         if secret in text:

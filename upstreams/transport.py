@@ -29,6 +29,7 @@ from urllib3.exceptions import (
 
 from core.db import release_connection
 from core.errors import APIError
+from core.logs import mask_configured_secrets
 from core.middleware import mark_relayed
 
 log = logging.getLogger("upstreams.transport")
@@ -254,12 +255,12 @@ def raise_for_billing_fault(service: str, response: UpstreamResponse) -> None:
 
 
 def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
-    """The upstream's answer as the client gets it: status, body, content type and
-    allow-listed headers. An upstream 5xx, or a 401/403 to billing's own key, becomes
-    502 (the body is logged, not shown)."""
+    """The upstream's answer as the client gets it: status, body (any of billing's
+    configured keys in it masked), content type and allow-listed headers. An upstream
+    5xx, or a 401/403 to billing's own key, becomes 502 (the body is logged, not shown)."""
     raise_for_billing_fault(service, response)
     relayed = HttpResponse(
-        response.content,
+        mask_configured_secrets(response.content),
         status=response.status_code,
         content_type=response.headers.get("Content-Type", "application/json"),
     )

@@ -85,3 +85,17 @@ def test_a_timed_out_get_is_not_retried(client, clockchain):
     with override_settings(UPSTREAM_READ_TIMEOUT=0.2):
         assert client.get("/api/v1/today").status_code == 504
     assert len(clockchain.received()) == 1
+
+
+def test_a_relayed_body_never_carries_billings_keys(as_alice, flash, settings):
+    # An upstream echoing the key billing sent it (a debugging message, say) must not hand
+    # it to the client (CONTRACT.md §3: no response ever carries a service key).
+    flash.fail(422, path="credits/balance", body={"detail": f"bad key {settings.FLASH_SERVICE_KEY} for user",
+                                                  "admin": settings.FLASH_ADMIN_KEY})
+
+    response = as_alice.get("/api/v1/credits/balance")
+
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert settings.FLASH_SERVICE_KEY not in body and settings.FLASH_ADMIN_KEY not in body
+    assert response.json() == {"detail": "bad key [redacted] for user", "admin": "[redacted]"}
