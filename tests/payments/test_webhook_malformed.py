@@ -111,3 +111,10 @@ def test_it_records_a_malformed_event_as_failed_and_answers_200(alice, flash, st
     assert list(CreditGrant.objects.all()) == [purchase]
     alice.refresh_from_db()
     assert alice.stripe_customer_id == "cus_alice" and alice.plan == "free"
+
+
+def test_it_refuses_an_event_whose_id_is_too_long_to_store(alice, stripe_api, post_event):
+    event = stripe_api.event("checkout.session.completed", _session(str(alice.pk)), event_id="evt_" + "x" * 300)
+    response = post_event(event)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert not StripeEvent.objects.exists() and not CreditGrant.objects.exists()
