@@ -20,6 +20,7 @@ from core.errors import APIError
 from core.permissions import CountedFirst, IsHuman
 
 from . import apple, autoreload, checkout, webhooks
+from .models import StripeEvent
 from .serializers import (
     AutoReloadSerializer,
     AutoReloadUpdateSerializer,
@@ -201,7 +202,9 @@ class StripeWebhookView(APIView):
             event = request_json.loads(payload)
         except request_json.InvalidJSON as exc:
             raise APIError(400, "invalid_request", f"The event is not JSON: {exc}") from None
-        if not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type")):
+        # An id longer than the event table's column could not be stored (a 500 on PostgreSQL).
+        if (not isinstance(event, dict) or not all(isinstance(event.get(k), str) for k in ("id", "type"))
+                or len(event["id"]) > StripeEvent._meta.get_field("stripe_id").max_length):
             raise APIError(400, "invalid_request", "Not a Stripe event.")
         return Response(webhooks.receive(event))
 

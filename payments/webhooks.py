@@ -43,6 +43,10 @@ ENDED_STATUSES = {"canceled", "unpaid", "incomplete_expired"}
 LIVE_STATUSES = {"active", "trialing", "past_due"}
 # Dispute outcomes that give the money back (won) or never took it (an inquiry closed).
 DISPUTE_SETTLED = {"won", "warning_closed"}
+# Longest Stripe id taken: grant keys add a prefix to it within their 255 characters.
+MAX_ID = 200
+# What money_amount (an IntegerField) holds on PostgreSQL; a larger one would be a 500.
+MAX_AMOUNT = 2**31 - 1
 
 
 class Unprocessable(Exception):
@@ -61,11 +65,95 @@ def object_id(value: Any) -> str:
     """A Stripe reference, expanded (an object) or not (an id)."""
     if isinstance(value, dict):
         value = value.get("id")
+    if isinstance(value, str) and len(value) > MAX_ID:
+        raise Unprocessable(f"a Stripe id is {len(value)} characters long, at most {MAX_ID} expected")
     return value if isinstance(value, str) else ""
 
 
-def _account(metadata: dict | None, *, reference: str = "", customer: str = "") -> Account:
-    for candidate in ((metadata or {}).get("account_id"), reference):
+# --- reading a verified object's fields ----------------------------------------------
+# A signed event can still carry fields of unexpected types (metadata that is a string, a
+# list where an id belongs): each is read through one of these, which turn a wrong type
+# into Unprocessable (the event fails, with the field's name) before anything is written.
+# Absent or null fields read as empty, as Stripe omits or nulls what does not apply.
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _name(where: str, path: tuple[str, ...]) -> str:
+    return ".".join((where, *path) if where else path)
+
+
+def _field(obj: dict, path: tuple[str, ...], expected: type, described: str, where: str) -> Any:
+    """The value at `path` in `obj` (`where` names `obj` in the reason), None when absent."""
+    value: Any = obj
+    for depth, name in enumerate(path):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise Unprocessable(f"{_name(where, path[:depth])} is {_kind(value)}, not an object")
+        value = value.get(name)
+    if value is not None and (not isinstance(value, expected) or isinstance(value, bool) and expected is not bool):
+        raise Unprocessable(f"{_name(where, path)} is {_kind(value)}, not {described}")
+    return value
+
+
+def text(obj: dict, *path: str, default: str = "", where: str = "") -> str:
+    """A string field (`default` when absent)."""
+    value = _field(obj, path, str, "a string", where)
+    return default if value is None else value
+
+
+def mapping(obj: dict, *path: str, where: str = "") -> dict:
+    """An object field, such as `metadata` ({} when absent)."""
+    return _field(obj, path, dict, "an object", where) or {}
+
+
+def entries(obj: dict, *path: str, where: str = "") -> list[dict]:
+    """A list of objects, such as `lines.data` ([] when absent)."""
+    items = _field(obj, path, list, "a list", where) or []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise Unprocessable(f"{_name(where, path)}[{index}] is {_kind(item)}, not an object")
+    return items
+
+
+def integer(obj: dict, *path: str, where: str = "") -> int | None:
+    """A whole number such as an amount in minor units (None when absent)."""
+    value = _field(obj, path, int, "a whole number", where)
+    if value is not None and abs(value) > MAX_AMOUNT:
+        raise Unprocessable(f"{_name(where, path)} is {value}, out of range")
+    return value
+
+
+def quantity(line: dict) -> int:
+    """A line's quantity; absent (or 0, as this code always read it) counts as one."""
+    count = integer(line, "quantity") or 1
+    if count < 1:
+        raise Unprocessable(f"quantity is {count}, not a positive whole number")
+    return count
+
+
+def own_id(obj: dict) -> str:
+    """The object's own id, which every grant key is made of."""
+    found = object_id(text(obj, "id"))
+    if not found:
+        raise Unprocessable("the event's object has no id")
+    return found
+
+
+def currency(obj: dict) -> str:
+    """An ISO currency code, lowercased (grants keep three characters)."""
+    found = text(obj, "currency").lower()
+    if len(found) > 3:
+        raise Unprocessable(f"currency {found[:20]!r} is not a three-letter code")
+    return found
+
+
+def _account(metadata: dict, *, reference: str = "", customer: str = "") -> Account:
+    for candidate in (text(metadata, "account_id", where="metadata"), reference):
         try:
             account = Account.objects.filter(pk=uuid.UUID(str(candidate))).first() if candidate else None
         except ValueError:
@@ -89,13 +177,14 @@ def _link_customer(account: Account, customer: str) -> None:
 
 def checkout_completed(event: StripeEvent, session: dict) -> str:
     # Absent only in API versions before payment_status existed, when completed meant paid.
-    if session.get("payment_status", "paid") not in ("paid", "no_payment_required"):
+    if text(session, "payment_status", default="paid") not in ("paid", "no_payment_required"):
         return "payment not settled yet (an async_payment_succeeded event will follow)"
     account = session_account(session)
     _link_customer(account, object_id(session.get("customer")))
-    if session.get("mode") == "subscription":
+    mode = text(session, "mode")
+    if mode == "subscription":
         return "subscription checkout: customer linked; credits come with invoice.paid"
-    if session.get("mode") == "setup":
+    if mode == "setup":
         return "setup checkout: customer linked; the card comes with setup_intent.succeeded"
     grant, created, skipped = grant_for_session(session, account=account, event_id=event.stripe_id)
     return f"grant {grant.id} {'recorded' if created else 'already recorded'}: {grant.amount} credits" + (
@@ -107,19 +196,18 @@ def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]
     ids, skipped non-credit Price ids). From its line items when they are present
     (expanded: then they are the truth), else from `metadata.package`."""
     credits, products, price_ids, skipped = 0, [], [], []
-    lines = nested(session, "line_items", "data")
-    if isinstance(lines, list):
-        for line in lines:
+    if nested(session, "line_items", "data") is not None:
+        for line in entries(session, "line_items", "data"):
             price = object_id(line.get("price"))
             package = package_for_price(price)
             if package is None:
                 skipped.append(price or "?")
                 continue
-            credits += package.credits * int(line.get("quantity") or 1)
+            credits += package.credits * quantity(line)
             products.append(package.id)
             price_ids.append(price)
     else:
-        package = PACKAGES.get((session.get("metadata") or {}).get("package", ""))
+        package = PACKAGES.get(text(session, "metadata", "package"))
         if package is not None:
             credits, products = package.credits, [package.id]
     return credits, products, price_ids, skipped
@@ -128,12 +216,12 @@ def session_credits(session: dict) -> tuple[int, list[str], list[str], list[str]
 def _paid_with(obj: dict, event_id: str) -> dict[str, Any]:
     """What a grant keeps of the Stripe object (a Checkout session, an invoice, a
     payment intent) that paid for it, for reconciliation."""
-    return {"currency": (obj.get("currency") or "").lower(), "stripe_event_id": event_id, "stripe_object_id": obj["id"],
+    return {"currency": currency(obj), "stripe_event_id": event_id, "stripe_object_id": own_id(obj),
             "stripe_customer_id": object_id(obj.get("customer"))}
 
 
 def session_account(session: dict) -> Account:
-    return _account(session.get("metadata"), reference=session.get("client_reference_id") or "",
+    return _account(mapping(session, "metadata"), reference=text(session, "client_reference_id"),
                     customer=object_id(session.get("customer")))
 
 
@@ -150,14 +238,14 @@ def grant_for_session(session: dict, *, account: Account | None = None, event_id
     if credits <= 0:
         raise Unprocessable("checkout session has no credit package (metadata.package or line items)")
     grant, created = grants.record(
-        f"stripe:checkout:{session['id']}",
+        f"stripe:checkout:{own_id(session)}",
         source=GrantSource.STRIPE,
         account=account,
         amount=credits,
         transaction_type=TransactionType.STRIPE_PURCHASE,
         description=f"Stripe purchase: {credits} credits",
         product=",".join(products),
-        money_amount=session.get("amount_total"),
+        money_amount=integer(session, "amount_total"),
         **_paid_with(session, event_id),
         stripe_payment_intent_id=object_id(session.get("payment_intent")),
         stripe_price_ids=price_ids,
@@ -167,12 +255,12 @@ def grant_for_session(session: dict, *, account: Account | None = None, event_id
 
 
 def invoice_subscription(invoice: dict) -> tuple[str, dict]:
-    details = nested(invoice, "parent", "subscription_details") or invoice.get("subscription_details") or {}
+    details = mapping(invoice, "parent", "subscription_details") or mapping(invoice, "subscription_details")
     subscription = object_id(details.get("subscription")) or object_id(invoice.get("subscription"))
-    metadata = dict(details.get("metadata") or {})
-    for line in nested(invoice, "lines", "data") or []:
+    metadata = dict(mapping(details, "metadata", where="subscription_details"))
+    for line in entries(invoice, "lines", "data"):
         if not metadata.get("account_id"):
-            metadata.update(line.get("metadata") or {})
+            metadata.update(mapping(line, "metadata", where="lines.data[]"))
     return subscription, metadata
 
 
@@ -185,7 +273,7 @@ def _invoice_payment_intent(invoice: dict) -> str:
     """Where a refund's charge will point: `payment_intent` in older API versions,
     `payments.data[].payment.payment_intent` in newer ones."""
     found = object_id(invoice.get("payment_intent"))
-    for payment in nested(invoice, "payments", "data") or []:
+    for payment in entries(invoice, "payments", "data"):
         found = found or object_id(nested(payment, "payment", "payment_intent"))
     return found
 
@@ -193,14 +281,14 @@ def _invoice_payment_intent(invoice: dict) -> str:
 def invoice_plan(invoice: dict) -> tuple[PlanTerms | None, int, list[str]]:
     """The plan a subscription invoice bills (its first plan line), that line's
     quantity, and the lines that are not plans (rounding adjustments, custom prices)."""
-    plan, quantity, skipped = None, 1, []
-    for line in nested(invoice, "lines", "data") or []:
+    plan, count, skipped = None, 1, []
+    for line in entries(invoice, "lines", "data"):
         found = plan_for_price(line_price(line))
         if found is None:
-            skipped.append(line_price(line) or line.get("description") or "?")
+            skipped.append(line_price(line) or text(line, "description") or "?")
         elif plan is None:
-            plan, quantity = found, int(line.get("quantity") or 1)
-    return plan, quantity, skipped
+            plan, count = found, quantity(line)
+    return plan, count, skipped
 
 
 def invoice_account(invoice: dict) -> Account:
@@ -214,22 +302,22 @@ def grant_for_invoice(invoice: dict, *, event_id: str = "",
     recorded once under `stripe:invoice:<invoice id>`, for the webhook and the repair
     alike. Returns (grant, created, plan, skipped non-plan lines)."""
     account = invoice_account(invoice)
-    plan, quantity, skipped = invoice_plan(invoice)
+    plan, count, skipped = invoice_plan(invoice)
     if plan is None:
         raise Unprocessable(f"invoice has no plan price (lines: {skipped})")
-    credits = plan.credits_per_month * quantity
+    credits = plan.credits_per_month * count
     grant, created = grants.record(
-        f"stripe:invoice:{invoice['id']}",
+        f"stripe:invoice:{own_id(invoice)}",
         source=GrantSource.STRIPE_SUBSCRIPTION,
         account=account,
         amount=credits,
         transaction_type=TransactionType.SUBSCRIPTION_GRANT,
         description=f"{plan.name} plan: {credits} credits",
         product=plan.id,
-        money_amount=invoice.get("amount_paid"),
+        money_amount=integer(invoice, "amount_paid"),
         **_paid_with(invoice, event_id),
         stripe_payment_intent_id=_invoice_payment_intent(invoice),
-        stripe_price_ids=[p for p in (line_price(line) for line in nested(invoice, "lines", "data") or []) if p],
+        stripe_price_ids=[p for p in (line_price(line) for line in entries(invoice, "lines", "data")) if p],
         reason=reason,
     )
     return grant, created, plan, skipped
@@ -257,15 +345,15 @@ def _happened(event: StripeEvent) -> datetime | None:
 
 def subscription_changed(event: StripeEvent, subscription: dict) -> str:
     customer = object_id(subscription.get("customer"))
-    account = _account(subscription.get("metadata"), customer=customer)
+    account = _account(mapping(subscription, "metadata"), customer=customer)
     _link_customer(account, customer)
-    status = subscription.get("status")
+    status = text(subscription, "status")
     if event.type == "customer.subscription.deleted" or status in ENDED_STATUSES:
         set_plan(account, Plan.FREE, as_of=_happened(event))
         return f"subscription {status or 'deleted'}: account back on free"
     if status not in LIVE_STATUSES:
         return f"subscription {status}: plan unchanged until it is paid"
-    for item in nested(subscription, "items", "data") or []:
+    for item in entries(subscription, "items", "data"):
         plan = plan_for_price(object_id(item.get("price")) or object_id(item.get("plan")))
         if plan is not None:
             set_plan(account, plan.id, as_of=_happened(event))
@@ -320,12 +408,13 @@ def _held(key: str, event: StripeEvent, reversed_grant: CreditGrant, source: str
 
 def charge_refunded(event: StripeEvent, charge: dict) -> str:
     """A refund is recorded as a held reversal (docs/payments.md, "Refunds")."""
-    intent = object_id(charge.get("payment_intent"))
+    charge_id, intent = own_id(charge), object_id(charge.get("payment_intent"))
+    refunded = integer(charge, "amount_refunded") or 0
+    paid = integer(charge, "amount")
     original = original_grant(intent, object_id(charge.get("invoice")))
     if original is None:
-        raise Unprocessable(f"refund of charge {charge.get('id')}: no grant found for its payment")
-    refunded = charge.get("amount_refunded") or 0
-    to_reverse = reversal_credits(original, charge.get("amount") or original.money_amount, refunded)
+        raise Unprocessable(f"refund of charge {charge_id}: no grant found for its payment")
+    to_reverse = reversal_credits(original, paid or original.money_amount, refunded)
     already = -sum(r.amount for r in original.reversals.filter(source=GrantSource.STRIPE_REFUND))
     delta = to_reverse - already
     if delta <= 0:
@@ -333,11 +422,11 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     # Stripe's amount_refunded is the charge's running total; each reversal carries
     # the money of its own refund, so that the reversals of a charge add up to it.
     money_before = -sum(r.money_amount or 0 for r in original.reversals.filter(
-        source=GrantSource.STRIPE_REFUND, stripe_object_id=str(charge.get("id") or "")))
+        source=GrantSource.STRIPE_REFUND, stripe_object_id=charge_id))
     reversal, _ = _held(
-        f"stripe:refund:{charge.get('id')}:{refunded}", event, original, GrantSource.STRIPE_REFUND, -delta,
-        f"Refund of Stripe payment: -{delta} credits", currency=charge.get("currency"),
-        money_amount=-(refunded - money_before), stripe_object_id=str(charge.get("id") or ""),
+        f"stripe:refund:{charge_id}:{refunded}", event, original, GrantSource.STRIPE_REFUND, -delta,
+        f"Refund of Stripe payment: -{delta} credits", currency=currency(charge),
+        money_amount=-(refunded - money_before), stripe_object_id=charge_id,
         customer=object_id(charge.get("customer")), intent=intent)
     return f"refund recorded as held reversal {reversal.id}: -{delta} credits (operator to confirm)"
 
@@ -345,15 +434,15 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
 def _dispute_reversal(event: StripeEvent, dispute: dict) -> tuple[CreditGrant, bool]:
     """A disputed payment's credits, held like a refund's until an operator (or the
     dispute's outcome) decides; one per dispute."""
-    intent = object_id(dispute.get("payment_intent"))
+    dispute_id, intent = own_id(dispute), object_id(dispute.get("payment_intent"))
+    disputed = integer(dispute, "amount") or 0
     original = original_grant(intent)
     if original is None:
-        raise Unprocessable(f"dispute {dispute.get('id')}: no grant found for its payment")
-    disputed = dispute.get("amount") or 0
+        raise Unprocessable(f"dispute {dispute_id}: no grant found for its payment")
     credits = reversal_credits(original, original.money_amount, disputed)
-    return _held(f"stripe:dispute:{dispute.get('id')}", event, original, GrantSource.STRIPE_DISPUTE, -credits,
-                 f"Disputed Stripe payment: -{credits} credits", currency=dispute.get("currency"),
-                 money_amount=-disputed, stripe_object_id=str(dispute.get("id") or ""),
+    return _held(f"stripe:dispute:{dispute_id}", event, original, GrantSource.STRIPE_DISPUTE, -credits,
+                 f"Disputed Stripe payment: -{credits} credits", currency=currency(dispute),
+                 money_amount=-disputed, stripe_object_id=dispute_id,
                  customer=original.stripe_customer_id, intent=intent)
 
 
@@ -367,13 +456,13 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
     """Won (or an inquiry closed): the held reversal is released, never sent; if an
     operator had already sent it, the credits given back wait, held, for the operator.
     Lost: the reversal stays held (recorded now if the created event never came)."""
-    status = dispute.get("status")
+    dispute_id, status = own_id(dispute), text(dispute, "status")
     if status == "lost":
         reversal, _ = _dispute_reversal(event, dispute)
         return f"dispute lost: reversal {reversal.id} ({reversal.amount} credits) stays held for the operator"
     if status not in DISPUTE_SETTLED:
         return f"dispute closed ({status}): nothing to do"
-    reversal = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute.get('id')}").first()
+    reversal = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute_id}").first()
     if reversal is None:
         return "dispute won: nothing was held"
     if CreditGrant.objects.filter(pk=reversal.pk, state=GrantState.HELD).update(
@@ -381,10 +470,10 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
         return f"dispute won: held reversal {reversal.id} released, nothing taken from Flash"
     if reversal.state == GrantState.RELEASED:
         return f"dispute won: reversal {reversal.id} already released"
-    given_back, _ = _held(f"stripe:dispute:{dispute.get('id')}:won", event, reversal, GrantSource.STRIPE_DISPUTE,
+    given_back, _ = _held(f"stripe:dispute:{dispute_id}:won", event, reversal, GrantSource.STRIPE_DISPUTE,
                           -reversal.amount, f"Dispute won: {-reversal.amount} credits back",
                           currency=reversal.currency, money_amount=-(reversal.money_amount or 0),
-                          stripe_object_id=str(dispute.get("id") or ""), customer=reversal.stripe_customer_id,
+                          stripe_object_id=dispute_id, customer=reversal.stripe_customer_id,
                           intent=reversal.stripe_payment_intent_id)
     return f"dispute won after its reversal was sent: {given_back.amount} credits back, held for the operator"
 
@@ -393,7 +482,8 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
 
 
 def is_auto_reload(intent: Any) -> bool:
-    return isinstance(intent, dict) and (intent.get("metadata") or {}).get("auto_reload") == "1"
+    metadata = intent.get("metadata") if isinstance(intent, dict) else None
+    return isinstance(metadata, dict) and metadata.get("auto_reload") == "1"
 
 
 def setup_succeeded(event: StripeEvent, intent: dict) -> str:
@@ -405,7 +495,7 @@ def setup_succeeded(event: StripeEvent, intent: dict) -> str:
         raise Unprocessable("setup intent has no payment_method")
     if not customer:
         raise Unprocessable("setup intent has no customer: an off-session payment needs one")
-    account = _account(intent.get("metadata"), customer=customer)
+    account = _account(mapping(intent, "metadata"), customer=customer)
     _link_customer(account, customer)
     card = nested(intent, "payment_method", "card")  # None unless the event expanded the payment method
     if card is None:
@@ -420,28 +510,28 @@ def setup_succeeded(event: StripeEvent, intent: dict) -> str:
 
 
 def reload_account(intent: dict) -> Account:
-    return _account(intent.get("metadata"), customer=object_id(intent.get("customer")))
+    return _account(mapping(intent, "metadata"), customer=object_id(intent.get("customer")))
 
 
 def grant_for_reload(intent: dict, *, event_id: str = "", reason: str = "") -> tuple[CreditGrant, bool]:
     """The grant a succeeded auto-reload payment intent owes, recorded once under
     `stripe:payment_intent:<id>` (the webhook and reconciliation's repair alike)."""
-    metadata = intent.get("metadata") or {}
-    account = reload_account(intent)
-    package = PACKAGES.get(metadata.get("package", ""))
+    intent_id, account = own_id(intent), reload_account(intent)
+    package_id = text(intent, "metadata", "package")
+    package = PACKAGES.get(package_id)
     if package is None:
-        raise Unprocessable(f"auto-reload payment intent names no known package ({metadata.get('package')!r})")
+        raise Unprocessable(f"auto-reload payment intent names no known package ({package_id!r})")
     return grants.record(
-        f"stripe:payment_intent:{intent['id']}",
+        f"stripe:payment_intent:{intent_id}",
         source=GrantSource.STRIPE,
         account=account,
         amount=package.credits,
         transaction_type=TransactionType.STRIPE_PURCHASE,
         description=f"Auto-reload: {package.credits} credits",
         product=package.id,
-        money_amount=intent.get("amount_received") or intent.get("amount"),
+        money_amount=integer(intent, "amount_received") or integer(intent, "amount"),
         **_paid_with(intent, event_id),
-        stripe_payment_intent_id=intent["id"],
+        stripe_payment_intent_id=intent_id,
         reason=reason,
     )
 
@@ -456,10 +546,11 @@ def reload_paid(event: StripeEvent, intent: dict) -> str:
 
 
 def reload_failed(event: StripeEvent, intent: dict) -> str:
+    own_id(intent)  # the reload is found by it
     account = reload_account(intent)
-    error = nested(intent, "last_payment_error", "message") or "The payment failed."
-    code = nested(intent, "last_payment_error", "decline_code") or nested(intent, "last_payment_error", "code")
-    error = f"{error} ({code})" if code else str(error)
+    error = text(intent, "last_payment_error", "message") or "The payment failed."
+    code = text(intent, "last_payment_error", "decline_code") or text(intent, "last_payment_error", "code")
+    error = f"{error} ({code})" if code else error
     reload = autoreload.reload_for_intent(intent, account.pk)
     if reload is None:
         return "auto-reload payment failed; no reload row matched"
@@ -521,8 +612,12 @@ AUTO_RELOAD_ONLY = frozenset({"payment_intent.succeeded", "payment_intent.paymen
 
 
 def wanted(event: dict) -> bool:
-    return event["type"] in HANDLERS and (
-        event["type"] not in AUTO_RELOAD_ONLY or is_auto_reload(nested(event, "data", "object")))
+    if event["type"] not in AUTO_RELOAD_ONLY:
+        return event["type"] in HANDLERS
+    # An intent whose metadata is not an object may be an auto-reload's: stored, so that
+    # it fails where operators see it rather than being ignored unseen.
+    metadata = nested(event, "data", "object", "metadata")
+    return is_auto_reload(nested(event, "data", "object")) or not isinstance(metadata, (dict, type(None)))
 
 
 def process(event: StripeEvent) -> str:

@@ -200,3 +200,34 @@ def test_it_refuses_a_nonsensical_quantity(as_alice, chain, apple):
                                              "transaction_id": "1000000030", "quantity": "lots"}])
     assert _post(as_alice, {"receipt_data": _receipt("bad-qty")}).status_code == 400
     assert not CreditGrant.objects.exists()
+
+
+# --- answers of an unexpected shape from Apple ----------------------------------------
+
+CREDITS_100 = {"product_id": "com.timepointai.credits.100", "transaction_id": "1000000040",
+               "purchase_date_ms": "1700000000000"}
+MISSHAPEN_ANSWERS = {
+    "not an object": [1],
+    "no status": {"weird": True},
+    "status a string": {"status": "0"},
+    "receipt a string": {"status": 0, "receipt": "x"},
+    "in_app an object": {"status": 0, "receipt": {"in_app": {"0": CREDITS_100}}},
+    "in_app entry a string": {"status": 0, "receipt": {"in_app": ["purchase"]}},
+    "product_id a list": {"status": 0, "receipt": {"in_app": [{**CREDITS_100, "product_id": ["x"]}]}},
+    "transaction_id missing": {"status": 0, "receipt": {"in_app": [
+        {k: v for k, v in CREDITS_100.items() if k != "transaction_id"}]}},
+    "transaction_id an object": {"status": 0, "receipt": {"in_app": [{**CREDITS_100, "transaction_id": {}}]}},
+    "quantity a list": {"status": 0, "receipt": {"in_app": [{**CREDITS_100, "quantity": ["2"]}]}},
+    "purchase date not a number": {"status": 0, "receipt": {"in_app": [{**CREDITS_100, "purchase_date_ms": "x"}]}},
+    "bundle_id a list": {"status": 0, "receipt": {"bundle_id": ["com.timepointai.app"], "in_app": [CREDITS_100]}},
+    "latest_receipt_info a string": {"status": 0, "receipt": {"in_app": [CREDITS_100]}, "latest_receipt_info": "x"},
+}
+
+
+@pytest.mark.parametrize("answer", MISSHAPEN_ANSWERS.values(), ids=MISSHAPEN_ANSWERS.keys())
+def test_it_answers_503_when_apple_answers_an_unexpected_shape(as_alice, apple, answer):
+    apple.fail(200, body=answer, path=r"verifyReceipt")
+    response = _post(as_alice, {"receipt_data": _receipt("r1")})
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "upstream_unavailable"
+    assert not CreditGrant.objects.exists()
