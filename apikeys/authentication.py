@@ -31,6 +31,22 @@ def credential_of(entry: keys.CachedKey | None) -> tuple[Account, Credential]:
     return entry.account, Credential(API_KEY, api_key=entry.key)
 
 
+def presented_key(authorization: str) -> keys.CachedKey | None:
+    """The active, unexpired key an `Authorization: Bearer …` header bears, if any,
+    found as the authentication finds it (the key's cache entry, the database once)
+    but without admitting the request: nothing counted against its limits, no last
+    use marked. For the usage record of a request refused before its authentication
+    ran (metering.recording)."""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token.startswith(API_KEY_PREFIXES):
+        return None
+    entry = keys.lookup(token)
+    if entry is None or entry.key.is_expired():
+        return None
+    return entry
+
+
 def authenticate_key(token: str) -> tuple[Account, Credential]:
     """The account and credential of an active key, outside any request: served from
     the cache (no database query once cached)."""

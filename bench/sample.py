@@ -30,8 +30,8 @@ from . import harness
 # those of pieces inside it. Frames are py-spy's `function (file)`.
 PIECES: list[tuple[str, str, tuple[str, ...]]] = [
     ("gunicorn: parsing the request, writing the answer, the event loop", "AsyncWorker.handle (",
-     ("ChunkedBodies.__call__ (",)),
-    ("Django's handler, middleware, URL resolving, DRF, the views' own code", "ChunkedBodies.__call__ (",
+     ("WholeBodies.__call__ (",)),
+    ("Django's handler, middleware, URL resolving, DRF, the views' own code", "WholeBodies.__call__ (",
      ("BearerAuthentication.authenticate (", "send (upstreams/transport.py)", "Slot.release (",
       "record (metering/recording.py)", "GenerationView.prepare (", "EventRelay.__iter__ (")),
     ("the admission: authentication and one Redis round trip (admit.lua)", "BearerAuthentication.authenticate (",

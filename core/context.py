@@ -25,6 +25,9 @@ class RequestContext:
     # portal, by its sign-in guard.
     account: Any = None  # accounts.models.Account
     credential: Credential | None = None
+    # The bearer authentication ran (whatever it concluded): the usage record of a
+    # request refused before it ran looks the caller's key up itself.
+    authenticated: bool = False
     # The credential was refused: the 401's WWW-Authenticate says invalid_token.
     invalid_token: bool = False
     # What the round trip before the view decided (gateway.admission.Admission), and the

@@ -59,6 +59,7 @@ class BearerAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Account, Credential] | None:
         ctx = context(request)
+        ctx.authenticated = True
         try:
             token = bearer_token(request)
             if token is None:

@@ -10,8 +10,9 @@ from .recording import Stopwatch, is_metered, record
 
 
 class UsageMiddleware:
-    """Last in MIDDLEWARE, so it sees the response after every refusal (429, 402,
-    403) and DRF's own error handling. Ordinary responses are recorded once built;
+    """Just inside the request id and CORS, before any middleware that refuses a request
+    (a body not read whole, 413), so it sees the response after every refusal (those,
+    429, 402, 403) and DRF's own error handling. Ordinary responses are recorded once built;
     streams when they close, so the record carries the credits annotated during the
     stream and the stream's whole duration."""
 

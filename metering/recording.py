@@ -10,10 +10,13 @@ import threading
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.http import HttpRequest
+from django.urls import Resolver404, get_resolver
 from django.utils import timezone
 
+from apikeys.authentication import presented_key
 from core.context import context
 
 from .writer import usage_writer
@@ -52,11 +55,38 @@ def endpoint_of(request: HttpRequest) -> str:
     """The route pattern (`/api/v1/keys/<key_id>/usage`), never the raw path: raw
     paths carry ids and would make per-endpoint figures meaningless."""
     match = getattr(request, "resolver_match", None)
+    if match is None:
+        # Refused before URL resolution (a body refused by the middleware): the route
+        # it was meant for, resolved here for that rare record.
+        try:
+            match = get_resolver(getattr(request, "urlconf", None)).resolve(request.path_info)
+        except Resolver404:
+            return UNMATCHED
     route = getattr(match, "route", None)
     if not route:
         return UNMATCHED
     route = route.lstrip("^").replace("$", "").replace("\\Z", "")
     return "/" + _CONVERTER.sub(r"<\1>", route)
+
+
+def _caller(request: HttpRequest, status_code: int) -> tuple[Any, Any]:
+    """(account, API key) of the record. The authentication wrote them into the
+    context; a request refused before it ran (an unsafe relay path, a body refused by
+    the middleware, a 413) is attributed to the API key it bears, looked up only then:
+    a request the authentication saw (refused or not) is never looked up twice, and one
+    answered by a view that takes no credential (plans) is not looked up at all."""
+    ctx = context(request)
+    authorization = request.META.get("HTTP_AUTHORIZATION")
+    if ctx.authenticated or status_code < 400 or not authorization:
+        return ctx.account, ctx.api_key
+    try:
+        entry = presented_key(authorization)
+    except Exception as exc:  # the database failed: the record is still worth keeping
+        log.warning("could not look up the API key of a refused request: %s", exc.__class__.__name__)
+        entry = None
+    if entry is None:
+        return ctx.account, None
+    return entry.account, entry.key
 
 
 def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed_s: float) -> None:
@@ -67,12 +97,13 @@ def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed
         return
     ctx = context(request)
     try:
-        api_key, preset = ctx.api_key, ctx.preset
+        account, api_key = _caller(request, status_code)
+        preset = ctx.preset
         # Everything converted here, so that a bad value fails this record now rather
         # than the batch it would join.
         row = {
             "uid": uuid.uuid4(),
-            "account_id": getattr(ctx.account, "pk", None),
+            "account_id": getattr(account, "pk", None),
             "api_key_id": getattr(api_key, "pk", None),
             "endpoint": endpoint_of(request)[:200],
             "method": (request.method or "")[:10],

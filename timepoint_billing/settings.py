@@ -105,6 +105,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Outside the body refusals and the envelope's 413, so that those are recorded too.
+    "metering.middleware.UsageMiddleware",
     "core.bodies.UnreadableBodyMiddleware",
     "core.middleware.APIEnvelopeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,7 +116,6 @@ MIDDLEWARE = [
     "core.middleware.MessagesWhenUsedMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "gateway.middleware.RateLimitHeadersMiddleware",
-    "metering.middleware.UsageMiddleware",
     # social-auth's error page, with failed portal sign-ins counted by axes (below); axes'
     # own middleware last, as it asks, to answer a locked-out sign-in.
     "accounts.signin_limits.SignInFailureMiddleware",

@@ -6,7 +6,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "timepoint_billing.settings")
 
 django_application = get_wsgi_application()
 
-from core.bodies import ChunkedBodies  # noqa: E402 -- imports Django code: after setup
+from core.bodies import WholeBodies  # noqa: E402 -- imports Django code: after setup
 
-# Chunked request bodies are read whole before Django sees them (core/bodies.py).
-application = ChunkedBodies(django_application)
+# Request bodies are read whole before Django sees them: chunked ones decoded, ones
+# shorter than their Content-Length refused (core/bodies.py).
+application = WholeBodies(django_application)
