@@ -32,16 +32,17 @@ def credential_of(entry: keys.CachedKey | None) -> tuple[Account, Credential]:
 
 
 def presented_key(authorization: str) -> keys.CachedKey | None:
-    """The active, unexpired key an `Authorization: Bearer …` header bears, if any,
-    found as the authentication finds it (the key's cache entry, the database once)
-    but without admitting the request: nothing counted against its limits, no last
-    use marked. For the usage record of a request refused before its authentication
-    ran (metering.recording)."""
+    """The active, unexpired key an `Authorization: Bearer …` header bears, if its
+    record is cached (a key in use), without admitting the request: nothing counted
+    against its limits, no last use marked. For the usage record of a request refused
+    before its authentication ran (metering.recording). The cache only: these
+    refusals come before any limit, so a database lookup here would be one query per
+    request for anyone sending made-up keys."""
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token.startswith(API_KEY_PREFIXES):
         return None
-    entry = keys.lookup(token)
+    entry = keys.lookup_hash(keys.hash_key(token), database=False)
     if entry is None or entry.key.is_expired():
         return None
     return entry

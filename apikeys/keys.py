@@ -212,13 +212,16 @@ def lookup(plaintext: str) -> CachedKey | None:
     return lookup_hash(hash_key(plaintext))
 
 
-def lookup_hash(key_hash: str, cached: object = _UNREAD) -> CachedKey | None:
+def lookup_hash(key_hash: str, cached: object = _UNREAD, database: bool = True) -> CachedKey | None:
     """`lookup` for a caller that has hashed the plaintext already (the gateway names
     the key's cache entry by its hash): the key is hashed once per request.
     `cached`: the cache entry of this key (None when absent, REVOKED) if the caller
-    already read it, in a round trip shared with other reads (the admission)."""
+    already read it, in a round trip shared with other reads (the admission).
+    `database=False`: the cache only, for a caller no limit protects."""
     entry = quietly(lambda: counters().read_record(key_hash), None) if cached is _UNREAD else cached
     if entry == REVOKED:
+        return None
+    if entry is None and not database:
         return None
     if entry is None:
         key = APIKey.objects.select_related("account").filter(key_hash=key_hash, is_active=True).first()

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from apikeys import keys
+from apikeys.authentication import authenticate_key
 from core.bodies import REFUSAL
 from metering.models import UsageRecord
 from tests.conftest import bearer, flush_usage
@@ -23,8 +24,22 @@ UNSAFE_PATHS = [
 
 @pytest.fixture
 def key_client(alice):
+    """A key in use: its record is in the cache, where a refused request's key is read."""
     key, plaintext = keys.create_key(alice, "ci")
+    authenticate_key(plaintext)
     return key, Client(headers=bearer(plaintext))
+
+
+def test_a_key_not_in_use_is_not_looked_up_for_a_refused_request(alice, clockchain, django_assert_num_queries):
+    # Refusals come before any limit: a database lookup per made-up key would be free
+    # work for anyone. A key whose record is not cached is left off the record.
+    _key, plaintext = keys.create_key(alice, "never used")
+    client = Client(headers=bearer(plaintext))
+
+    with django_assert_num_queries(0):
+        assert client.get(UNSAFE_PATHS[0][0]).status_code == 400
+    flush_usage()
+    assert UsageRecord.objects.get().api_key is None
 
 
 @pytest.mark.parametrize(("path", "endpoint"), UNSAFE_PATHS)
