@@ -11,6 +11,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="schemathesis examples per API operation (tests/security/test_fuzz.py)")
 
 
+@pytest.fixture
+def caller(alice):
+    """alice as the body-route sweeps need her: enough requests a minute for a dozen
+    calls (pro), and a Stripe customer for the billing portal."""
+    alice.tier, alice.stripe_customer_id = "pro", "cus_alice"
+    alice.save()
+    return alice
+
+
 # Every relayed route, as (method, path, upstream stand-in name, upstream path regex).
 RELAY_ROUTES = [
     ("post", "/api/v1/generate", "flash", r"/generate/sync$"),

@@ -93,14 +93,6 @@ def _receipt(name: str) -> str:
     return base64.b64encode(name.encode()).decode()
 
 
-@pytest.fixture
-def caller(alice):
-    # Enough requests a minute for a dozen calls, and a Stripe customer for the portal.
-    alice.tier, alice.stripe_customer_id = "pro", "cus_alice"
-    alice.save()
-    return alice
-
-
 @pytest.mark.gunicorn
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_it_reads_chunked_bodies_whole_on_every_body_route(gunicorn_server, worker_class, subtests, caller,

@@ -34,14 +34,6 @@ def send_short(url: str, method: str, path: str, body: bytes, content_length: in
             return _read_answer(reader)
 
 
-@pytest.fixture
-def caller(alice):
-    # Enough requests a minute for a dozen calls, and a Stripe customer for the portal.
-    alice.tier, alice.stripe_customer_id = "pro", "cus_alice"
-    alice.save()
-    return alice
-
-
 @pytest.mark.gunicorn
 @pytest.mark.parametrize("worker_class", WORKER_CLASSES)
 def test_it_refuses_a_body_shorter_than_its_content_length_on_every_body_route(
