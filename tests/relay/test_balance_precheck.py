@@ -149,19 +149,20 @@ def test_an_accounts_burst_of_generations_shares_one_balance_read(gunicorn_serve
 
 def test_one_after_another_on_either_worker_the_last_is_refused_by_billing(gunicorn_server, alice, alice_token,
                                                                             flash):
-    """Ten generations of 5, one after another, spend a balance of 50, whichever worker
-    each reaches (a new connection each); the eleventh is refused by billing before
-    Flash is called."""
+    """Forty generations of 5, one after another, spend a balance of 200, whichever
+    worker each reaches (a new connection each); the next is refused by billing before
+    Flash is called. Forty, not ten: which worker accepts a new connection is the
+    kernel's choice, and ten once all went to one."""
     alice.tier_override = "enterprise"
     alice.save()
-    flash.balances[alice.flash_user_id] = 50
+    flash.balances[alice.flash_user_id] = 40 * flash.costs["generate_balanced"]
     url = gunicorn_server(workers=2, production=True)
-    statuses = [generate(url, alice_token).status_code for _ in range(10)]
-    assert statuses == [200] * 10
+    statuses = [generate(url, alice_token).status_code for _ in range(40)]
+    assert statuses == [200] * 40
     refused = generate(url, alice_token)
     assert refused.status_code == 402
     assert refused.json()["error"]["code"] == "insufficient_credits"  # billing's refusal, not Flash's
-    assert len(flash.received("/api/v1/timepoints/generate/stream")) == 10
+    assert len(flash.received("/api/v1/timepoints/generate/stream")) == 40
     assert flash.balance_of(alice.flash_user_id) == 0
     served_by = re.findall(r"^<(\d+)> POST /api/v1/generate/stream ", gunicorn_server.logs[url].read_text(), re.M)
     assert len(set(served_by)) == 2, "both workers must have pre-checked generations for this to show anything"
