@@ -9,6 +9,9 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 # Shapes of secrets that must never reach a log: our own tokens, Stripe keys and
@@ -36,29 +39,44 @@ _SECRET_SETTINGS = (
 )
 
 
-def _configured_secrets() -> list[str]:
-    from django.conf import settings
+# (text, bytes) of the configured secrets, longest first; worked out once, not for
+# every log line and relayed body, and again when a test overrides one of them.
+_secrets: tuple[tuple[str, ...], tuple[bytes, ...]] | None = None
 
-    if not settings.configured:
-        return []
-    values = (getattr(settings, name, "") for name in _SECRET_SETTINGS)
-    # Short values would mask ordinary words; real keys are long.
-    return sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len, reverse=True)
+
+def _configured_secrets() -> tuple[tuple[str, ...], tuple[bytes, ...]]:
+    global _secrets
+    if _secrets is None:
+        from django.conf import settings
+
+        if not settings.configured:
+            return (), ()
+        values = (getattr(settings, name, "") for name in _SECRET_SETTINGS)
+        # Short values would mask ordinary words; real keys are long.
+        texts = tuple(sorted({v for v in values if isinstance(v, str) and len(v) >= 8}, key=len, reverse=True))
+        _secrets = (texts, tuple(text.encode() for text in texts))
+    return _secrets
+
+
+@receiver(setting_changed)
+def _forget_secrets(*, setting: str, **kwargs: object) -> None:
+    global _secrets
+    if setting in _SECRET_SETTINGS:
+        _secrets = None
 
 
 def mask_configured_secrets(body: bytes) -> bytes:
     """An upstream's body with any configured secret masked by value (the shapes above
     are left alone: a generated text may well say "bearer …"). Upstreams never should
     echo billing's keys, but a relayed body must not carry one if one did."""
-    for secret in _configured_secrets():
-        raw = secret.encode()
+    for raw in _configured_secrets()[1]:
         if raw in body:
             body = body.replace(raw, b"[redacted]")
     return body
 
 
 def redact(text: str) -> str:
-    for secret in _configured_secrets():
+    for secret in _configured_secrets()[0]:
         if secret in text:
             text = text.replace(secret, "[redacted]")
     for pattern in _SECRET_PATTERNS:

@@ -51,11 +51,11 @@ def is_metered(path: str) -> bool:
     return path.startswith(API_PREFIX) and not path.startswith(UNMETERED_PREFIXES)
 
 
-def endpoint_of(request: HttpRequest) -> str:
+def endpoint_of(request: HttpRequest, status_code: int | None = None) -> str:
     """The route pattern (`/api/v1/keys/<key_id>/usage`), never the raw path: raw
     paths carry ids and would make per-endpoint figures meaningless."""
     match = getattr(request, "resolver_match", None)
-    if match is None:
+    if match is None and status_code != 404:  # a 404 without a match: Django's resolving failed already
         # Refused before URL resolution (a body refused by the middleware): the route
         # it was meant for, resolved here for that rare record.
         try:
@@ -79,11 +79,7 @@ def _caller(request: HttpRequest, status_code: int) -> tuple[Any, Any]:
     authorization = request.META.get("HTTP_AUTHORIZATION")
     if ctx.authenticated or status_code < 400 or not authorization:
         return ctx.account, ctx.api_key
-    try:
-        entry = presented_key(authorization)
-    except Exception as exc:  # the database failed: the record is still worth keeping
-        log.warning("could not look up the API key of a refused request: %s", exc.__class__.__name__)
-        entry = None
+    entry = presented_key(authorization)  # the cache only, which never raises (quietly)
     if entry is None:
         return ctx.account, None
     return entry.account, entry.key
@@ -105,7 +101,7 @@ def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed
             "uid": uuid.uuid4(),
             "account_id": getattr(account, "pk", None),
             "api_key_id": getattr(api_key, "pk", None),
-            "endpoint": endpoint_of(request)[:200],
+            "endpoint": endpoint_of(request, status_code)[:200],
             "method": (request.method or "")[:10],
             "status_code": int(status_code),
             "credits_spent": int(ctx.credits_spent or 0),
