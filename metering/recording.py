@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -19,7 +18,7 @@ from django.utils import timezone
 from apikeys.authentication import presented_key
 from core.context import context
 
-from .writer import usage_writer
+from .writer import failures, usage_writer
 
 log = logging.getLogger("metering")
 
@@ -30,21 +29,6 @@ UNMETERED_PREFIXES = ("/api/v1/schema", "/api/v1/docs", "/api/v1/billing/webhook
 UNMATCHED = "(unmatched)"
 
 _CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
-
-
-class _FailureCounter:
-    """Recording failures since the process started (logged too, each one)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def increment(self) -> None:
-        with self._lock:
-            self.value += 1
-
-
-failures = _FailureCounter()
 
 
 def is_metered(path: str) -> bool:

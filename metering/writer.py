@@ -17,7 +17,7 @@ listens to core.signals.balance_seen).
   past that new records are dropped, counted (`usage_writer.dropped`) and logged.
 - A record the database refuses for itself (say its account was deleted meanwhile)
   does not hold up the others: that batch is stored row by row and the refused row is
-  logged and counted in `metering.recording.failures`.
+  logged and counted in `failures` (with the records `metering.recording` could not make).
 - A graceful stop stores what is queued: gunicorn's `worker_exit` hook
   (gunicorn.conf.py) and, for any other process, interpreter exit (atexit) call
   `stop()`. A hard kill (SIGKILL, OOM) loses the records still queued: those of the
@@ -44,6 +44,21 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, Operation
 from core.db import forget_idle_connections
 
 log = logging.getLogger("metering.writer")
+
+
+class _FailureCounter:
+    """Recording failures since the process started (logged too, each one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def increment(self) -> None:
+        with self._lock:
+            self.value += 1
+
+
+failures = _FailureCounter()
 
 # Rows per INSERT statement: one statement, well under PostgreSQL's parameter limit.
 BATCH_ROWS = 1000
@@ -249,7 +264,6 @@ def _store(batch: list[dict[str, Any]]) -> int:
     already stored. Connection failures propagate (the batch is retried); a batch the
     database refuses for some row is stored row by row instead."""
     from .models import UsageRecord
-    from .recording import failures
 
     if _copy(batch):
         return len(batch)
