@@ -4,10 +4,23 @@ from django.contrib import admin, messages
 from django.db.models import Count, DateTimeField, Max, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from .models import Account, SessionToken
+
+# What an operator looks up about one customer: the admin list of each, narrowed to the
+# account (by URL name: the apps' admins link to each other, they never import each other).
+CUSTOMER_LISTS = [
+    ("purchases, grants, refunds and disputes", "admin:payments_creditgrant_changelist", "account__id__exact"),
+    ("auto-reloads", "admin:payments_reload_changelist", "account__id__exact"),
+    ("API keys", "admin:apikeys_apikey_changelist", "account__id__exact"),
+    ("usage", "admin:metering_usagerecord_changelist", "account"),
+    ("session tokens", "admin:accounts_sessiontoken_changelist", "account__id__exact"),
+    ("reconciliation differences", "admin:payments_difference_changelist", "account__id__exact"),
+]
 
 # Stands for "never" inside GREATEST, which PostgreSQL and SQLite treat differently
 # when an argument is NULL.
@@ -19,8 +32,17 @@ class AccountAdmin(admin.ModelAdmin):
     list_display = ("email", "plan", "effective_tier", "active_keys", "last_activity", "created_at")
     list_filter = ("plan", "tier", "tier_override", "last_seen_at")
     search_fields = ("email", "external_id", "flash_user_id", "display_name")
-    readonly_fields = ("id", "external_id", "flash_user_id", "user", "created_at", "last_seen_at")
+    readonly_fields = ("id", "external_id", "flash_user_id", "user", "created_at", "last_seen_at", "everything")
     date_hierarchy = "created_at"
+
+    @admin.display(description="this customer's")
+    def everything(self, obj: Account) -> str:
+        """Links to everything the account bought, was granted or given back, its keys
+        and usage: each list filtered to it."""
+        if obj.pk is None:
+            return "–"
+        return format_html_join(mark_safe(" · "), '<a href="{}?{}={}">{}</a>',
+                                ((reverse(name), param, obj.pk, label) for label, name, param in CUSTOMER_LISTS))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
         never = Value(NEVER, output_field=DateTimeField())

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, DateField, Q, Sum
+from django.db.models import Case, CharField, Count, DateField, F, Q, Sum, Value, When
 from django.db.models.functions import TruncDate, TruncMonth
 
 from core.calendar import month_start, next_month_start
@@ -24,6 +24,11 @@ from .models import CreditGrant, GrantSource, GrantState
 # Grants a buyer paid for: their money amount is money received.
 PAID_SOURCES = (GrantSource.STRIPE, GrantSource.STRIPE_SUBSCRIPTION, GrantSource.APPLE)
 DAY, MONTH = "day", "month"
+# Where a paid grant was sold: its source, except that an auto-reload's grant (a Stripe
+# purchase too, keyed by its payment intent: webhooks.grant_for_reload) is told apart
+# from a Checkout purchase of the same package.
+AUTO_RELOAD = "auto_reload"
+AUTO_RELOAD_KEY = "stripe:payment_intent:"
 
 # Stripe's zero-decimal currencies: their minor unit is the unit.
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
@@ -45,6 +50,8 @@ def money_text(amounts: dict[str, int]) -> str:
 
 
 def source_label(source: str) -> str:
+    if source == AUTO_RELOAD:
+        return "Stripe auto-reload"
     return dict(GrantSource.choices).get(source, source.replace("_", " ").capitalize())
 
 
@@ -108,6 +115,9 @@ class Figures:
         if row["credits"] > 0:
             self.credits_granted += row["credits"]
             self.credits_applied += row["applied_credits"] or 0
+            if row["source"] == GrantSource.STRIPE_DISPUTE and money:
+                # A dispute won after its reversal was sent: that money came back.
+                self.given_back[row["source"]][currency] -= money
             if row["source"] in PAID_SOURCES:
                 self.purchases += row["n"]
                 self.unpriced_purchases += row["n"] - row["priced"]
@@ -129,17 +139,20 @@ def _bounds(start: dt.date, end: dt.date) -> dict:
 
 def ledger_rows(start: dt.date, end: dt.date, by: str = DAY) -> list[dict]:
     """The grants recorded between two UTC days (`end` excluded), grouped by period
-    (day or month), source, product, currency and direction (grants and reversals
-    apart, so that each group's sums have one sign)."""
+    (day or month), source and channel, product, currency and direction (grants and
+    reversals apart, so that each group's sums have one sign). A dispute reversal its
+    win released took nothing back, money or credits: it is left out."""
     period = (TruncDate("created_at", tzinfo=dt.UTC) if by == DAY
               else TruncMonth("created_at", tzinfo=dt.UTC, output_field=DateField()))
     applied = Q(state=GrantState.APPLIED)
+    channel = Case(When(source=GrantSource.STRIPE, idempotency_key__startswith=AUTO_RELOAD_KEY,
+                        then=Value(AUTO_RELOAD)), default=F("source"), output_field=CharField())
     rows: list[dict] = []
     for direction in (Q(amount__gt=0), Q(amount__lt=0)):
         rows += (
-            CreditGrant.objects.filter(direction, **_bounds(start, end))
-            .annotate(period=period)
-            .values("period", "source", "product", "currency")
+            CreditGrant.objects.filter(direction, **_bounds(start, end)).exclude(state=GrantState.RELEASED)
+            .annotate(period=period, channel=channel)
+            .values("period", "source", "channel", "product", "currency")
             .annotate(
                 n=Count("id"),
                 priced=Count("money_amount"),
@@ -216,7 +229,7 @@ def _lines(rows: list[dict], keep) -> list[Line]:
         if not keep(row):
             continue
         product = row["product"] if row["credits"] > 0 else ""
-        line = lines.setdefault((row["source"], product), Line(row["source"], product))
+        line = lines.setdefault((row["channel"], product), Line(row["channel"], product))
         line.count += row["n"]
         line.credits += row["credits"]
         line.credits_applied += row["applied_credits"] or 0
