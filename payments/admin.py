@@ -154,6 +154,9 @@ class CreditGrantAdmin(admin.ModelAdmin):
     def retry_grants(self, request: HttpRequest, queryset: QuerySet) -> None:
         retried = [g for g in queryset if grants.retry(g)]
         for grant in retried:
+            # The retry clears last_error; the grant's history keeps who retried it and why it had failed.
+            self.log_change(request, grant, f"Retried delivery to Flash after {grant.attempts} attempt(s) "
+                                            f"({grant.state}): {Truncator(grant.last_error).chars(500) or 'no error'}")
             grants.deliver_quietly(grant.id)
         self.message_user(request, f"{len(retried)} grant(s) sent again; the worker retries any still pending.")
 

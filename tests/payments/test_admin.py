@@ -38,6 +38,21 @@ def test_it_filters_by_state_and_retries_failed_grants(operator, alice, flash, s
     assert [g["amount"] for g in flash.grants(alice.flash_user_id)] == [4]
 
 
+def test_it_keeps_why_a_retried_grant_had_failed_in_its_history(operator, alice, flash):
+    flash.fail(422, body={"detail": "amount is over this user's limit"}, path="admin/grant")
+    with committed():
+        grant, _ = grants.record("test:history", source=GrantSource.MANUAL, account=alice, amount=4,
+                                 transaction_type="admin_grant")
+    with committed():
+        operator.post(GRANTS, {"action": "retry_grants", "_selected_action": [str(grant.id)]})
+
+    grant.refresh_from_db()
+    assert grant.state == GrantState.APPLIED and grant.last_error == ""
+    history = operator.get(f"{GRANTS}{grant.pk}/history/").content.decode()
+    assert "Retried delivery to Flash after 1 attempt(s) (failed)" in history
+    assert "amount is over this user&#x27;s limit" in history and ">ops<" in history
+
+
 def test_it_reconciles_a_grant_found_in_flash(operator, alice, flash):
     with committed():
         grant, _ = grants.record("test:rec", deliver_after_commit=False, source=GrantSource.MANUAL,
