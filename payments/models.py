@@ -160,6 +160,7 @@ class DifferenceKind(models.TextChoices):
     NOT_BILLINGS = "flash_unexplained", "In Flash, no local grant"
     AMOUNT_MISMATCH = "amount_mismatch", "Amount mismatch"
     REVERSAL_MISSING = "reversal_missing", "Refund or dispute without its held reversal"
+    UNREADABLE = "unreadable", "Unreadable Stripe object or Flash entry"
 
 
 class RunOutcome(models.TextChoices):

@@ -13,20 +13,24 @@ For a window, three sides are read:
 
 Each difference is classified (`DifferenceKind`) and kept under a stable key across runs,
 so an operator's explanation sticks and a difference a later run no longer finds is
-resolved. `--repair` records the missing grants of paid objects through the webhook's own
-builders and idempotency keys, and nothing else.
+resolved. An object or entry of a shape that cannot be read (the webhook's typed readers
+refuse it) is a difference of its own (`unreadable`): the run goes on with the others.
+`--repair` records the missing grants of paid objects through the webhook's own builders
+and idempotency keys, and nothing else (never from an unreadable object).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 from django.conf import settings
@@ -50,7 +54,7 @@ from .models import (
     RunOutcome,
     StripeEvent,
 )
-from .webhooks import nested, object_id
+from .webhooks import Unprocessable, currency, integer, mapping, object_id, quantity, text, timestamp
 
 log = logging.getLogger("payments.reconciliation")
 
@@ -107,6 +111,8 @@ class Sides:
     grants_by_key: dict[str, CreditGrant] = field(default_factory=dict)
     window_grants: list[CreditGrant] = field(default_factory=list)
     flash: dict[str, list[dict]] = field(default_factory=dict)  # flash user id → entries
+    unreadable: list[Finding] = field(default_factory=list)  # Stripe objects that could not be read
+    unreadable_flash: list[tuple[str, dict, str]] = field(default_factory=list)  # (flash user id, entry, why)
 
 
 def _ts(when: datetime) -> int:
@@ -133,68 +139,149 @@ def _paid_session(session: dict) -> Paid | None:
     if credits <= 0:
         return None  # not a credit package: sold by something else on this Stripe account
     checks = []
-    for line in nested(session, "line_items", "data") or []:
+    for line in webhooks.entries(session, "line_items", "data"):
         package = package_for_price(object_id(line.get("price")))
         if package is not None:
-            checks.append((package.id, line.get("amount_subtotal") or 0,
-                           cents(package.price) * int(line.get("quantity") or 1)))
+            checks.append((package.id, integer(line, "amount_subtotal", where="line_items.data[]") or 0,
+                           cents(package.price) * quantity(line)))
     intent = session.get("payment_intent")
-    return Paid(session, "session", f"stripe:checkout:{session['id']}",
-                _time(intent.get("created") if isinstance(intent, dict) else session.get("created")),
-                credits, checks, session.get("amount_total") or 0, (session.get("currency") or "").lower())
+    created = (timestamp(intent, "created", where="payment_intent") if isinstance(intent, dict)
+               else timestamp(session, "created"))
+    return Paid(session, "session", f"stripe:checkout:{webhooks.own_id(session)}", _time(created),
+                credits, checks, integer(session, "amount_total") or 0, currency(session))
 
 
 def _paid_invoice(invoice: dict) -> Paid | None:
     subscription, _metadata = webhooks.invoice_subscription(invoice)
-    plan, quantity, _skipped = webhooks.invoice_plan(invoice)
+    plan, count, _skipped = webhooks.invoice_plan(invoice)
     if not subscription or plan is None:
         return None
     checks = []
     # Prorations and mid-period changes bill other amounts; a plan's own periods bill its price.
     if invoice.get("billing_reason") in ("subscription_create", "subscription_cycle"):
-        for line in nested(invoice, "lines", "data") or []:
+        for line in webhooks.entries(invoice, "lines", "data"):
             if plan_for_price(webhooks.line_price(line)) == plan:
-                checks.append((plan.id, line.get("amount") or 0, cents(plan.price) * int(line.get("quantity") or 1)))
-    paid_at = nested(invoice, "status_transitions", "paid_at") or invoice.get("created")
-    return Paid(invoice, "invoice", f"stripe:invoice:{invoice['id']}", _time(paid_at),
-                plan.credits_per_month * quantity, checks, invoice.get("amount_paid") or 0,
-                (invoice.get("currency") or "").lower())
+                checks.append((plan.id, integer(line, "amount", where="lines.data[]") or 0,
+                               cents(plan.price) * quantity(line)))
+    paid_at = timestamp(invoice, "status_transitions", "paid_at") or timestamp(invoice, "created")
+    return Paid(invoice, "invoice", f"stripe:invoice:{webhooks.own_id(invoice)}", _time(paid_at),
+                plan.credits_per_month * count, checks, integer(invoice, "amount_paid") or 0, currency(invoice))
 
 
 def _paid_reload(intent: dict) -> Paid | None:
     """An auto-reload's off-session payment (payments/autoreload.py): a Checkout
     purchase's own payment intent is counted through its session instead."""
-    if not webhooks.is_auto_reload(intent) or intent.get("status") != "succeeded":
+    if intent.get("status") != "succeeded":
         return None
-    package = PACKAGES.get((intent.get("metadata") or {}).get("package", ""))
+    # Metadata that is not an object may be an auto-reload's: unreadable, not skipped
+    # unseen (as the webhook stores such an intent's events: webhooks.wanted).
+    if mapping(intent, "metadata").get("auto_reload") != "1":
+        return None
+    package = PACKAGES.get(text(intent, "metadata", "package"))
     credits = package.credits if package is not None else 0
-    amount = intent.get("amount_received") or intent.get("amount") or 0
+    amount = integer(intent, "amount_received") or integer(intent, "amount") or 0
     checks = [(package.id, amount, cents(package.price))] if package is not None else []
-    return Paid(intent, "payment_intent", f"stripe:payment_intent:{intent['id']}", _time(intent.get("created")),
-                credits, checks, amount, (intent.get("currency") or "").lower())
+    return Paid(intent, "payment_intent", f"stripe:payment_intent:{webhooks.own_id(intent)}",
+                _time(timestamp(intent, "created")), credits, checks, amount, currency(intent))
+
+
+def _refunded_charge(refund: dict) -> dict | None:
+    """The charge a succeeded or pending refund gives money back from (expanded), every
+    field the classifying reads checked; None for a refund that gives nothing back."""
+    if refund.get("status") not in ("succeeded", "pending"):
+        return None
+    _own_id(refund)
+    timestamp(refund, "created")
+    integer(refund, "amount")
+    currency(refund)
+    # Listed with expand=data.charge: an id, or nothing, is money back that cannot be traced.
+    charge = mapping(refund, "charge")
+    if not charge:
+        raise Unprocessable("charge is absent, not the refunded charge")
+    _own_id(charge, "charge")
+    for name in ("amount", "amount_refunded"):
+        integer(charge, name, where="charge")
+    object_id(charge.get("payment_intent"))
+    object_id(charge.get("invoice"))
+    text(charge, "currency", where="charge")
+    return charge
+
+
+def _dispute(dispute: dict) -> dict:
+    """A dispute, every field the classifying reads checked."""
+    _own_id(dispute)
+    timestamp(dispute, "created")
+    object_id(dispute.get("payment_intent"))
+    text(dispute, "status")
+    integer(dispute, "amount")
+    text(dispute, "currency")
+    return dispute
+
+
+def _own_id(obj: dict, where: str = "") -> str:
+    found = object_id(text(obj, "id", where=where))
+    if not found:
+        raise Unprocessable(f"{where}.id is absent" if where else "id is absent")
+    return found
+
+
+Read = TypeVar("Read")
+
+
+def _readable(sides: Sides, until: datetime, object_type: str, obj: dict,
+              read: Callable[[dict], Read]) -> Read | None:
+    """`read(obj)`, or None when the object cannot be read: then it is recorded as
+    unreadable, and the run goes on with the others."""
+    try:
+        return read(obj)
+    except Unprocessable as exc:
+        sides.unreadable.append(_unreadable_stripe(object_type, obj, str(exc), until))
+        return None
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _unreadable_stripe(object_type: str, obj: dict, reason: str, until: datetime) -> Finding:
+    """Named by its id (its key too, `unreadable:<id>`, as other differences are keyed by
+    their object) or, without a usable one, by a digest of its content; only the
+    reader's reason is kept of it, never its fields' values."""
+    raw = obj.get("id")
+    object_id_ = raw if isinstance(raw, str) and 0 < len(raw) <= webhooks.MAX_ID else ""
+    try:
+        when = _time(timestamp(obj, "created"))
+    except Unprocessable:
+        when = until  # in this window: a run over it again resolves it once the object reads
+    return Finding(
+        DifferenceKind.UNREADABLE, f"unreadable:{object_id_ or object_type + ':' + _digest(obj)}", when,
+        f"Stripe {object_type} {object_id_ or '(no usable id)'} cannot be read: {reason}; "
+        "it is not reconciled, and --repair grants nothing from it",
+        stripe_object_id=object_id_)
 
 
 def read_stripe(sides: Sides, since: datetime, until: datetime) -> None:
     api = client().v1
-    for session in _listed(api.checkout.sessions, since, until, status="complete",
-                           expand=["data.line_items", "data.payment_intent"]):
-        paid = _paid_session(session)
-        if paid is not None:
-            sides.paid.append(paid)
-    for invoice in _listed(api.invoices, since, until, status="paid"):
-        paid = _paid_invoice(invoice)
-        if paid is not None:
-            sides.paid.append(paid)
-    # Stripe's list of payment intents filters by neither status nor metadata.
-    for intent in _listed(api.payment_intents, since, until):
-        paid = _paid_reload(intent)
-        if paid is not None:
-            sides.paid.append(paid)
+    paid_objects = (
+        ("checkout.session", _listed(api.checkout.sessions, since, until, status="complete",
+                                     expand=["data.line_items", "data.payment_intent"]), _paid_session),
+        ("invoice", _listed(api.invoices, since, until, status="paid"), _paid_invoice),
+        # Stripe's list of payment intents filters by neither status nor metadata.
+        ("payment_intent", _listed(api.payment_intents, since, until), _paid_reload),
+    )
+    for object_type, objects, read in paid_objects:
+        for obj in objects:
+            paid = _readable(sides, until, object_type, obj, read)
+            if paid is not None:
+                sides.paid.append(paid)
     for refund in _listed(api.refunds, since, until, expand=["data.charge"]):
-        if refund.get("status") in ("succeeded", "pending") and isinstance(refund.get("charge"), dict):
+        charge = _readable(sides, until, "refund", refund, _refunded_charge)
+        if charge is not None:
             sides.refunds.append(refund)
-            sides.refunded_charges[refund["charge"]["id"]] = refund["charge"]
-    sides.disputes.extend(_listed(api.disputes, since, until))
+            sides.refunded_charges[charge["id"]] = charge
+    for dispute in _listed(api.disputes, since, until):
+        if _readable(sides, until, "dispute", dispute, _dispute) is not None:
+            sides.disputes.append(dispute)
 
 
 def read_ledger(sides: Sides, since: datetime, until: datetime) -> None:
@@ -213,6 +300,14 @@ def read_ledger(sides: Sides, since: datetime, until: datetime) -> None:
             paid.account = None
     sides.window_grants = list(CreditGrant.objects.filter(created_at__gte=since, created_at__lte=until)
                                .select_related("account"))
+    # Whether an unreadable object's webhook granted anything after all, for the operator
+    # who explains it (a rare object: one query each).
+    for finding in sides.unreadable:
+        grant = CreditGrant.objects.filter(stripe_object_id=finding.stripe_object_id, amount__gt=0).first() if (
+            finding.stripe_object_id) else None
+        if grant is not None:
+            finding.grant_id, finding.account_id = grant.pk, grant.account_id
+            finding.detail += f"; grant {grant.pk} ({grant.amount} credits, {grant.state}) was recorded for it"
 
 
 PAYER = {"session": webhooks.session_account, "invoice": webhooks.invoice_account,
@@ -237,11 +332,46 @@ def read_flash(sides: Sides, accounts: dict[str, Account], since: datetime) -> N
 
     with ThreadPoolExecutor(max_workers=FLASH_READERS) as pool:
         read = dict(pool.map(one, accounts))
-    unreadable = sorted(str(accounts[user].pk) for user, entries in read.items() if isinstance(entries, str))
-    if unreadable:
-        raise ReconciliationFailed(f"Flash's history could not be read for {len(unreadable)} account(s): "
-                                   + ", ".join(unreadable[:5]) + (" …" if len(unreadable) > 5 else ""))
-    sides.flash = read  # type: ignore[assignment]
+    failed = sorted(str(accounts[user].pk) for user, entries in read.items() if isinstance(entries, str))
+    if failed:
+        raise ReconciliationFailed(f"Flash's history could not be read for {len(failed)} account(s): "
+                                   + ", ".join(failed[:5]) + (" …" if len(failed) > 5 else ""))
+    for user_id, history in read.items():
+        sides.flash[user_id] = []
+        for entry in history:
+            reason = _unreadable_entry(entry)
+            if reason:
+                sides.unreadable_flash.append((user_id, entry, reason))
+            else:
+                sides.flash[user_id].append(entry)
+
+
+def _unreadable_entry(entry: dict) -> str:
+    """Why classifying cannot read a Flash history entry ("" when it can): its type
+    decides whether it is billing's, and a billing entry's amount is compared."""
+    kind = entry.get("transaction_type")
+    if kind is not None and not isinstance(kind, str):
+        return f"transaction_type is a {type(kind).__name__}, not a string"
+    amount = entry.get("amount")
+    if (_marker(entry) or kind in ADMIN_GRANT_TYPES) and (not isinstance(amount, int) or isinstance(amount, bool)):
+        return f"amount of an admin grant is a {type(amount).__name__}, not a whole number"
+    return ""
+
+
+def _unreadable_flash(sides: Sides, accounts: dict[str, Account], since: datetime,
+                      until: datetime) -> Iterator[Finding]:
+    """Flash's entries in the window that classifying cannot read, keyed as
+    `unreadable:flash:<entry id>` (flash_unexplained's entry key)."""
+    for user_id, entry, reason in sides.unreadable_flash:
+        when = flash.transaction_time(entry)
+        if when is not None and not since <= when <= until:
+            continue
+        key = _flash_entry_key(user_id, entry)
+        yield Finding(
+            DifferenceKind.UNREADABLE, f"unreadable:flash:{key if len(key) <= 200 else _digest(key)}", when or until,
+            f"Flash history entry {str(entry.get('id') or '(no id)')[:80]} cannot be read: {reason}; "
+            "it is not reconciled",
+            account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id") or "")[:255])
 
 
 # --- classifying ------------------------------------------------------------------------
@@ -346,6 +476,8 @@ def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until:
                     account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id", ""))))
 
     found.extend(_reversals_missing(sides, settled))
+    found.extend(sides.unreadable)
+    found.extend(_unreadable_flash(sides, accounts, since, until))
     return found
 
 

@@ -47,6 +47,8 @@ DISPUTE_SETTLED = {"won", "warning_closed"}
 MAX_ID = 200
 # What money_amount (an IntegerField) holds on PostgreSQL; a larger one would be a 500.
 MAX_AMOUNT = 2**31 - 1
+# The last Unix time a datetime holds (9999-12-31T23:59:59Z).
+LATEST_TIME = 253402300799
 
 
 class Unprocessable(Exception):
@@ -125,6 +127,15 @@ def integer(obj: dict, *path: str, where: str = "") -> int | None:
     value = _field(obj, path, int, "a whole number", where)
     if value is not None and abs(value) > MAX_AMOUNT:
         raise Unprocessable(f"{_name(where, path)} is {value}, out of range")
+    return value
+
+
+def timestamp(obj: dict, *path: str, where: str = "") -> int | None:
+    """A Unix time such as `created` (None when absent): a whole number, without
+    integer()'s money range, which times pass in 2038."""
+    value = _field(obj, path, int, "a whole number (a Unix time)", where)
+    if value is not None and not 0 <= value <= LATEST_TIME:
+        raise Unprocessable(f"{_name(where, path)} is {value}, not a time")
     return value
 
 
