@@ -86,3 +86,19 @@ def test_it_counts_the_reconciliation_differences_nobody_has_explained(operator,
     assert item.count == 1
     listed = operator_client.get(item.url).context["cl"]
     assert [d.stripe_object_id for d in listed.result_list] == ["cs_open"]
+
+
+def test_it_shows_no_secret_the_stripe_mirror_stores(operator_client):
+    from djstripe.models import APIKey, WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.create(id="we_1", livemode=False, url="https://api.example.com/hook",
+                                              secret="whsec_NeverShown1234567890", api_version="2024-06-20",
+                                              enabled_events=["*"], status="enabled")
+    key = APIKey.objects.create(type="secret", name="ops", secret="sk_test_51NeverShown1234567890", livemode=False)
+
+    for url in ("/admin/djstripe/webhookendpoint/", f"/admin/djstripe/webhookendpoint/{endpoint.pk}/change/",
+                "/admin/djstripe/apikey/", f"/admin/djstripe/apikey/{key.pk}/change/"):
+        page = operator_client.get(url)
+        assert page.status_code == 200, url
+        # Stripe's own redaction (sk_test_...7890) is all that may show of a key.
+        assert "NeverShown" not in page.content.decode(), url
