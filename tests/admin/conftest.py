@@ -16,6 +16,20 @@ from tests.portal.conftest import async_unsafe_within, browser, context, page  #
 
 HERE = Path(__file__).resolve().parent
 
+# Every list an operator works from (the admin's changelists), by a short name.
+LISTS = {
+    "accounts": "/admin/accounts/account/",
+    "session-tokens": "/admin/accounts/sessiontoken/",
+    "keys": "/admin/apikeys/apikey/",
+    "tier-changes": "/admin/apikeys/tierchange/",
+    "grants": "/admin/payments/creditgrant/",
+    "events": "/admin/payments/stripeevent/",
+    "differences": "/admin/payments/difference/",
+    "usage-records": "/admin/metering/usagerecord/",
+    "auto-reloads": "/admin/payments/autoreload/",
+    "reloads": "/admin/payments/reload/",
+}
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):

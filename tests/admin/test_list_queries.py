@@ -25,18 +25,7 @@ from payments.models import (
     TransactionType,
 )
 
-LISTS = {
-    "accounts": "/admin/accounts/account/",
-    "session-tokens": "/admin/accounts/sessiontoken/",
-    "keys": "/admin/apikeys/apikey/",
-    "tier-changes": "/admin/apikeys/tierchange/",
-    "grants": "/admin/payments/creditgrant/",
-    "events": "/admin/payments/stripeevent/",
-    "differences": "/admin/payments/difference/",
-    "usage-records": "/admin/metering/usagerecord/",
-    "auto-reloads": "/admin/payments/autoreload/",
-    "reloads": "/admin/payments/reload/",
-}
+from .conftest import LISTS
 
 
 def add_rows(n: int, start: int) -> None:

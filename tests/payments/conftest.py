@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DEFAULT_DB_ALIAS
 from django.test import Client, TestCase
 
 from payments import grants
+from payments.models import Difference, ReconciliationRun
 from standins.apple import Apple
 from standins.stripe import PRICES, Stripe
 
@@ -38,6 +42,34 @@ def committed():
     commit would: tests stay in a rolled-back transaction, which is much faster on
     PostgreSQL than flushing dj-stripe's hundred tables after each test."""
     return TestCase.captureOnCommitCallbacks(using=DEFAULT_DB_ALIAS, execute=True)
+
+
+@dataclass
+class Outcome:
+    """What `manage.py reconcile_ledger` ended with: its exit code and what it printed."""
+
+    code: int
+    output: str
+
+    def kinds(self) -> list[str]:
+        """The kinds of difference the (first) run found."""
+        return sorted(Difference.objects.filter(runs=ReconciliationRun.objects.first()).values_list("kind", flat=True))
+
+
+@pytest.fixture
+def reconcile(settings) -> Callable[..., Outcome]:
+    settings.PAYMENTS_RECONCILE_GRACE_SECONDS = 0  # a webhook is not "still on its way" here
+
+    def run(*args: str) -> Outcome:
+        out = io.StringIO()
+        try:
+            with committed():  # a repaired grant's first delivery happens, as after a commit
+                call_command("reconcile_ledger", *args, stdout=out)
+        except CommandError as exc:
+            return Outcome(exc.returncode, out.getvalue() + str(exc))
+        return Outcome(0, out.getvalue())
+
+    return run
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ and a non-zero exit while one is unexplained."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-from dataclasses import dataclass
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.test import Client
 
 from payments import reconciliation
@@ -19,32 +16,7 @@ from tests.conftest import bearer
 from upstreams import flash as flash_client
 from upstreams.stripe import client as stripe_client
 
-from .conftest import committed, price
-
-
-@dataclass
-class Outcome:
-    code: int
-    output: str
-
-    def kinds(self) -> list[str]:
-        return sorted(Difference.objects.filter(runs=ReconciliationRun.objects.first()).values_list("kind", flat=True))
-
-
-@pytest.fixture
-def reconcile(settings):
-    settings.PAYMENTS_RECONCILE_GRACE_SECONDS = 0  # a webhook is not "still on its way" here
-
-    def run(*args: str) -> Outcome:
-        out = io.StringIO()
-        try:
-            with committed():  # a repaired grant's first delivery happens, as after a commit
-                call_command("reconcile_ledger", *args, stdout=out)
-        except CommandError as exc:
-            return Outcome(exc.returncode, out.getvalue() + str(exc))
-        return Outcome(0, out.getvalue())
-
-    return run
+from .conftest import price
 
 
 @pytest.fixture

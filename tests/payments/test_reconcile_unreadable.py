@@ -6,39 +6,11 @@ grants from it. Malformed objects are seeded into the stand-ins, read over HTTP.
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
-import pytest
-from django.core.management import CommandError, call_command
-
 from payments.models import CreditGrant, Difference, GrantState, ReconciliationRun, RunOutcome
 from upstreams import flash as flash_client
 
 from .conftest import committed
 from .reloads import save_card, turn_on
-
-
-@dataclass
-class Outcome:
-    code: int
-    output: str
-
-
-@pytest.fixture
-def reconcile(settings):
-    settings.PAYMENTS_RECONCILE_GRACE_SECONDS = 0  # a webhook is not "still on its way" here
-
-    def run(*args: str) -> Outcome:
-        out = io.StringIO()
-        try:
-            with committed():  # a repaired grant's first delivery happens, as after a commit
-                call_command("reconcile_ledger", *args, stdout=out)
-        except CommandError as exc:
-            return Outcome(exc.returncode, out.getvalue() + str(exc))
-        return Outcome(0, out.getvalue())
-
-    return run
 
 
 def unreadable() -> Difference:
