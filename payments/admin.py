@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -34,6 +34,7 @@ from . import (
     autoreload,
     grants,
     reconciliation,
+    sales,
     sales_admin,  # noqa: F401  (registers the sales page)
     webhooks,
 )
@@ -97,12 +98,32 @@ class MoneyBackFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SoldThroughFilter(admin.SimpleListFilter):
+    """A Stripe purchase made at Checkout or by an auto-reload's off-session charge: both
+    are the source "Stripe purchase"; an auto-reload's grant is keyed by its payment
+    intent (the sales page tells them apart the same way)."""
+
+    title = "Stripe purchase made by"
+    parameter_name = "sold_through"
+
+    def lookups(self, request, model_admin):
+        return [("checkout", "Checkout"), ("auto_reload", "Auto-reload")]
+
+    def queryset(self, request, queryset):
+        reload = Q(idempotency_key__startswith=sales.AUTO_RELOAD_KEY)
+        if self.value() == "checkout":
+            return queryset.filter(~reload, source=GrantSource.STRIPE)
+        if self.value() == "auto_reload":
+            return queryset.filter(reload, source=GrantSource.STRIPE)
+        return queryset
+
+
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
     # The transaction type follows the source and attempts matter only with the reason (both
     # are on the grant's page): the list keeps to 1280 px.
     list_display = ("short_id", "account", "amount", "source", "state", "why", "created_at", "applied_at")
-    list_filter = ("state", MoneyBackFilter, "source", "transaction_type")
+    list_filter = ("state", MoneyBackFilter, "source", SoldThroughFilter, "transaction_type")
     search_fields = ("idempotency_key", "stripe_object_id", "stripe_event_id", "apple_transaction_id",
                      "account__email", "flash_user_id")
     list_select_related = ("account",)

@@ -59,3 +59,16 @@ def test_it_nets_a_dispute_won_after_its_reversal_was_sent(as_alice, buy, stripe
     stripe_api.close_dispute(dispute["id"], "won")
 
     assert _this_month().total.net == {"usd": 3999}
+
+
+def test_it_filters_the_grants_list_by_checkout_or_auto_reload(as_alice, alice, buy, flash, stripe_api, operator):
+    buy(as_alice, "500_credits")
+    paid_then_declined(as_alice, alice, flash, stripe_api)  # one reload paid
+
+    def listed(choice: str) -> list[str]:
+        return [grant.idempotency_key for grant in
+                operator.get(f"/admin/payments/creditgrant/?sold_through={choice}").context["cl"].result_list]
+
+    [checkout] = listed("checkout")
+    [reload] = listed("auto_reload")
+    assert checkout.startswith("stripe:checkout:") and reload.startswith("stripe:payment_intent:")
