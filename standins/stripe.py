@@ -1061,6 +1061,24 @@ class Stripe(StandIn):
     def read_price(self, req: Recorded, object_id: str) -> Reply:
         return self._retrieve(req, "price", object_id)
 
+    @route("GET", r"/v1/account")
+    def account(self, req: Recorded) -> Reply:
+        """The key's own account: dj-stripe asks for it before it mirrors anything."""
+        return Reply(200, {"id": "acct_standin", "object": "account", "type": "standard", "country": "US",
+                           "default_currency": "usd", "email": "billing@example.com", "charges_enabled": True,
+                           "payouts_enabled": True, "details_submitted": True, "created": 1700000000,
+                           "business_profile": {"name": "TIMEPOINT (Stripe stand-in)", "url": None,
+                                                "support_email": None, "support_phone": None, "support_url": None,
+                                                "mcc": None, "product_description": None},
+                           "settings": {"dashboard": {"display_name": "TIMEPOINT (Stripe stand-in)",
+                                                      "timezone": "Etc/UTC"},
+                                        "branding": {"icon": None, "logo": None, "primary_color": None,
+                                                     "secondary_color": None}},
+                           "capabilities": {}, "metadata": {}, "business_type": None, "requirements": {},
+                           "tos_acceptance": {},
+                           "external_accounts": {"object": "list", "data": [], "has_more": False,
+                                                 "url": "/v1/accounts/acct_standin/external_accounts"}})
+
     @route("GET", r"/v1/customers/(?P<customer_id>[^/]+)/payment_methods(?:/(?P<object_id>[^/]+))?")
     def customer_payment_methods(self, req: Recorded, customer_id: str, object_id: str | None) -> Reply:
         if customer_id not in self.objects["customer"]:
