@@ -122,9 +122,18 @@ class RelayView(APIView):
 
 
 class FlashRelayView(RelayView):
-    def relay(self, request: Request, method: str, path: str) -> HttpResponse:
-        return self.forward(request, flash.SERVICE,
-                            lambda: flash.relay(request, method, path, flash_user_id=request.user.flash_user_id))
+    def relay(self, request: Request, method: str, path: str, base: str | None = None) -> HttpResponse:
+        return self.forward(request, flash.SERVICE, lambda: flash.relay(
+            request, method, path, flash_user_id=request.user.flash_user_id, base=base))
+
+
+def timepoints_base(request: Request) -> str | None:
+    """Where a caller's timepoints live: a test key's generations are made in the sandbox
+    (FLASH_TEST_URL), so its reads and visibility changes of timepoints go there too, or
+    the timepoint it just generated would be 404 on Flash. None: Flash itself."""
+    if getattr(request.auth, "is_test", False) and settings.FLASH_TEST_URL:
+        return settings.FLASH_TEST_URL
+    return None
 
 
 class GenerationView(FlashRelayView):
@@ -300,7 +309,8 @@ class TimepointView(FlashRelayView):
                    "timepoint answers 404, as one that does not exist.",
                    examples=[OpenApiExample("A timepoint", response_only=True, value=_TIMEPOINT)])
     def get(self, request: Request, timepoint_id: str) -> HttpResponse:
-        return self.relay(request, "GET", paths.upstream_path("/api/v1/timepoints", timepoint_id))
+        return self.relay(request, "GET", paths.upstream_path("/api/v1/timepoints", timepoint_id),
+                          timepoints_base(request))
 
 
 class TimepointVisibilityView(FlashRelayView):
@@ -310,7 +320,8 @@ class TimepointVisibilityView(FlashRelayView):
                    "timepoint's owner may change it (404 for anyone else).",
                    examples=[OpenApiExample("Publish", request_only=True, value={"visibility": "public"})])
     def patch(self, request: Request, timepoint_id: str) -> HttpResponse:
-        return self.relay(request, "PATCH", paths.upstream_path("/api/v1/timepoints", timepoint_id) + "/visibility")
+        return self.relay(request, "PATCH", paths.upstream_path("/api/v1/timepoints", timepoint_id) + "/visibility",
+                          timepoints_base(request))
 
 
 class BalanceView(FlashRelayView):

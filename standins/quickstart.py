@@ -241,6 +241,18 @@ def banner(url: str, started: dict[str, StandIn], token: str, seconds: float, st
     ])
 
 
+def local_return_urls(url: str) -> dict[str, str]:
+    """Where Stripe's pages send a newcomer back to after an API checkout, a saved card or
+    the billing portal: this run's portal, not the production app's defaults
+    (https://app.timepointai.com/billing/…), which a local purchase cannot reach. The
+    credits page fits a package, a plan and a saved card alike. Variables already set win."""
+    return {
+        "PAYMENTS_SUCCESS_URL": f"{url}/portal/credits/",
+        "PAYMENTS_CANCEL_URL": f"{url}/portal/credits/cancel/",
+        "PAYMENTS_BILLING_PORTAL_RETURN_URL": f"{url}/portal/plan/",
+    }
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -275,7 +287,7 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(f"make run: {exc}")
     except OSError as exc:  # taken since the check
         sys.exit(f"make run: a stand-in could not listen ({exc})")
-    launcher = Launcher({**base_env, **environment(started)})
+    launcher = Launcher({**local_return_urls(url), **base_env, **environment(started)})
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: launcher.stopping.set())
     all_jobs = jobs(args.base_port)

@@ -588,6 +588,19 @@ class Stripe(StandIn):
             self.deliver(event["id"])
         return invoice
 
+    def cancel_subscription(self, subscription_id: str, deliver: bool = True) -> dict:
+        """Cancel a subscription at once, as the billing portal's *Cancel plan* does:
+        `customer.subscription.deleted`."""
+        subscription = self.objects["subscription"].get(subscription_id)
+        if subscription is None:
+            raise LookupError(f"No such subscription: '{subscription_id}'")
+        with self.lock:
+            subscription.update(status="canceled", canceled_at=self.now(), ended_at=self.now())
+        event = self._emit("customer.subscription.deleted", subscription)
+        if deliver:
+            self.deliver(event["id"])
+        return subscription
+
     # --- payment intents: payments made by the API, off-session with a saved card ---------
 
     def _create_payment_intent(self, params: dict) -> dict:
@@ -1048,6 +1061,24 @@ class Stripe(StandIn):
     def read_price(self, req: Recorded, object_id: str) -> Reply:
         return self._retrieve(req, "price", object_id)
 
+    @route("GET", r"/v1/account")
+    def account(self, req: Recorded) -> Reply:
+        """The key's own account: dj-stripe asks for it before it mirrors anything."""
+        return Reply(200, {"id": "acct_standin", "object": "account", "type": "standard", "country": "US",
+                           "default_currency": "usd", "email": "billing@example.com", "charges_enabled": True,
+                           "payouts_enabled": True, "details_submitted": True, "created": 1700000000,
+                           "business_profile": {"name": "TIMEPOINT (Stripe stand-in)", "url": None,
+                                                "support_email": None, "support_phone": None, "support_url": None,
+                                                "mcc": None, "product_description": None},
+                           "settings": {"dashboard": {"display_name": "TIMEPOINT (Stripe stand-in)",
+                                                      "timezone": "Etc/UTC"},
+                                        "branding": {"icon": None, "logo": None, "primary_color": None,
+                                                     "secondary_color": None}},
+                           "capabilities": {}, "metadata": {}, "business_type": None, "requirements": {},
+                           "tos_acceptance": {},
+                           "external_accounts": {"object": "list", "data": [], "has_more": False,
+                                                 "url": "/v1/accounts/acct_standin/external_accounts"}})
+
     @route("GET", r"/v1/customers/(?P<customer_id>[^/]+)/payment_methods(?:/(?P<object_id>[^/]+))?")
     def customer_payment_methods(self, req: Recorded, customer_id: str, object_id: str | None) -> Reply:
         if customer_id not in self.objects["customer"]:
@@ -1099,9 +1130,10 @@ class Stripe(StandIn):
         params = self.params(req)
         if not params.get("customer"):
             return _error(400, "Missing required param: customer.", "parameter_missing", "customer")
-        portal = {"id": "bps_" + secrets.token_hex(8), "object": "billing_portal.session",
+        portal_id = "bps_" + secrets.token_hex(8)
+        portal = {"id": portal_id, "object": "billing_portal.session",
                   "customer": params["customer"], "return_url": params.get("return_url"), "created": self.now(),
-                  "url": "https://billing.stripe.com/p/session/" + secrets.token_hex(8)}
+                  "url": f"{self.url}/billing_portal/{portal_id}"}
         with self.lock:
             self.portal_sessions.append(portal)
         return Reply(200, portal)
@@ -1156,6 +1188,41 @@ class Stripe(StandIn):
             return Reply(303, "", {"Location": f"/checkout/{session_id}"})
         target = (session["success_url"] or f"/checkout/{session_id}").replace("{CHECKOUT_SESSION_ID}", session_id)
         return Reply(303, "", {"Location": target})
+
+    def _portal_session(self, portal_id: str) -> dict | None:
+        return next((p for p in self.portal_sessions if p["id"] == portal_id), None)
+
+    @route("GET", r"/billing_portal/(?P<portal_id>[^/]+)")
+    def billing_portal_page(self, req: Recorded, portal_id: str) -> Reply:
+        """The billing portal's page: the customer's live subscriptions, each with a
+        *Cancel plan* button, and the way back to `return_url`."""
+        portal = self._portal_session(portal_id)
+        if portal is None:
+            return Reply(404, _page("Billing portal not found", "<p>This portal session does not exist.</p>"),
+                         {"Content-Type": "text/html; charset=utf-8"})
+        live = [sub for sub in self.objects["subscription"].values()
+                if sub["customer"] == portal["customer"] and sub["status"] not in ("canceled", "incomplete_expired")]
+        rows = "".join(
+            f'<form method="post" action="/billing_portal/{portal_id}/cancel/{sub["id"]}"><p>'
+            + html.escape(", ".join(str(item["price"].get("nickname") or item["price"]["id"])
+                                    for item in sub["items"]["data"]))
+            + f' ({html.escape(sub["status"])})</p><button type="submit">Cancel plan</button></form>'
+            for sub in live) or "<p>No active plan.</p>"
+        back = html.escape(portal["return_url"] or "/")
+        return Reply(200, _page("Billing portal (Stripe stand-in)",
+                                f"<p>{html.escape(portal['customer'])}</p>{rows}"
+                                f'<p><a href="{back}">Return</a></p>'),
+                     {"Content-Type": "text/html; charset=utf-8"})
+
+    @route("POST", r"/billing_portal/(?P<portal_id>[^/]+)/cancel/(?P<subscription_id>[^/]+)")
+    def billing_portal_cancel(self, req: Recorded, portal_id: str, subscription_id: str) -> Reply:
+        portal = self._portal_session(portal_id)
+        subscription = self.objects["subscription"].get(subscription_id)
+        if portal is None or subscription is None or subscription["customer"] != portal["customer"]:
+            return Reply(404, _page("Not found", "<p>No such plan in this billing portal.</p>"),
+                         {"Content-Type": "text/html; charset=utf-8"})
+        self.cancel_subscription(subscription_id)
+        return Reply(303, "", {"Location": portal["return_url"] or f"/billing_portal/{portal_id}"})
 
     @route("GET", r"/dashboard/(?P<rest>.*)")
     def dashboard(self, req: Recorded, rest: str) -> Reply:

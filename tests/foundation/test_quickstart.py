@@ -183,7 +183,7 @@ def test_a_second_run_accepts_the_printed_token_and_finds_the_user(launch, tmp_p
     assert again.json() == me.json()
 
 
-def test_test_keys_generate_in_the_sandbox_and_stripe_webhooks_verify(launch):
+def test_test_keys_generate_in_the_sandbox_and_stripe_comes_back_to_this_run(launch):
     # One run for both (each run costs seconds): what make run wires beyond the README's curl.
     run = launch()
     token = run.ready()
@@ -206,6 +206,16 @@ def test_test_keys_generate_in_the_sandbox_and_stripe_webhooks_verify(launch):
     answer = requests.post(run.url + "/api/v1/billing/webhooks/stripe", data=body,
                            headers={**headers, "Content-Type": "application/json"}, timeout=10)
     assert answer.status_code == 200, answer.text
+
+    # An API checkout paid on the stand-in's page comes back to this run's portal, not
+    # to the production app's default return URLs.
+    checkout = requests.post(run.url + "/api/v1/billing/checkout", headers=bearer(token),
+                             json={"package": "100_credits"}, timeout=10)
+    assert checkout.status_code == 200, checkout.text
+    page = requests.get(checkout.json()["checkout_url"], timeout=10).text
+    assert f'href="{run.url}/portal/credits/cancel/"' in page
+    paid = requests.post(checkout.json()["checkout_url"] + "/pay", allow_redirects=False, timeout=10)
+    assert paid.headers["Location"] == run.url + "/portal/credits/"
 
 
 @pytest.mark.parametrize("which", ["gateway", "auth0"])

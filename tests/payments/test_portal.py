@@ -6,7 +6,7 @@ def test_it_opens_the_portal_for_the_callers_customer(as_alice, alice, stripe_ap
     alice.save()
     response = as_alice.post(URL)
     assert response.status_code == 200
-    assert response.json()["url"].startswith("https://billing.stripe.com/")
+    assert response.json()["url"].startswith(f"{stripe_api.url}/billing_portal/bps_")
     assert stripe_api.params(stripe_api.received("/v1/billing_portal/sessions")[0])["customer"] == "cus_alice"
 
 

@@ -1,5 +1,6 @@
 """tp_test_ keys never spend real credits: their generations go to FLASH_TEST_URL
-(a Flash sandbox) or are refused with 403; their reads relay normally."""
+(a Flash sandbox) or are refused with 403; the timepoints they made are read there too,
+their other reads relay normally."""
 
 import json
 
@@ -64,3 +65,26 @@ def test_a_test_key_reads_normally(alice, flash):
         response = with_key(alice, "test").get("/api/v1/credits/balance")
     assert response.status_code == 200
     assert response.json()["balance"] == 100
+
+
+def test_a_test_key_reads_the_timepoint_it_generated_in_the_sandbox(alice, flash, sandbox):
+    client = with_key(alice, "test")
+    with override_settings(FLASH_TEST_URL=sandbox.url):
+        timepoint_id = generate(client).json()["id"]
+        read = client.get(f"/api/v1/timepoints/{timepoint_id}")
+        published = client.patch(f"/api/v1/timepoints/{timepoint_id}/visibility",
+                                 data=json.dumps({"visibility": "public"}), content_type="application/json")
+    assert read.status_code == 200
+    assert read.json()["id"] == timepoint_id
+    assert published.status_code == 200
+    assert published.json()["visibility"] == "public"
+    assert flash.received() == []
+
+
+def test_a_live_key_reads_timepoints_from_flash(alice, flash, sandbox):
+    client = with_key(alice, "live")
+    with override_settings(FLASH_TEST_URL=sandbox.url):
+        timepoint_id = generate(client).json()["id"]
+        read = client.get(f"/api/v1/timepoints/{timepoint_id}")
+    assert read.status_code == 200
+    assert sandbox.received() == []
