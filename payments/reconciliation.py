@@ -368,7 +368,7 @@ def _unreadable_flash(sides: Sides, accounts: dict[str, Account], since: datetim
             continue
         key = _flash_entry_key(user_id, entry)
         yield Finding(
-            DifferenceKind.UNREADABLE, f"unreadable:flash:{key if len(key) <= 200 else _digest(key)}", when or until,
+            DifferenceKind.UNREADABLE, f"unreadable:flash:{key}", when or until,
             f"Flash history entry {str(entry.get('id') or '(no id)')[:80]} cannot be read: {reason}; "
             "it is not reconciled",
             account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id") or "")[:255])
@@ -392,7 +392,10 @@ def _marker(entry: dict) -> str | None:
 
 
 def _flash_entry_key(user_id: str, entry: dict) -> str:
-    return str(entry.get("id") or f"{user_id}:{entry.get('created_at')}:{entry.get('amount')}")
+    """The entry's id (else who, when and how much), a digest of it past 200 characters:
+    a difference's key has 255, with its kind in front."""
+    key = str(entry.get("id") or f"{user_id}:{entry.get('created_at')}:{entry.get('amount')}")
+    return key if len(key) <= 200 else _digest(key)
 
 
 def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until: datetime,
@@ -473,7 +476,7 @@ def classify(sides: Sides, accounts: dict[str, Account], since: datetime, until:
                     DifferenceKind.NOT_BILLINGS, f"flash_unexplained:{key}", when or now,
                     f"Flash has {entry.get('amount')} credits ({entry.get('transaction_type')}: "
                     f"\"{str(entry.get('description', ''))[:120]}\") that no grant of billing's explains",
-                    account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id", ""))))
+                    account_id=accounts[user_id].pk, flash_transaction_id=str(entry.get("id", ""))[:255]))
 
     found.extend(_reversals_missing(sides, settled))
     found.extend(sides.unreadable)

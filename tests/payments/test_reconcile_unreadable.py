@@ -147,3 +147,17 @@ def test_it_records_a_flash_entry_it_cannot_read(reconcile, as_alice, alice, buy
     assert kinds() == ["unreadable"] and difference.runs.count() == 2
     assert (difference.flash_transaction_id, difference.account) == (answer["transaction_id"], alice)
     assert "transaction_type is a list, not a string" in difference.detail
+
+
+def test_it_keys_a_flash_entry_with_an_overlong_id_by_a_digest(reconcile, as_alice, alice, buy, flash):
+    buy(as_alice, "100_credits")
+    answer = flash_client.grant(alice.flash_user_id, 40, "admin_grant", "Goodwill")
+    [entry] = [t for t in flash.transactions[alice.flash_user_id] if t["id"] == answer["transaction_id"]]
+    entry["id"] = "tx_" + "9" * 300  # more than a difference's key or Flash id column holds
+
+    assert reconcile().code == 1
+    assert reconcile().code == 1
+
+    [difference] = Difference.objects.all()
+    assert difference.kind == "flash_unexplained" and difference.runs.count() == 2
+    assert len(difference.key) < 255 and difference.flash_transaction_id == entry["id"][:255]
