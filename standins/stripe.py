@@ -2,7 +2,7 @@
 kept in memory with Stripe's object shapes and ids, its own hosted Checkout page, and
 signed webhook deliveries to the gateway as Stripe makes them.
 
-Objects: customers, prices, Checkout Sessions (payment, subscription and setup mode),
+Objects: customers, products, prices, Checkout Sessions (payment, subscription and setup mode),
 setup intents, payment methods, payment intents, charges, invoices, subscriptions,
 refunds, disputes and events. Lists page as Stripe's do (newest first, `limit`,
 `starting_after`/`ending_before`, `has_more`, `created[gte|gt|lte|lt]`,
@@ -64,13 +64,13 @@ CATALOGUE = {
 KINDS = {
     "cus": "customer", "price": "price", "cs": "checkout.session", "pi": "payment_intent", "ch": "charge",
     "in": "invoice", "sub": "subscription", "re": "refund", "dp": "dispute", "evt": "event",
-    "seti": "setup_intent", "pm": "payment_method",
+    "seti": "setup_intent", "pm": "payment_method", "prod": "product",
 }
 LIST_URLS = {
     "checkout.session": "/v1/checkout/sessions", "invoice": "/v1/invoices", "refund": "/v1/refunds",
     "dispute": "/v1/disputes", "charge": "/v1/charges", "payment_intent": "/v1/payment_intents",
     "customer": "/v1/customers", "subscription": "/v1/subscriptions", "event": "/v1/events",
-    "setup_intent": "/v1/setup_intents", "payment_method": "/v1/payment_methods",
+    "setup_intent": "/v1/setup_intents", "payment_method": "/v1/payment_methods", "product": "/v1/products",
 }
 # The equality filters each list accepts (besides created, limit, cursors and expand).
 LIST_FILTERS = {
@@ -85,6 +85,7 @@ LIST_FILTERS = {
     "event": ("type",),
     "setup_intent": ("customer", "payment_method"),
     "payment_method": ("customer", "type"),
+    "product": (),
 }
 # Stripe's test cards (https://docs.stripe.com/testing): the hosted page offers them.
 # `charge`: how a payment made while the buyer is there ends (Checkout, an API confirm);
@@ -272,6 +273,9 @@ class Stripe(StandIn):
                     setattr(self, name, copy.deepcopy(state[name]))
             for kind in KINDS.values():  # a state kept before a kind existed
                 self.objects.setdefault(kind, {})
+            for price in list(self.objects["price"].values()):  # kept before Products were
+                if price["product"] not in self.objects["product"]:
+                    self._add_product(price["product"], price["nickname"], price["id"])
 
     def environment(self) -> dict[str, str]:
         return {"STRIPE_SECRET_KEY": self.secret_key, "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
@@ -296,11 +300,24 @@ class Stripe(StandIn):
             self.objects[obj["object"]][obj["id"]] = obj
         return obj
 
+    def _add_product(self, product_id: str, name: str, default_price: str) -> dict:
+        now = self.now()
+        return self._store({
+            "id": product_id, "object": "product", "active": True, "name": name, "description": None,
+            "default_price": default_price, "images": [], "marketing_features": [], "metadata": {},
+            "package_dimensions": None, "shippable": None, "statement_descriptor": None, "tax_code": None,
+            "unit_label": None, "url": None, "created": now, "updated": now, "livemode": False,
+        })
+
     def add_price(self, price_id: str, unit_amount: int, product: str, *, monthly: bool = False,
                   currency: str = "usd") -> dict:
+        """A Price and its Product (`prod_<price id's suffix>`, named `product`): Stripe
+        keeps both, and dj-stripe follows a Price to its Product."""
+        product_id = "prod_" + price_id.removeprefix("price_")
+        self._add_product(product_id, product, price_id)
         return self._store({
             "id": price_id, "object": "price", "active": True, "currency": currency, "unit_amount": unit_amount,
-            "product": "prod_" + price_id.removeprefix("price_"), "nickname": product, "livemode": False,
+            "product": product_id, "nickname": product, "livemode": False,
             "type": "recurring" if monthly else "one_time",
             "recurring": {"interval": "month", "interval_count": 1} if monthly else None,
             "created": self.now(), "metadata": {},
@@ -563,14 +580,15 @@ class Stripe(StandIn):
         return events + [self._emit("setup_intent.succeeded", intent)]
 
     def _complete_subscription(self, session: dict, card: str) -> list[dict]:
-        now = self.now()
+        now, subscription_id = self.now(), new_id("sub")
         subscription = self._store({
-            "id": new_id("sub"), "object": "subscription", "customer": session["customer"], "status": "active",
+            "id": subscription_id, "object": "subscription", "customer": session["customer"], "status": "active",
             "metadata": dict((session["subscription_data"] or {}).get("metadata") or {}), "created": now,
             "livemode": False, "latest_invoice": None, "cancel_at_period_end": False,
             "items": {"object": "list", "has_more": False, "data": [
-                {"id": new_id("si"), "object": "subscription_item", "price": dict(line["price"]),
-                 "quantity": line["quantity"], "current_period_start": now, "current_period_end": now + 30 * 86400}
+                {"id": new_id("si"), "object": "subscription_item", "subscription": subscription_id,
+                 "price": dict(line["price"]), "quantity": line["quantity"], "created": now, "metadata": {},
+                 "tax_rates": [], "current_period_start": now, "current_period_end": now + 30 * 86400}
                 for line in self.line_items[session["id"]]]},
         })
         invoice = self._invoice(subscription, "subscription_create")
@@ -740,6 +758,8 @@ class Stripe(StandIn):
             "charge": paid["id"], "payment_intent": paid["payment_intent"], "currency": paid["currency"],
             "reason": reason, "status": "needs_response", "is_charge_refundable": False, "created": now,
             "livemode": False, "metadata": {}, "evidence_details": {"due_by": now + 7 * 86400, "submission_count": 0},
+            # Stripe always sends this list (zero to two entries); the stand-in keeps no balance.
+            "balance_transactions": [],
         })
         event = self._emit("charge.dispute.created", dispute)
         if deliver:
@@ -1052,10 +1072,17 @@ class Stripe(StandIn):
         return Reply(200, self._list_of(self.line_items.get(object_id, []), req.path))
 
     @route("GET", r"/v1/(?P<collection>checkout/sessions|invoices|refunds|disputes|charges|payment_intents"
-                  r"|customers|subscriptions|events|setup_intents|payment_methods)(?:/(?P<object_id>[^/]+))?")
+                  r"|customers|subscriptions|events|setup_intents|payment_methods|products)(?:/(?P<object_id>[^/]+))?")
     def read(self, req: Recorded, collection: str, object_id: str | None) -> Reply:
         kind = next(k for k, url in LIST_URLS.items() if url == f"/v1/{collection}")
         return self._list(req, kind) if object_id is None else self._retrieve(req, kind, object_id)
+
+    @route("GET", r"/v1/products/(?P<object_id>[^/]+)/features")
+    def product_features(self, req: Recorded, object_id: str) -> Reply:
+        """A Product's entitlement features (dj-stripe lists them after a Product): none."""
+        if object_id not in self.objects["product"]:
+            return _missing("product", object_id)
+        return Reply(200, self._list_of([], req.path))
 
     @route("GET", r"/v1/prices/(?P<object_id>[^/]+)")
     def read_price(self, req: Recorded, object_id: str) -> Reply:

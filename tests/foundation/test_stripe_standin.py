@@ -589,3 +589,20 @@ def test_a_state_kept_before_saved_cards_existed_loads(stripe_api, api):
         assert again.payment_methods.list(params={"customer": customer}).data[0].id == method
     finally:
         restarted.stop()
+
+
+def test_a_state_kept_before_products_existed_loads_with_its_prices_products(stripe_api):
+    # make run's .standins/stripe.json from before: its Prices name Products it never kept.
+    kept = json.loads(json.dumps(stripe_api.state()))
+    del kept["objects"]["product"]
+
+    restarted = Stripe()
+    restarted.load_state(kept)
+    restarted.start()
+    try:
+        again = stripe.StripeClient(restarted.secret_key, base_addresses={"api": restarted.url}).v1
+        price = again.prices.retrieve(PRICES["STRIPE_PRICE_HISTORIAN"])
+        product = again.products.retrieve(price.product)
+        assert (product.name, product.default_price, product.active) == ("Historian plan", price.id, True)
+    finally:
+        restarted.stop()
