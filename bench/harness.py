@@ -249,9 +249,10 @@ def gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gatew
 def bare_relay(upstreams: StandIns, flash_user: str, workers: int = 2) -> Iterator[Gateway]:
     """The floor of a relay on this stack: one Django view with no middleware that
     forwards `GET /proto/balance` to the Flash stand-in's balance through a pooled
-    urllib3 client (bench/serving_proto.py), under the same gunicorn settings."""
+    urllib3 client (bench/serving_proto.py), under the same gunicorn settings; and
+    `GET /proto/limited_balance`, the same with the shared limits' Redis work."""
     env = base_environment(DJANGO_SETTINGS_MODULE="bench.serving_proto", PROTO_FLASH_URL=upstreams.flash,
-                           PROTO_FLASH_KEY=FLASH_SERVICE_KEY, PROTO_USER=flash_user)
+                           PROTO_FLASH_KEY=FLASH_SERVICE_KEY, PROTO_USER=flash_user, PROTO_REDIS_URL=redis_url())
     with serve("bench.serving_proto:wsgi", env, workers, ready_path="/proto/balance") as started:
         yield started
 

@@ -4,7 +4,12 @@ In one run, at 1 and 16 connections, the same closed-loop load goes to
   - the Flash stand-in directly (`GET /api/v1/credits/balance` with the service key),
   - the bare relay: one Django view, no middleware, forwarding the same request to the
     same stand-in through a pooled urllib3 client, under the same gunicorn settings
-    (gunicorn.conf.py: gevent, 2 workers; bench/serving_proto.py), and
+    (gunicorn.conf.py: gevent, 2 workers; bench/serving_proto.py),
+  - the bare relay with the shared limits: the same view plus what CONTRACT.md §5
+    makes every relayed API-key read do in Redis, through the gateway's own code
+    (limits.counters: admit.lua before the upstream call, the slot's release after),
+    and nothing else — the floor of any request path that keeps the contract's limits,
+    and
   - the gateway relaying `GET /api/v1/credits/balance` for API keys of an
     enterprise-tier account (one key per 20 connections: the tier's concurrency limit;
     per-minute limits raised), which authenticates, counts its limits and takes a
@@ -24,7 +29,8 @@ import math
 
 from . import harness
 
-TARGETS = ("stand-in direct", "bare relay", "gateway")
+TARGETS = ("stand-in direct", "bare relay", "bare relay + limits", "gateway")
+LIMITED = "bare relay + limits"
 
 
 def run(connections: list[int], requests_per_level: int, time_cap: float) -> dict:
@@ -45,6 +51,7 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
                                     {"X-Service-Key": harness.FLASH_SERVICE_KEY, "X-User-ID": flash_user}, None,
                                     upstreams.pid),
                 "bare relay": (f"{bare.url}/proto/balance", {}, None, bare.pid),
+                LIMITED: (f"{bare.url}/proto/limited_balance", {}, None, bare.pid),
                 "gateway": (f"{gateway.url}/api/v1/credits/balance", {},
                             [{"Authorization": f"Bearer {key}"} for key in plaintexts], gateway.pid),
             }
@@ -84,6 +91,10 @@ def report(results: dict) -> None:
         print(f"  gateway p50 added over the stand-in: +{gateway.p50 - direct.p50:.2f} ms (target <= 3 ms at 1 "
               f"connection), over the bare relay: +{gateway.p50 - bare.p50:.2f} ms; gateway / bare relay req/s: "
               f"{gateway.rps / bare.rps:.2f} (target >= 0.6 at 16 connections)")
+        limited = rows[LIMITED]
+        print(f"  with the shared limits alone: {limited.rps / bare.rps:.2f} of the bare relay's req/s "
+              f"(whole machine CPU {machine[LIMITED]:.2f} ms per request): the most any request path keeping "
+              f"CONTRACT.md §5's limits reaches here; the gateway reaches {gateway.rps / limited.rps:.2f} of that")
     print(f"  usage records after the gateway's graceful stop: {results['recorded']} for "
           f"{results['answered']} answered requests")
 

@@ -1,6 +1,6 @@
 """The two serving models side by side, as small as a relay gets: Django settings, two
 views per model and the WSGI and ASGI entry points, in one module (it is its own
-DJANGO_SETTINGS_MODULE). Used only by bench/serving_models.py.
+DJANGO_SETTINGS_MODULE). Used by bench/serving_models.py and bench/relay_overhead.py.
 
 - `wsgi` (gunicorn `-k gevent`): synchronous Django views relaying through a pooled
   urllib3 client, as the gateway does;
@@ -10,11 +10,14 @@ DJANGO_SETTINGS_MODULE). Used only by bench/serving_models.py.
 Both relay `GET /proto/balance` to the Flash stand-in's balance and `POST
 /proto/stream` to its generation stream, with no middleware, no authentication and no
 database: the figures compare the serving models, not the gateway's work.
+`GET /proto/limited_balance` (with `PROTO_REDIS_URL`) is the bare relay plus the shared
+limits' Redis work, for bench/relay_overhead.py.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import urllib3
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -58,6 +61,43 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(events(), content_type="text/event-stream")
 
 
+# --- the bare relay with the contract's shared limits (bench/relay_overhead.py) -----------
+# What CONTRACT.md §5 makes every relayed API-key read do in the shared cache, through
+# the gateway's own code (limits.counters): one admit.lua before the upstream call (the
+# IP's failed authentications, the key's cached record, the minute's window, a
+# concurrency slot) and the slot's release, its reply awaited, before the answer. No
+# authentication, middleware, DRF, envelope or metering: the floor of any request path
+# that keeps the contract's limits on this stack.
+if os.environ.get("PROTO_REDIS_URL"):
+    CACHES = {"default": {
+        "BACKEND": "django_redis.cache.RedisCache", "LOCATION": os.environ["PROTO_REDIS_URL"], "KEY_PREFIX": "proto",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.5, "SOCKET_TIMEOUT": 0.5,
+                    "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                    "CONNECTION_POOL_KWARGS": {"max_connections": 50, "timeout": 1.0}},
+    }}
+KEY_HASH = "0" * 64  # a key's SHA-256, as the gateway's records are keyed
+SUBJECT = f"key:{KEY_HASH}"
+
+
+def limited_balance(request: HttpRequest) -> HttpResponse:
+    from limits.counters import Ask, counters
+
+    token = uuid.uuid4().hex
+    ask = Ask(ip=request.META.get("REMOTE_ADDR", ""), subject=SUBJECT, failures_allowed=100, rpm="key",
+              concurrent="key", key_hash=KEY_HASH, token=token, slot_ms=150_000)
+    verdict = counters().admit(ask)
+    if verdict.verdict == "unknown":  # the key's record, cached as the gateway caches it on first use
+        counters().cache_record(KEY_HASH, {"key": "bench"}, rpm=10**9, concurrent=1000, seconds=3600)
+        verdict = counters().admit(ask)
+    if verdict.verdict != "ok":
+        return HttpResponse(status=429)
+    try:
+        upstream = _pool.request("GET", FLASH + "/api/v1/credits/balance", headers=HEADERS, timeout=10)
+    finally:
+        counters().release(SUBJECT, token)
+    return HttpResponse(upstream.data, status=upstream.status, content_type="application/json")
+
+
 # --- ASGI under uvicorn: async views, httpx ---------------------------------------------
 _client = None
 
@@ -94,6 +134,7 @@ async def astream(request: HttpRequest) -> StreamingHttpResponse:
 
 urlpatterns = [
     path("proto/balance", balance),
+    path("proto/limited_balance", limited_balance),
     path("proto/stream", stream),
     path("aproto/balance", abalance),
     path("aproto/stream", astream),
