@@ -426,7 +426,7 @@ APPLE_ENVIRONMENT = env.str("APPLE_ENVIRONMENT", default="Production")  # or San
 # Raw usage records older than this are purged, once their day is rolled up.
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=90)
 # The usage writer (metering/writer.py): queued records are stored at least this often
-# (seconds), one multi-row INSERT per batch.
+# (seconds), one COPY per batch on PostgreSQL (a multi-row INSERT on SQLite).
 USAGE_BATCH_INTERVAL = env.float("USAGE_BATCH_INTERVAL", default=0.25)
 # Records a process keeps queued while PostgreSQL is unreachable; past this, new ones
 # are dropped (counted and logged).
