@@ -428,7 +428,7 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     # Partial refunds of one charge arrive as separate events, possibly at once: each
     # reads the reversals before it, so they take turns on the original grant's row
     # (otherwise two of them both see none and reverse more than was refunded).
-    original = CreditGrant.objects.select_for_update().get(pk=original.pk)
+    original = CreditGrant.objects.select_for_update(no_key=True).get(pk=original.pk)
     to_reverse = reversal_credits(original, paid or original.money_amount, refunded)
     already = -sum(r.amount for r in original.reversals.filter(source=GrantSource.STRIPE_REFUND))
     delta = to_reverse - already
