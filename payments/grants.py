@@ -48,10 +48,15 @@ FAST_RETRY_WINDOW_SECONDS = 300.0
 BACKOFF_MAX_SECONDS = 3600.0
 # A grant still undelivered this long after it was made is marked stuck and alerted.
 STUCK_AFTER = timedelta(hours=1)
-# An attempt that left the outcome unknown looks for the grant's marker in this many of
-# the user's newest Flash transactions, a page at a time.
+# An attempt that left the outcome unknown looks for the grant's marker in the user's
+# Flash transactions made since the grant was (less HISTORY_CLOCK_SKEW: Flash's clock
+# and ours may differ a little), a page at a time. A busy user can make hundreds of
+# transactions between two attempts, so the search never stops at a count it happened
+# to reach: when HISTORY_SCAN entries do not get back to the grant's creation, the
+# outcome stays unknown (retried later, stuck after an hour) rather than sent again.
 HISTORY_PAGE = 100
-HISTORY_SCAN = 500
+HISTORY_SCAN = 10_000
+HISTORY_CLOCK_SKEW = timedelta(minutes=10)
 
 
 def record(idempotency_key: str, *, deliver_after_commit: bool = True, **fields: Any) -> tuple[CreditGrant, bool]:
@@ -127,6 +132,13 @@ def _claim(grant: CreditGrant) -> bool:
     return bool(taken)
 
 
+def _renew(grant: CreditGrant) -> bool:
+    """A fresh lease for the send that follows a history search (which may take many
+    pages), if this attempt still holds the grant: the send then has a whole lease."""
+    return bool(CreditGrant.objects.filter(pk=grant.pk, state__in=UNDELIVERED_STATES, attempts=grant.attempts)
+                .update(next_attempt_at=timezone.now() + _lease()))
+
+
 def deliver(grant_id: uuid.UUID, timeout: tuple[float, float] | None = None) -> str | None:
     """One delivery attempt of a due pending grant; returns its state after, or None
     when it was not due or someone else holds it."""
@@ -161,6 +173,11 @@ def _attempt(grant: CreditGrant, timeout: tuple[float, float] | None = None) -> 
             if found is not None:
                 log.info("grant %s was already applied in Flash (reconciled from history)", grant.id)
                 return _finish(grant, applied=True, flash_transaction_id=str(found.get("id", "")), note=RECONCILED)
+            if not _renew(grant):
+                # The search outlasted the lease and another attempt took the grant: it
+                # searches again and sends; sending here too could apply it twice.
+                log.warning("grant %s: lease lost during the history search; left to the other attempt", grant.id)
+                return grant.state
         setting = "FLASH_ADMIN_KEY"
         body = flash.grant(grant.flash_user_id, grant.amount, grant.transaction_type,
                            f"{grant.description} {grant.marker}".strip(), timeout=timeout)
@@ -263,15 +280,15 @@ def _age(grant: CreditGrant) -> str:
 
 def find_in_flash(grant: CreditGrant) -> dict | None:
     """Flash's transaction carrying this grant's marker, if it exists (raises
-    UpstreamError when the history cannot be read)."""
-    page = HISTORY_PAGE
-    for offset in range(0, HISTORY_SCAN, page):
-        entries = flash.history(grant.flash_user_id, limit=page, offset=offset)["transactions"]
-        for entry in entries:
-            if isinstance(entry, dict) and grant.marker in str(entry.get("description", "")):
-                return entry
-        if len(entries) < page:
-            break
+    UpstreamError when the history cannot be read, or not back to the grant's creation
+    within HISTORY_SCAN entries: "not found" must mean not in Flash)."""
+    since = grant.created_at - HISTORY_CLOCK_SKEW
+    for read, entry in enumerate(flash.history_since(grant.flash_user_id, since, page=HISTORY_PAGE)):
+        if grant.marker in str(entry.get("description", "")):
+            return entry
+        if read + 1 >= HISTORY_SCAN:
+            raise UpstreamError(503, "upstream_unavailable", f"Flash's history holds more than {HISTORY_SCAN} "
+                                "transactions since this grant was made: not searched to the end, not sent again")
     return None
 
 

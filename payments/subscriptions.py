@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from core.catalog import PLANS
+from core.catalog import PLANS, PlanTerms
 
 log = logging.getLogger("payments.subscriptions")
 
@@ -20,6 +21,18 @@ def set_plan(account: Account, plan_id: str, as_of: datetime | None = None) -> b
     Returns whether anything changed."""
     plan = PLANS[plan_id]
     as_of = as_of or timezone.now()
+    # Compare with the row as it is now, locked until our transaction ends: a renewal
+    # and a cancellation handled at once must not both pass the check against what each
+    # read earlier, leaving whichever commits last (the older change) in place. (No key
+    # update: the event's grant, inserted before, holds a key-share lock on this row.)
+    with transaction.atomic():
+        current = Account.objects.select_for_update(no_key=True).only(
+            "plan", "tier", "plan_changed_at").get(pk=account.pk)
+        account.plan, account.tier, account.plan_changed_at = current.plan, current.tier, current.plan_changed_at
+        return _apply(account, plan, as_of)
+
+
+def _apply(account: Account, plan: PlanTerms, as_of: datetime) -> bool:
     if account.plan_changed_at is not None and as_of < account.plan_changed_at:
         log.info("account %s: ignoring a plan change to %s from %s, older than the last one (%s)",
                  account.pk, plan.id, as_of.isoformat(), account.plan_changed_at.isoformat())

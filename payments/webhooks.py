@@ -393,7 +393,7 @@ def reversal_credits(original: CreditGrant, paid: int | None, taken_back: int) -
 
 def _held(key: str, event: StripeEvent, reversed_grant: CreditGrant, source: str, credits: int, description: str,
           *, currency: str | None, money_amount: int, stripe_object_id: str, customer: str,
-          intent: str) -> tuple[CreditGrant, bool]:
+          intent: str, state: str = GrantState.HELD) -> tuple[CreditGrant, bool]:
     """A `refund` grant against another grant, held for an operator: never sent to
     Flash by itself (docs/payments.md, "Refunds" and "Disputes")."""
     return grants.record(
@@ -413,7 +413,7 @@ def _held(key: str, event: StripeEvent, reversed_grant: CreditGrant, source: str
         stripe_customer_id=customer,
         stripe_payment_intent_id=intent,
         reverses=reversed_grant,
-        state=GrantState.HELD,
+        state=state,
     )
 
 
@@ -425,6 +425,10 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     original = original_grant(intent, object_id(charge.get("invoice")))
     if original is None:
         raise Unprocessable(f"refund of charge {charge_id}: no grant found for its payment")
+    # Partial refunds of one charge arrive as separate events, possibly at once: each
+    # reads the reversals before it, so they take turns on the original grant's row
+    # (otherwise two of them both see none and reverse more than was refunded).
+    original = CreditGrant.objects.select_for_update(no_key=True).get(pk=original.pk)
     to_reverse = reversal_credits(original, paid or original.money_amount, refunded)
     already = -sum(r.amount for r in original.reversals.filter(source=GrantSource.STRIPE_REFUND))
     delta = to_reverse - already
@@ -442,7 +446,8 @@ def charge_refunded(event: StripeEvent, charge: dict) -> str:
     return f"refund recorded as held reversal {reversal.id}: -{delta} credits (operator to confirm)"
 
 
-def _dispute_reversal(event: StripeEvent, dispute: dict) -> tuple[CreditGrant, bool]:
+def _dispute_reversal(event: StripeEvent, dispute: dict,
+                      state: str = GrantState.HELD) -> tuple[CreditGrant, bool]:
     """A disputed payment's credits, held like a refund's until an operator (or the
     dispute's outcome) decides; one per dispute."""
     dispute_id, intent = own_id(dispute), object_id(dispute.get("payment_intent"))
@@ -454,7 +459,7 @@ def _dispute_reversal(event: StripeEvent, dispute: dict) -> tuple[CreditGrant, b
     return _held(f"stripe:dispute:{dispute_id}", event, original, GrantSource.STRIPE_DISPUTE, -credits,
                  f"Disputed Stripe payment: -{credits} credits", currency=currency(dispute),
                  money_amount=-disputed, stripe_object_id=dispute_id,
-                 customer=original.stripe_customer_id, intent=intent)
+                 customer=original.stripe_customer_id, intent=intent, state=state)
 
 
 def dispute_created(event: StripeEvent, dispute: dict) -> str:
@@ -473,9 +478,15 @@ def dispute_closed(event: StripeEvent, dispute: dict) -> str:
         return f"dispute lost: reversal {reversal.id} ({reversal.amount} credits) stays held for the operator"
     if status not in DISPUTE_SETTLED:
         return f"dispute closed ({status}): nothing to do"
-    reversal = CreditGrant.objects.filter(idempotency_key=f"stripe:dispute:{dispute_id}").first()
-    if reversal is None:
-        return "dispute won: nothing was held"
+    # Stripe does not deliver in order: when nothing is held yet, the reversal is
+    # recorded released now, under the key the `created` event would use, so that a
+    # late (or concurrent) `created` finds it and holds nothing.
+    try:
+        reversal, created = _dispute_reversal(event, dispute, state=GrantState.RELEASED)
+    except Unprocessable:
+        return "dispute won: nothing was held (no grant found for its payment)"
+    if created:
+        return f"dispute won: reversal {reversal.id} recorded released, nothing taken from Flash"
     if CreditGrant.objects.filter(pk=reversal.pk, state=GrantState.HELD).update(
             state=GrantState.RELEASED, last_error="dispute won: released, never sent to Flash"):
         return f"dispute won: held reversal {reversal.id} released, nothing taken from Flash"

@@ -60,6 +60,20 @@ def test_a_lost_dispute_whose_opening_was_never_delivered_still_holds_its_revers
     assert CreditGrant.objects.get(source=GrantSource.STRIPE_DISPUTE).state == GrantState.HELD
 
 
+def test_a_won_dispute_whose_opening_arrives_after_its_close_holds_nothing(as_alice, alice, buy, stripe_api,
+                                                                           flash):
+    _original, dispute = _disputed(buy, as_alice, stripe_api, deliver=False)
+    stripe_api.close_dispute(dispute["id"], "won")
+
+    # Stripe does not deliver in order: the dispute's opening comes last.
+    [opened] = stripe_api.events_of("charge.dispute.created")
+    assert stripe_api.deliver(opened["id"]) == 200
+
+    assert not CreditGrant.objects.filter(source=GrantSource.STRIPE_DISPUTE, state=GrantState.HELD).exists()
+    assert CreditGrant.objects.get(source=GrantSource.STRIPE_DISPUTE).state == GrantState.RELEASED
+    assert flash.balance_of(alice.flash_user_id) == 100 + 500
+
+
 def test_a_dispute_won_after_its_reversal_was_sent_holds_the_credits_given_back(as_alice, alice, buy, stripe_api,
                                                                                flash, operator):
     _original, dispute = _disputed(buy, as_alice, stripe_api)
