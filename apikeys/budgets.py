@@ -178,3 +178,18 @@ def with_spending(keys: list[APIKey]) -> list[APIKey]:
     for key in keys:
         key.credits_spent_this_month = spent[key.pk]
     return keys
+
+
+def remaining_now(key: APIKey | None) -> int | None:
+    """The budget left to a key this month, for X-Budget-Remaining on a generation
+    refused before it reserved anything (a bad preset, HD without the tier, a rate
+    limit); None for a key without a budget. Generations running now are not counted:
+    the figure is what is left once they have settled at no cost."""
+    if not has_budget(key):
+        return None
+    try:
+        spent = spent_this_month([key])[key.pk]
+    except Exception:  # a header is not worth failing the answer it goes on
+        log.exception("budget of key %s could not be read", key.prefix)
+        return None
+    return max(0, key.monthly_credit_limit - spent)

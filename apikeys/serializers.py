@@ -50,6 +50,12 @@ class UpdateKeySerializer(KeySettings):
     name = StrictCharField(min_length=1, max_length=100, trim_whitespace=False, required=False)
 
     def validate(self, attrs: dict) -> dict:
+        # Refused rather than ignored: beside a change that is made, an ignored one would
+        # look made too (CONTRACT.md §9 names the three fields a PATCH may change).
+        fixed = sorted(set(self.initial_data) - set(self.fields))
+        if fixed:
+            raise serializers.ValidationError(f"Only name, monthly_credit_limit and expires_at can be changed, "
+                                              f"not {', '.join(name[:40] for name in fixed[:5])}.")
         if not attrs:
             raise serializers.ValidationError("Give at least one of name, monthly_credit_limit, expires_at.")
         return attrs

@@ -37,8 +37,8 @@ class RequestContext:
     # What the request cost, for its usage record: set by the view (the relay).
     preset: str | None = None
     credits_spent: int = 0
-    # A generation: its response carries X-Credits-Spent, and X-Budget-Remaining when
-    # its key's budget was consulted (gateway.middleware).
+    # A generation: its response carries X-Credits-Spent, and X-Budget-Remaining for a
+    # key with a budget (gateway.middleware; the figure the reservation saw, if any).
     generation: bool = False
     budget_remaining: int | None = None
 

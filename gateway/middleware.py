@@ -8,8 +8,16 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from apikeys.budgets import remaining_now
 from core.context import context
 from limits.slots import release_when_closed
+
+GENERATION_ROUTES = frozenset({"relay-generate", "relay-generate-stream"})
+
+
+def _is_generation(request: HttpRequest) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.url_name in GENERATION_ROUTES
 
 
 class RateLimitHeadersMiddleware:
@@ -26,11 +34,16 @@ class RateLimitHeadersMiddleware:
         ctx = context(request)
         for name, value in ctx.rate_limit_headers.items():
             response[name] = value
-        if ctx.generation:
-            # Refusals too (0 spent): a client reads one header whatever the outcome.
+        if ctx.generation or _is_generation(request):
+            # Refusals too (0 spent), those before the view ran included (a rate limit):
+            # a client reads one header whatever the outcome (CONTRACT.md §9).
             response["X-Credits-Spent"] = str(ctx.credits_spent)
-            if ctx.budget_remaining is not None:
-                response["X-Budget-Remaining"] = str(ctx.budget_remaining)
+            remaining = ctx.budget_remaining
+            if remaining is None and ctx.api_key is not None:
+                # Refused before the budget was consulted: read it now.
+                remaining = remaining_now(ctx.api_key)
+            if remaining is not None:
+                response["X-Budget-Remaining"] = str(remaining)
         admission = ctx.admission
         if admission is not None and admission.slot is not None:
             if response.streaming:

@@ -9,6 +9,7 @@ import stripe
 from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -166,6 +167,12 @@ class PaymentMethodView(SignedInView):
             "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_s3tup", "session_id": "cs_test_s3tup"})],
     )
     def post(self, request: Request) -> Response:
+        # No body is needed, but a JSON one that does not parse is 400 (CONTRACT.md §3),
+        # before anything is made at Stripe; a body of another type is ignored.
+        try:
+            request.data  # noqa: B018
+        except UnsupportedMediaType:
+            pass
         session = checkout.create_card_setup(request.user)
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 

@@ -38,7 +38,12 @@ def test_it_changes_only_what_it_is_given_and_null_removes(as_alice, alice):
 
 
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"monthly_credit_limit": 0},
-                                  {"expires_at": "2001-01-01T00:00:00Z"}, ["name"]])
+                                  {"expires_at": "2001-01-01T00:00:00Z"}, ["name"],
+                                  # A field PATCH cannot change is refused, not ignored
+                                  # beside one it can: the caller would think it changed.
+                                  {"name": "renamed", "environment": "test"},
+                                  {"monthly_credit_limit": 5, "rate_limit": 1000},
+                                  {"name": "renamed", "is_active": True}])
 def test_it_refuses_bad_changes_with_400(as_alice, alice, body):
     key, _ = create_key(alice, "k", "live")
     response = patch(as_alice, key.pk, body)

@@ -50,3 +50,11 @@ def test_a_new_card_replaces_the_old_one_and_clears_the_last_error(as_alice, ali
     save_card(as_alice, stripe_api, card="5555555555554444")
     body = as_alice.get(AUTO_RELOAD).json()
     assert body["payment_method"]["last4"] == "4444" and body["last_error"] is None
+
+
+def test_a_body_that_is_not_json_is_400_and_starts_no_setup(as_alice, stripe_api):
+    # CONTRACT.md §3: bad JSON is 400 invalid_request, on a route that needs no body too.
+    response = as_alice.post(PAYMENT_METHOD, "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert stripe_api.sessions == {}

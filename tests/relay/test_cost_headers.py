@@ -65,3 +65,41 @@ def test_the_cost_headers_are_exposed_to_browsers_and_in_the_schema(client, as_a
         headers = schema["paths"][path]["post"]["responses"]["200"]["headers"]
         assert {"X-Credits-Spent", "X-Budget-Remaining", "RateLimit", "RateLimit-Policy"} <= set(headers)
     assert "X-Credits-Spent" in schema["components"]["headers"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("body", "status"), [({"query": "x", "preset": "hd"}, 403),
+                                              ({"query": "x", "preset": 5}, 400)])
+def test_a_generation_refused_before_its_budget_is_consulted_still_says_both(alice, flash, path, body, status):
+    # Refused before any reservation (a free tier asking for HD, a bad preset): the
+    # contract's "every relayed generation response" of a budgeted key carries both.
+    key, plaintext = create_key(alice, "k", "live", monthly_credit_limit=12)
+    client = Client(headers=bearer(plaintext))
+    assert generate(client, path)["X-Budget-Remaining"] == "7"
+    refused = generate(client, path, body)
+    assert refused.status_code == status
+    assert (refused["X-Credits-Spent"], refused["X-Budget-Remaining"]) == ("0", "7")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_rate_limited_generation_says_it_spent_nothing_and_the_budget_left(alice, flash, path):
+    key, plaintext = create_key(alice, "k", "live", monthly_credit_limit=12)
+    key.rate_limit_override = 1
+    key.save(update_fields=["rate_limit_override"])
+    client = Client(headers=bearer(plaintext))
+    assert generate(client, path).status_code == 200
+    limited = generate(client, path)
+    assert limited.status_code == 429
+    assert (limited["X-Credits-Spent"], limited["X-Budget-Remaining"]) == ("0", "7")
+    assert len(flash.received("/api/v1/timepoints/generate/")) == 1
+
+
+def test_a_rate_limited_generation_without_a_budget_says_it_spent_nothing(alice, flash):
+    key, plaintext = create_key(alice, "k", "live")
+    key.rate_limit_override = 1
+    key.save(update_fields=["rate_limit_override"])
+    client = Client(headers=bearer(plaintext))
+    assert generate(client, PATHS[0]).status_code == 200
+    limited = generate(client, PATHS[0])
+    assert limited.status_code == 429
+    assert limited["X-Credits-Spent"] == "0" and "X-Budget-Remaining" not in limited
