@@ -85,6 +85,16 @@ class SignedInView(CountedFirst, APIView):
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
+    @staticmethod
+    def no_bad_json(request: Request) -> None:
+        """For a view that needs no body: a JSON one that does not parse is still 400
+        (CONTRACT.md §3), before anything is made at Stripe; a body of another type is
+        ignored."""
+        try:
+            request.data  # noqa: B018 -- parsing is the check
+        except UnsupportedMediaType:
+            pass
+
 
 class CheckoutView(SignedInView):
     @extend_schema(
@@ -118,6 +128,7 @@ class BillingPortalView(SignedInView):
         "Sign in to call this: API keys are refused with 403.",
     )
     def post(self, request: Request) -> Response:
+        self.no_bad_json(request)
         session = checkout.create_billing_portal(request.user)
         return Response({"url": session["url"]})
 
@@ -167,12 +178,7 @@ class PaymentMethodView(SignedInView):
             "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_s3tup", "session_id": "cs_test_s3tup"})],
     )
     def post(self, request: Request) -> Response:
-        # No body is needed, but a JSON one that does not parse is 400 (CONTRACT.md §3),
-        # before anything is made at Stripe; a body of another type is ignored.
-        try:
-            request.data  # noqa: B018
-        except UnsupportedMediaType:
-            pass
+        self.no_bad_json(request)
         session = checkout.create_card_setup(request.user)
         return Response({"checkout_url": session["url"], "session_id": session["id"]})
 
