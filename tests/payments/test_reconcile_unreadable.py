@@ -21,6 +21,16 @@ def kinds() -> list[str]:
     return sorted(Difference.objects.values_list("kind", flat=True))
 
 
+def only_unreadable(object_id: str, *said: str) -> Difference:
+    """The one difference found: the unreadable Stripe object `object_id`, its detail
+    saying each of `said`."""
+    difference = unreadable()
+    assert difference.stripe_object_id == object_id and kinds() == ["unreadable"]
+    for words in said:
+        assert words in difference.detail
+    return difference
+
+
 def test_it_records_an_unreadable_session_and_reconciles_every_other_payment(
         reconcile, as_alice, alice, buy, stripe_api):
     buy(as_alice, "100_credits")
@@ -88,9 +98,7 @@ def test_it_records_an_unreadable_subscription_invoice(reconcile, as_alice, buy,
 
     assert reconcile().code == 1
 
-    difference = unreadable()
-    assert difference.stripe_object_id == invoice["id"] and kinds() == ["unreadable"]
-    assert "Stripe invoice" in difference.detail and "quantity is a string" in difference.detail
+    only_unreadable(invoice["id"], "Stripe invoice", "quantity is a string")
     assert ReconciliationRun.objects.get().counts["stripe_payments"] == 1  # the package purchase
 
 
@@ -105,9 +113,7 @@ def test_it_records_an_unreadable_auto_reload_payment_intent(reconcile, as_alice
 
     assert reconcile().code == 1
 
-    difference = unreadable()
-    assert difference.stripe_object_id == intent["id"] and kinds() == ["unreadable"]
-    assert "Stripe payment_intent" in difference.detail and "metadata.package is a list" in difference.detail
+    only_unreadable(intent["id"], "Stripe payment_intent", "metadata.package is a list")
 
 
 def test_it_records_a_refund_whose_charge_cannot_be_read(reconcile, as_alice, buy, stripe_api):
@@ -117,9 +123,7 @@ def test_it_records_a_refund_whose_charge_cannot_be_read(reconcile, as_alice, bu
 
     assert reconcile().code == 1
 
-    difference = unreadable()
-    assert difference.stripe_object_id == refund["id"] and kinds() == ["unreadable"]
-    assert "Stripe refund" in difference.detail and "charge is a string, not an object" in difference.detail
+    only_unreadable(refund["id"], "Stripe refund", "charge is a string, not an object")
 
 
 def test_it_records_a_dispute_it_cannot_read(reconcile, as_alice, buy, stripe_api):
@@ -129,9 +133,7 @@ def test_it_records_a_dispute_it_cannot_read(reconcile, as_alice, buy, stripe_ap
 
     assert reconcile().code == 1
 
-    difference = unreadable()
-    assert difference.stripe_object_id == dispute["id"] and kinds() == ["unreadable"]
-    assert "status is a list, not a string" in difference.detail
+    only_unreadable(dispute["id"], "status is a list, not a string")
 
 
 def test_it_records_a_flash_entry_it_cannot_read(reconcile, as_alice, alice, buy, flash):
