@@ -282,6 +282,18 @@ class Result:
     def count(self) -> int:
         return len(self.latencies)
 
+    def add(self, other: Result) -> Result:
+        """This result and `other` (another slice of the same target) as one."""
+        total = self.count + other.count
+        for who in {*self.cpu, *other.cpu}:
+            spent = self.cpu.get(who, 0.0) * self.count + other.cpu.get(who, 0.0) * other.count
+            self.cpu[who] = spent / max(1, total)
+        self.latencies.extend(other.latencies)
+        for status, n in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
+        self.elapsed += other.elapsed
+        return self
+
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000 if ordered else float("nan")

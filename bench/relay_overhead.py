@@ -19,7 +19,7 @@ Prints p50, p99, requests/s and CPU per request of each, the gateway's ratios to
 bare relay, and, after the gateway's (and the lean path's) graceful stop, whether every
 request it answered left a usage record.
 
-    python -m bench.relay_overhead [--connections 1 16] [--requests 4000]
+    python -m bench.relay_overhead [--connections 1 16] [--requests 4000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ LEAN = "lean path"
 METERED = ("lean path", "gateway")
 
 
-def run(connections: list[int], requests_per_level: int, time_cap: float) -> dict:
+def run(connections: list[int], requests_per_level: int, time_cap: float, rounds: int = 1) -> dict:
     harness.setup_django()
     from accounts.models import Account
     from metering.models import UsageRecord
@@ -72,8 +72,11 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
             redis_pid = harness.local_redis_pid()
             for n in connections:
                 total = requests_per_level if n > 1 else max(500, requests_per_level // 4)
-                results[n] = {}
-                for name, (target, headers, per_connection, pid) in targets.items():
+                results[n] = {name: harness.Result() for name in targets}
+                # In `rounds` slices, the targets taking turns: on a machine whose other load
+                # varies, every target meets the same share of it.
+                for name, (target, headers, per_connection, pid) in [
+                        item for _ in range(rounds) for item in targets.items()]:
                     # What each request costs the whole machine: the server, the stand-in
                     # it calls, Redis, and the load generator (this process).
                     processes = {"server": pid}
@@ -81,12 +84,13 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
                         processes["stand-in"] = upstreams.pid
                     if redis_pid:
                         processes["redis"] = redis_pid
-                    results[n][name] = harness.measured(
+                    part = harness.measured(
                         processes,
-                        lambda t=target, h=headers, p=per_connection, total=total, n=n: harness.load(
-                            t, total, n, h, time_cap=time_cap, headers_for=p), load=True)
+                        lambda t=target, h=headers, p=per_connection, total=total // rounds, n=n: harness.load(
+                            t, total, n, h, time_cap=time_cap / rounds, headers_for=p), load=True)
+                    results[n][name].add(part)
                     if name in answered:
-                        answered[name] += results[n][name].count
+                        answered[name] += part.count
         # The gateway and the lean path have stopped gracefully: their workers stored every queued record.
         recorded = {name: UsageRecord.objects.filter(account=account).count() - recorded_before[name]
                     for name, account in accounts.items()}
@@ -124,9 +128,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--requests", type=int, default=4000, help="per target and level (a quarter at 1)")
     parser.add_argument("--time-cap", type=float, default=15.0, help="seconds per target and level")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each level in this many slices, the targets taking turns (a busy machine)")
     args = parser.parse_args()
     print(harness.machine())
-    report(run(args.connections, args.requests, args.time_cap))
+    report(run(args.connections, args.requests, args.time_cap, max(1, args.rounds)))
 
 
 if __name__ == "__main__":
