@@ -246,6 +246,17 @@ def gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gatew
 
 
 @contextlib.contextmanager
+def lean_gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gateway]:
+    """The gateway's process as `gateway()` starts it (same settings, database, Redis,
+    gunicorn.conf.py), with API-key balance reads served by a second request path beside
+    Django and DRF (bench/lean_wsgi.py); everything else by the gateway itself."""
+    prepare_database()
+    with serve("bench.lean_wsgi:application", base_environment(**upstreams.environment(), **env),
+               workers) as started:
+        yield started
+
+
+@contextlib.contextmanager
 def bare_relay(upstreams: StandIns, flash_user: str, workers: int = 2) -> Iterator[Gateway]:
     """The floor of a relay on this stack: one Django view with no middleware that
     forwards `GET /proto/balance` to the Flash stand-in's balance through a pooled
@@ -270,6 +281,18 @@ class Result:
     @property
     def count(self) -> int:
         return len(self.latencies)
+
+    def add(self, other: Result) -> Result:
+        """This result and `other` (another slice of the same target) as one."""
+        total = self.count + other.count
+        for who in {*self.cpu, *other.cpu}:
+            spent = self.cpu.get(who, 0.0) * self.count + other.cpu.get(who, 0.0) * other.count
+            self.cpu[who] = spent / max(1, total)
+        self.latencies.extend(other.latencies)
+        for status, n in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + n
+        self.elapsed += other.elapsed
+        return self
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)

@@ -16,10 +16,10 @@ In one run, at 1 and 16 connections, the same closed-loop load goes to
     concurrency slot (one Redis round trip), calls Flash, releases the slot (one more)
     and queues a usage record.
 Prints p50, p99, requests/s and CPU per request of each, the gateway's ratios to the
-bare relay, and, after the gateway's graceful stop, whether every request it answered
-left a usage record.
+bare relay, and, after the gateway's (and the lean path's) graceful stop, whether every
+request it answered left a usage record.
 
-    python -m bench.relay_overhead [--connections 1 16] [--requests 4000]
+    python -m bench.relay_overhead [--connections 1 16] [--requests 4000] [--rounds 1]
 """
 
 from __future__ import annotations
@@ -29,40 +29,54 @@ import math
 
 from . import harness
 
-TARGETS = ("stand-in direct", "bare relay", "bare relay + limits", "gateway")
+TARGETS = ("stand-in direct", "bare relay", "bare relay + limits", "lean path", "gateway")
 LIMITED = "bare relay + limits"
+LEAN = "lean path"
+METERED = ("lean path", "gateway")
 
 
-def run(connections: list[int], requests_per_level: int, time_cap: float) -> dict:
+def run(connections: list[int], requests_per_level: int, time_cap: float, rounds: int = 1) -> dict:
     harness.setup_django()
     from accounts.models import Account
     from metering.models import UsageRecord
 
     results: dict[int, dict[str, harness.Result]] = {}
     with harness.standins() as upstreams:
-        plaintexts = harness.bench_keys(upstreams, "relay", count=max(1, math.ceil(max(connections) / 20)))
-        account = Account.objects.get(external_id="bench|relay")
-        recorded_before = UsageRecord.objects.filter(account=account).count()
+        count = max(1, math.ceil(max(connections) / 20))
+        plaintexts = harness.bench_keys(upstreams, "relay", count=count)
+        # The lean path's own account and keys, so that each row's usage records are counted apart.
+        lean_keys = harness.bench_keys(upstreams, "lean", count=count)
+        accounts = {"gateway": Account.objects.get(external_id="bench|relay"),
+                    LEAN: Account.objects.get(external_id="bench|lean")}
+        recorded_before = {name: UsageRecord.objects.filter(account=account).count()
+                           for name, account in accounts.items()}
         flash_user = upstreams.flash_user("bench|relay")
-        answered = 0
-        with harness.gateway(upstreams) as gateway, harness.bare_relay(upstreams, flash_user) as bare:
+        answered = dict.fromkeys(METERED, 0)
+        with harness.gateway(upstreams) as gateway, harness.bare_relay(upstreams, flash_user) as bare, \
+                harness.lean_gateway(upstreams) as lean:
             targets = {
                 "stand-in direct": (f"{upstreams.flash}/api/v1/credits/balance",
                                     {"X-Service-Key": harness.FLASH_SERVICE_KEY, "X-User-ID": flash_user}, None,
                                     upstreams.pid),
                 "bare relay": (f"{bare.url}/proto/balance", {}, None, bare.pid),
                 LIMITED: (f"{bare.url}/proto/limited_balance", {}, None, bare.pid),
+                LEAN: (f"{lean.url}/api/v1/credits/balance", {},
+                       [{"Authorization": f"Bearer {key}"} for key in lean_keys], lean.pid),
                 "gateway": (f"{gateway.url}/api/v1/credits/balance", {},
                             [{"Authorization": f"Bearer {key}"} for key in plaintexts], gateway.pid),
             }
             for name, (target, headers, per_connection, _) in targets.items():  # warm pools, caches, imports
                 warm = harness.load(target, 300, 16, headers, headers_for=per_connection)
-                answered += warm.count if name == "gateway" else 0
+                if name in answered:
+                    answered[name] += warm.count
             redis_pid = harness.local_redis_pid()
             for n in connections:
                 total = requests_per_level if n > 1 else max(500, requests_per_level // 4)
-                results[n] = {}
-                for name, (target, headers, per_connection, pid) in targets.items():
+                results[n] = {name: harness.Result() for name in targets}
+                # In `rounds` slices, the targets taking turns: on a machine whose other load
+                # varies, every target meets the same share of it.
+                for name, (target, headers, per_connection, pid) in [
+                        item for _ in range(rounds) for item in targets.items()]:
                     # What each request costs the whole machine: the server, the stand-in
                     # it calls, Redis, and the load generator (this process).
                     processes = {"server": pid}
@@ -70,13 +84,16 @@ def run(connections: list[int], requests_per_level: int, time_cap: float) -> dic
                         processes["stand-in"] = upstreams.pid
                     if redis_pid:
                         processes["redis"] = redis_pid
-                    results[n][name] = harness.measured(
+                    part = harness.measured(
                         processes,
-                        lambda t=target, h=headers, p=per_connection, total=total, n=n: harness.load(
-                            t, total, n, h, time_cap=time_cap, headers_for=p), load=True)
-                    answered += results[n][name].count if name == "gateway" else 0
-        # The gateway has stopped gracefully: its workers stored every queued record.
-        recorded = UsageRecord.objects.filter(account=account).count() - recorded_before
+                        lambda t=target, h=headers, p=per_connection, total=total // rounds, n=n: harness.load(
+                            t, total, n, h, time_cap=time_cap / rounds, headers_for=p), load=True)
+                    results[n][name].add(part)
+                    if name in answered:
+                        answered[name] += part.count
+        # The gateway and the lean path have stopped gracefully: their workers stored every queued record.
+        recorded = {name: UsageRecord.objects.filter(account=account).count() - recorded_before[name]
+                    for name, account in accounts.items()}
     return {"levels": results, "answered": answered, "recorded": recorded}
 
 
@@ -95,8 +112,15 @@ def report(results: dict) -> None:
         print(f"  with the shared limits alone: {limited.rps / bare.rps:.2f} of the bare relay's req/s "
               f"(whole machine CPU {machine[LIMITED]:.2f} ms per request): the most any request path keeping "
               f"CONTRACT.md §5's limits reaches here; the gateway reaches {gateway.rps / limited.rps:.2f} of that")
-    print(f"  usage records after the gateway's graceful stop: {results['recorded']} for "
-          f"{results['answered']} answered requests")
+        lean = rows[LEAN]
+        print(f"  lean path (a second request path for API-key reads, beside Django and DRF): "
+              f"{lean.rps / bare.rps:.2f} of the bare relay's req/s (gateway {gateway.rps / bare.rps:.2f}, floor "
+              f"{limited.rps / bare.rps:.2f}); whole machine CPU {machine[LEAN]:.2f} ms per request "
+              f"(floor {machine[LIMITED]:.2f}, gateway {machine['gateway']:.2f}); p50 +{lean.p50 - bare.p50:.2f} ms "
+              f"over the bare relay (floor +{limited.p50 - bare.p50:.2f}, gateway +{gateway.p50 - bare.p50:.2f})")
+    for name in METERED:
+        print(f"  usage records after the {name}'s graceful stop: {results['recorded'][name]} for "
+              f"{results['answered'][name]} answered requests")
 
 
 def main() -> None:
@@ -104,9 +128,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--requests", type=int, default=4000, help="per target and level (a quarter at 1)")
     parser.add_argument("--time-cap", type=float, default=15.0, help="seconds per target and level")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each level in this many slices, the targets taking turns (a busy machine)")
     args = parser.parse_args()
     print(harness.machine())
-    report(run(args.connections, args.requests, args.time_cap))
+    report(run(args.connections, args.requests, args.time_cap, max(1, args.rounds)))
 
 
 if __name__ == "__main__":
