@@ -34,6 +34,12 @@ def is_relayed(response: HttpResponseBase) -> bool:
     return getattr(response, "relayed", False)
 
 
+def request_id_of(request: HttpRequest) -> str:
+    """The client's X-Request-ID when well-formed, else a new one."""
+    given = request.headers.get("X-Request-ID", "")
+    return given if _WELL_FORMED_ID.match(given) else uuid.uuid4().hex
+
+
 class RequestIDMiddleware:
     """Take the client's X-Request-ID when well-formed, make one otherwise; put it on
     every log line of the request and on the response."""
@@ -42,9 +48,7 @@ class RequestIDMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        given = request.headers.get("X-Request-ID", "")
-        request_id = given if _WELL_FORMED_ID.match(given) else uuid.uuid4().hex
-        request.request_id = request_id
+        request_id = request.request_id = request_id_of(request)
         # Not reset on the way out: Django logs a failed response ("Internal Server
         # Error: …") after the middleware returns, and a streamed response logs while it
         # is being sent. `request_finished` (the response closed) forgets it.

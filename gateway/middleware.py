@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from apikeys.budgets import remaining_now
 from core.context import context
@@ -31,25 +31,31 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        ctx = context(request)
-        for name, value in ctx.rate_limit_headers.items():
-            response[name] = value
-        if ctx.generation or _is_generation(request):
-            # Refusals too (0 spent), those before the view ran included (a rate limit):
-            # a client reads one header whatever the outcome (CONTRACT.md §9).
-            response["X-Credits-Spent"] = str(ctx.credits_spent)
-            remaining = ctx.budget_remaining
-            if remaining is None and ctx.api_key is not None:
-                # Refused before the budget was consulted: read it now.
-                remaining = remaining_now(ctx.api_key)
-            if remaining is not None:
-                response["X-Budget-Remaining"] = str(remaining)
-        admission = ctx.admission
-        if admission is not None and admission.slot is not None:
-            if response.streaming:
-                release_when_closed(response, admission.slot)
-            else:
-                # Its work is done: free the slot before the client can read the answer
-                # and send its next request (to this worker or another).
-                admission.slot.release()
+        finish_limits(request, response)
         return response
+
+
+def finish_limits(request: HttpRequest, response: HttpResponseBase) -> None:
+    """The rate-limit and cost headers of `response`, and its admission's slot given back
+    (a stream's when it ends); also run by the read lane (timepoint_billing/read_lane.py)."""
+    ctx = context(request)
+    for name, value in ctx.rate_limit_headers.items():
+        response[name] = value
+    if ctx.generation or _is_generation(request):
+        # Refusals too (0 spent), those before the view ran included (a rate limit):
+        # a client reads one header whatever the outcome (CONTRACT.md §9).
+        response["X-Credits-Spent"] = str(ctx.credits_spent)
+        remaining = ctx.budget_remaining
+        if remaining is None and ctx.api_key is not None:
+            # Refused before the budget was consulted: read it now.
+            remaining = remaining_now(ctx.api_key)
+        if remaining is not None:
+            response["X-Budget-Remaining"] = str(remaining)
+    admission = ctx.admission
+    if admission is not None and admission.slot is not None:
+        if response.streaming:
+            release_when_closed(response, admission.slot)
+        else:
+            # Its work is done: free the slot before the client can read the answer
+            # and send its next request (to this worker or another).
+            admission.slot.release()

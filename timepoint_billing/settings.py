@@ -362,6 +362,9 @@ PRECHECK_BALANCE_SECONDS = env.float("PRECHECK_BALANCE_SECONDS", default=1.0)
 # Kept-alive connections per upstream host and process (more are opened when more
 # calls run at once, and closed after them).
 UPSTREAM_POOL_SIZE = env.int("UPSTREAM_POOL_SIZE", default=100)
+# An API key's credit reads served beside Django's middleware and DRF by the same code
+# (timepoint_billing/read_lane.py: about a quarter of a read's CPU); off: all through Django.
+READ_LANE = env.bool("READ_LANE", default=True)
 
 # --- Stripe ------------------------------------------------------------------------
 
