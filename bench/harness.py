@@ -246,17 +246,6 @@ def gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gatew
 
 
 @contextlib.contextmanager
-def lean_gateway(upstreams: StandIns, workers: int = 2, **env: str) -> Iterator[Gateway]:
-    """The gateway's process as `gateway()` starts it (same settings, database, Redis,
-    gunicorn.conf.py), with API-key balance reads served by a second request path beside
-    Django and DRF (bench/lean_wsgi.py); everything else by the gateway itself."""
-    prepare_database()
-    with serve("bench.lean_wsgi:application", base_environment(**upstreams.environment(), **env),
-               workers) as started:
-        yield started
-
-
-@contextlib.contextmanager
 def bare_relay(upstreams: StandIns, flash_user: str, workers: int = 2) -> Iterator[Gateway]:
     """The floor of a relay on this stack: one Django view with no middleware that
     forwards `GET /proto/balance` to the Flash stand-in's balance through a pooled

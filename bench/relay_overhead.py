@@ -9,15 +9,16 @@ In one run, at 1 and 16 connections, the same closed-loop load goes to
     makes every relayed API-key read do in Redis, through the gateway's own code
     (limits.counters: admit.lua before the upstream call, the slot's release after),
     and nothing else — the floor of any request path that keeps the contract's limits,
-    and
   - the gateway relaying `GET /api/v1/credits/balance` for API keys of an
     enterprise-tier account (one key per 20 connections: the tier's concurrency limit;
     per-minute limits raised), which authenticates, counts its limits and takes a
     concurrency slot (one Redis round trip), calls Flash, releases the slot (one more)
-    and queues a usage record.
+    and queues a usage record: once with READ_LANE=false (every request through
+    Django's middleware and DRF) and once as it runs (the read lane:
+    timepoint_billing/read_lane.py).
 Prints p50, p99, requests/s and CPU per request of each, the gateway's ratios to the
-bare relay, and, after the gateway's (and the lean path's) graceful stop, whether every
-request it answered left a usage record.
+bare relay, and, after the gateways' graceful stop, whether every request each
+answered left a usage record.
 
     python -m bench.relay_overhead [--connections 1 16] [--requests 4000] [--rounds 1]
 """
@@ -29,10 +30,10 @@ import math
 
 from . import harness
 
-TARGETS = ("stand-in direct", "bare relay", "bare relay + limits", "lean path", "gateway")
+TARGETS = ("stand-in direct", "bare relay", "bare relay + limits", "gateway, all through Django", "gateway")
 LIMITED = "bare relay + limits"
-LEAN = "lean path"
-METERED = ("lean path", "gateway")
+DJANGO = "gateway, all through Django"
+METERED = (DJANGO, "gateway")
 
 
 def run(connections: list[int], requests_per_level: int, time_cap: float, rounds: int = 1) -> dict:
@@ -44,24 +45,24 @@ def run(connections: list[int], requests_per_level: int, time_cap: float, rounds
     with harness.standins() as upstreams:
         count = max(1, math.ceil(max(connections) / 20))
         plaintexts = harness.bench_keys(upstreams, "relay", count=count)
-        # The lean path's own account and keys, so that each row's usage records are counted apart.
-        lean_keys = harness.bench_keys(upstreams, "lean", count=count)
+        # The other gateway's own account and keys, so that each row's usage records are counted apart.
+        django_keys = harness.bench_keys(upstreams, "django", count=count)
         accounts = {"gateway": Account.objects.get(external_id="bench|relay"),
-                    LEAN: Account.objects.get(external_id="bench|lean")}
+                    DJANGO: Account.objects.get(external_id="bench|django")}
         recorded_before = {name: UsageRecord.objects.filter(account=account).count()
                            for name, account in accounts.items()}
         flash_user = upstreams.flash_user("bench|relay")
         answered = dict.fromkeys(METERED, 0)
         with harness.gateway(upstreams) as gateway, harness.bare_relay(upstreams, flash_user) as bare, \
-                harness.lean_gateway(upstreams) as lean:
+                harness.gateway(upstreams, READ_LANE="false") as through_django:
             targets = {
                 "stand-in direct": (f"{upstreams.flash}/api/v1/credits/balance",
                                     {"X-Service-Key": harness.FLASH_SERVICE_KEY, "X-User-ID": flash_user}, None,
                                     upstreams.pid),
                 "bare relay": (f"{bare.url}/proto/balance", {}, None, bare.pid),
                 LIMITED: (f"{bare.url}/proto/limited_balance", {}, None, bare.pid),
-                LEAN: (f"{lean.url}/api/v1/credits/balance", {},
-                       [{"Authorization": f"Bearer {key}"} for key in lean_keys], lean.pid),
+                DJANGO: (f"{through_django.url}/api/v1/credits/balance", {},
+                         [{"Authorization": f"Bearer {key}"} for key in django_keys], through_django.pid),
                 "gateway": (f"{gateway.url}/api/v1/credits/balance", {},
                             [{"Authorization": f"Bearer {key}"} for key in plaintexts], gateway.pid),
             }
@@ -91,7 +92,7 @@ def run(connections: list[int], requests_per_level: int, time_cap: float, rounds
                     results[n][name].add(part)
                     if name in answered:
                         answered[name] += part.count
-        # The gateway and the lean path have stopped gracefully: their workers stored every queued record.
+        # Both gateways have stopped gracefully: their workers stored every queued record.
         recorded = {name: UsageRecord.objects.filter(account=account).count() - recorded_before[name]
                     for name, account in accounts.items()}
     return {"levels": results, "answered": answered, "recorded": recorded}
@@ -112,12 +113,10 @@ def report(results: dict) -> None:
         print(f"  with the shared limits alone: {limited.rps / bare.rps:.2f} of the bare relay's req/s "
               f"(whole machine CPU {machine[LIMITED]:.2f} ms per request): the most any request path keeping "
               f"CONTRACT.md §5's limits reaches here; the gateway reaches {gateway.rps / limited.rps:.2f} of that")
-        lean = rows[LEAN]
-        print(f"  lean path (a second request path for API-key reads, beside Django and DRF): "
-              f"{lean.rps / bare.rps:.2f} of the bare relay's req/s (gateway {gateway.rps / bare.rps:.2f}, floor "
-              f"{limited.rps / bare.rps:.2f}); whole machine CPU {machine[LEAN]:.2f} ms per request "
-              f"(floor {machine[LIMITED]:.2f}, gateway {machine['gateway']:.2f}); p50 +{lean.p50 - bare.p50:.2f} ms "
-              f"over the bare relay (floor +{limited.p50 - bare.p50:.2f}, gateway +{gateway.p50 - bare.p50:.2f})")
+        django = rows[DJANGO]
+        print(f"  without the read lane (READ_LANE=false: every request through Django's middleware and DRF): "
+              f"{django.rps / bare.rps:.2f} of the bare relay's req/s (whole machine CPU {machine[DJANGO]:.2f} ms "
+              f"per request), p50 +{django.p50 - bare.p50:.2f} ms over the bare relay")
     for name in METERED:
         print(f"  usage records after the {name}'s graceful stop: {results['recorded'][name]} for "
               f"{results['answered'][name]} answered requests")

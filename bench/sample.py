@@ -9,7 +9,7 @@ production worker does (gunicorn's parsing and writing, the event loop, the usag
 writer's batches) is counted. Needs py-spy (requirements-dev.txt) and the right to
 ptrace the workers (root, or kernel.yama.ptrace_scope 0).
 
-    python -m bench.sample [--requests 20000] [--rate 500] [--streams 0] [--lean] [--save DIR]
+    python -m bench.sample [--requests 20000] [--rate 500] [--streams 0] [--save DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from . import harness
 PIECES: list[tuple[str, str, tuple[str, ...]]] = [
     ("gunicorn: parsing the request, writing the answer, the event loop", "AsyncWorker.handle (",
      ("WholeBodies.__call__ (",)),
-    ("Django's handler, middleware, URL resolving, DRF, the views' own code", "WholeBodies.__call__ (",
+    ("the request path: the read lane's own code (API-key credit reads) or Django's handler, middleware, URL "
+     "resolving and DRF; the views' own code", "WholeBodies.__call__ (",
      ("BearerAuthentication.authenticate (", "send (upstreams/transport.py)", "Slot.release (",
       "record (metering/recording.py)", "GenerationView.prepare (", "EventRelay.__iter__ (")),
     ("the admission: authentication and one Redis round trip (admit.lua)", "BearerAuthentication.authenticate (",
@@ -44,27 +45,6 @@ PIECES: list[tuple[str, str, tuple[str, ...]]] = [
     ("handing on stream events", "EventRelay.__iter__ (", ()),
     ("the usage writer's batched INSERTs (its own greenlet)", "UsageWriter._run (", ()),
 ]
-# The same for the lean path (bench/lean_wsgi.py: API-key balance reads beside Django and
-# DRF, through the gateway's own functions), `--lean`.
-_LEAN_PARTS = ("BearerAuthentication.authenticate (", "TierRateThrottle.allow_request (",
-               "send (upstreams/transport.py)", "Slot.release (", "relayed_response (", "Signal.send (",
-               "record (metering/recording.py)")
-LEAN_PIECES: list[tuple[str, str, tuple[str, ...]]] = [
-    ("gunicorn: parsing the request, writing the answer, the event loop", "AsyncWorker.handle (",
-     ("application (bench/lean_wsgi.py)",)),
-    ("the lean path's own code: request object, path and host checks, headers, the response's making",
-     "application (bench/lean_wsgi.py)", _LEAN_PARTS),
-    ("the admission: authentication and one Redis round trip (admit.lua)", "BearerAuthentication.authenticate (",
-     ()),
-    ("the rate-limit headers (TierRateThrottle)", "TierRateThrottle.allow_request (", ()),
-    ("the upstream call", "send (upstreams/transport.py)", ()),
-    ("the slot's release (one Redis round trip)", "Slot.release (", ()),
-    ("the relayed answer (relayed_response: masking, allow-listed headers)", "relayed_response (", ()),
-    ("balance_seen (low-credit alerts, auto-reload)", "Signal.send (", ()),
-    ("the usage record, queued", "record (metering/recording.py)", ()),
-    ("the usage writer's batched INSERTs (its own greenlet)", "UsageWriter._run (", ()),
-    ("Django's handler (requests not for the lean path)", "WholeBodies.__call__ (", ()),
-]
 # Samples of threads waiting in gevent's thread pool (the DNS resolver's) are not work.
 IDLE = ("acquire_with_timeout (gevent/_threading.py)",)
 WRITES = "SocketMixin.sendall ("
@@ -74,7 +54,7 @@ def _normal(frame: str) -> str:
     return re.sub(r":\d+\)$", ")", frame)
 
 
-def aggregate(files: list[Path], pieces: list | None = None) -> tuple[int, dict[str, int], int]:
+def aggregate(files: list[Path]) -> tuple[int, dict[str, int], int]:
     """Busy samples, samples per piece (inclusive less nested pieces), samples in socket writes."""
     busy, writes = 0, 0
     counts: dict[str, int] = collections.Counter()
@@ -88,14 +68,13 @@ def aggregate(files: list[Path], pieces: list | None = None) -> tuple[int, dict[
             joined = ";".join(frames)
             if WRITES in joined:
                 writes += int(n)
-            for label, frame, minus in pieces or PIECES:
+            for label, frame, minus in PIECES:
                 if frame in joined and not any(m in joined for m in minus):
                     counts[label] += int(n)
     return busy, counts, writes
 
 
-def run(requests: int, rate: int, streams: int, save: str | None,
-        lean: bool = False) -> tuple[int, dict[str, int], int, str]:
+def run(requests: int, rate: int, streams: int, save: str | None) -> tuple[int, dict[str, int], int, str]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
         sys.exit("py-spy is not installed: pip install -r requirements-dev.txt")
@@ -107,11 +86,10 @@ def run(requests: int, rate: int, streams: int, save: str | None,
     with harness.standins(stream_events=3, stream_interval=0.5) as upstreams:
         keys = []
         for n in range(3 if streams else 1):
-            keys += harness.bench_keys(upstreams, f"streams-{n}" if streams else "lean" if lean else "relay",
-                                       count=20 if streams else 1,
+            keys += harness.bench_keys(upstreams, f"streams-{n}" if streams else "relay", count=20 if streams else 1,
                                        balance=10 * streams + 100)
         headers = [{"Authorization": f"Bearer {key}"} for key in keys]
-        with (harness.lean_gateway if lean else harness.gateway)(upstreams) as gateway:
+        with harness.gateway(upstreams) as gateway:
             url = f"{gateway.url}/api/v1/credits/balance"
             harness.load(url, 2000, 16, headers_for=headers)  # warm pools, caches, imports
             workers = harness.with_children(gateway.pid)[1:]
@@ -125,18 +103,18 @@ def run(requests: int, rate: int, streams: int, save: str | None,
                 what = f"{streams} streams opened at once (3 events, 0.5 s apart)"
             else:
                 harness.load(url, requests, 16, headers_for=headers, time_cap=60)
-                what = f"{requests} relayed balance reads at 16 connections" + (" (the lean path)" if lean else "")
+                what = f"{requests} relayed balance reads at 16 connections"
             for sampler in samplers:
                 sampler.send_signal(signal.SIGINT)
             for sampler in samplers:
                 sampler.wait(30)
-    busy, counts, writes = aggregate(sorted(out.glob("worker-*.txt")), LEAN_PIECES if lean else PIECES)
+    busy, counts, writes = aggregate(sorted(out.glob("worker-*.txt")))
     return busy, counts, writes, what
 
 
-def report(busy: int, counts: dict[str, int], writes: int, what: str, pieces: list | None = None) -> None:
+def report(busy: int, counts: dict[str, int], writes: int, what: str) -> None:
     print(f"\nWhere the gateway workers' CPU went: {what}; {busy} busy samples of 2 workers")
-    for label, _, _ in pieces or PIECES:
+    for label, _, _ in PIECES:
         if counts.get(label):
             print(f"  {100 * counts[label] / max(1, busy):5.1f} %  {label}")
     print(f"  of all of it, {100 * writes / max(1, busy):.1f} % in socket writes (each wakes Redis, Flash or the "
@@ -149,11 +127,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="samples per second and worker")
     parser.add_argument("--streams", type=int, default=0, help="sample a burst of this many streams instead")
     parser.add_argument("--save", help="keep the raw samples (collapsed stacks) in this directory")
-    parser.add_argument("--lean", action="store_true",
-                        help="sample the lean path (bench/lean_wsgi.py) instead of the gateway's own")
     args = parser.parse_args()
-    report(*run(args.requests, args.rate, args.streams, args.save, args.lean),
-           LEAN_PIECES if args.lean else PIECES)
+    report(*run(args.requests, args.rate, args.streams, args.save))
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ def is_relayed(response: HttpResponseBase) -> bool:
 
 
 def request_id_of(request: HttpRequest) -> str:
-    """The client's X-Request-ID when well-formed, else a new one."""
-    given = request.headers.get("X-Request-ID", "")
+    """The client's X-Request-ID when well-formed, else a new one. Read from META:
+    `request.headers` builds a dict of every header first."""
+    given = request.META.get("HTTP_X_REQUEST_ID", "")
     return given if _WELL_FORMED_ID.match(given) else uuid.uuid4().hex
 
 

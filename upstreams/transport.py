@@ -45,6 +45,11 @@ FORWARDED_REQUEST_HEADERS = (
     "If-None-Match",
     "If-Modified-Since",
 )
+# Their WSGI names: read from META, a relayed request need not build `request.headers`.
+_FORWARDED_META = tuple(
+    (name, "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_"))
+    for name in FORWARDED_REQUEST_HEADERS
+)
 
 # Upstream headers that reach the client; everything else (Server, Set-Cookie,
 # hop-by-hop, upstream internals) stays behind.
@@ -200,8 +205,8 @@ def outgoing_headers(request: Any, extra: dict[str, str]) -> dict[str, str]:
     """The headers an upstream call carries: the allow-listed client headers, the
     request id, then billing's own (service key, user id), which always win."""
     django_request = getattr(request, "_request", request)
-    headers = {name: django_request.headers[name] for name in FORWARDED_REQUEST_HEADERS
-               if django_request.headers.get(name)}
+    meta = django_request.META
+    headers = {name: meta[key] for name, key in _FORWARDED_META if meta.get(key)}
     request_id = getattr(django_request, "request_id", None)
     if request_id:
         headers["X-Request-ID"] = request_id
