@@ -16,8 +16,9 @@ from django.db import close_old_connections
 from django.test import RequestFactory
 from django.utils import timezone
 
-from apikeys.keys import create_key, revoke_key
+from apikeys.keys import create_key, hash_key, revoke_key
 from apikeys.models import APIKey
+from limits import slots
 from metering.models import UsageRecord
 from tests.conftest import flush_usage
 from timepoint_billing.read_lane import ReadLane
@@ -221,3 +222,35 @@ def test_it_hands_plain_http_to_django_when_https_is_required(alice, keys, setti
     django = Refusing()
     call(ReadLane(django), "/api/v1/credits/balance", HTTP_AUTHORIZATION=f"Bearer {keys[0]}")
     assert django.handed == ["/api/v1/credits/balance"]
+
+
+@pytest.mark.parametrize("headers", [{"HTTP_ACCEPT": "application/json"}, {"HTTP_X_REQUEST_ID": "not a good id!"}])
+def test_it_answers_the_usual_variations_as_django_does(django_app, alice, keys, headers):
+    lane, django = both(django_app, "/api/v1/credits/balance", *keys, **headers)
+    assert lane.status == "200 OK"
+    lane.same_as(django)
+
+
+def test_it_refuses_a_key_with_every_slot_held_as_django_does(django_app, alice, keys):
+    for plaintext in keys:  # the free tier's one request at a time, held elsewhere
+        slots.take(f"key:{hash_key(plaintext)}", "127.0.0.1", 1)
+    lane, django = both(django_app, "/api/v1/credits/balance", *keys)
+    assert lane.status == "429 Too Many Requests" and b"concurrency_limited" in lane.body
+    lane.same_as(django)
+
+
+def test_it_refuses_an_address_with_too_many_failed_authentications_as_django_does(django_app, alice, keys,
+                                                                                  settings):
+    settings.AUTH_FAILURES_PER_MINUTE = 1
+    both(django_app, "/api/v1/credits/balance", "tp_live_" + "x" * 32, "tp_live_" + "y" * 32)
+    lane, django = both(django_app, "/api/v1/credits/balance", *keys)
+    assert lane.status == "429 Too Many Requests"
+    lane.same_as(django)
+
+
+def test_it_answers_flash_being_unreachable_as_django_does(django_app, alice, keys, settings):
+    settings.FLASH_URL = "http://127.0.0.1:9"  # nothing listens there
+    lane, django = both(django_app, "/api/v1/credits/balance", *keys)
+    assert lane.status == "503 Service Unavailable"
+    lane.same_as(django)
+    assert records(keys[0]) == records(keys[1])
