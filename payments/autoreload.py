@@ -296,35 +296,52 @@ def fail(reload: Reload, error: str, *, notify: bool) -> str:
     """The reload paid nothing: auto-reload off with the reason; one email, sent by
     whichever of the API answer and the webhook records the failure first (the
     compare-and-set on the status decides)."""
-    now = timezone.now()
     with transaction.atomic():
         if not Reload.objects.filter(pk=reload.pk, status=ReloadStatus.PENDING).update(
-                status=ReloadStatus.FAILED, error=error, finished_at=now):
+                status=ReloadStatus.FAILED, error=error, finished_at=timezone.now()):
             return ReloadStatus.FAILED
-        # A new failure is news to operators even if they marked the last one as seen.
-        AutoReload.objects.filter(pk=reload.account_id).update(enabled=False, last_error=error, error_at=now,
-                                                               error_seen_at=None, error_seen_by=None)
-    forget_enabled()
+        _turn_off(reload.account, error, reload.credits, notify=notify)
     log.warning("reload %s of account %s failed: %s; auto-reload turned off", reload.pk, reload.account_id, error)
-    if notify:
-        # After the commit: a rolled-back failure (a webhook that failed) sends none.
-        transaction.on_commit(lambda: email_failure(reload, error))
     return ReloadStatus.FAILED
 
 
-def email_failure(reload: Reload, error: str) -> None:
+def fail_unmatched(account: Any, error: str, credits: int | None) -> None:
+    """A failed auto-reload payment with no reload of billing's to match it (made before
+    a restore of the database, or at Stripe by hand with the metadata): CONTRACT.md §9's
+    rule holds all the same, auto-reload off with the reason and the account emailed.
+    Once per event: the webhook stores each event once."""
+    with transaction.atomic():
+        AutoReload.objects.get_or_create(account=account)
+        _turn_off(account, error, credits, notify=True)
+    log.warning("an auto-reload payment of account %s failed with no reload matching it: %s; auto-reload turned "
+                "off", account.pk, error)
+
+
+def _turn_off(account: Any, error: str, credits: int | None, *, notify: bool) -> None:
+    now = timezone.now()
+    # A new failure is news to operators even if they marked the last one as seen.
+    AutoReload.objects.filter(account_id=account.pk).update(enabled=False, last_error=error, error_at=now,
+                                                            error_seen_at=None, error_seen_by=None)
+    transaction.on_commit(forget_enabled)
+    if notify:
+        # After the commit: a rolled-back failure (a webhook that failed) sends none.
+        transaction.on_commit(lambda: email_failure(account, credits, error))
+
+
+def email_failure(account: Any, credits: int | None, error: str) -> None:
     """Never raises: the failure is recorded whether or not the email goes out."""
-    email = reload.account.email
+    email = account.email
     if not email:
         return
+    what = f"{credits} credits" if credits else "credits"
     try:
         send_mail(
             subject="Your TIMEPOINT auto-reload failed",
-            message=(f"We could not buy {reload.credits} credits with your saved card: {error}\n\n"
+            message=(f"We could not buy {what} with your saved card: {error}\n\n"
                      "Auto-reload is now off. Update your card and turn it on again in the portal."),
             from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=[email])
     except Exception:
-        log.exception("the auto-reload failure email for account %s could not be sent", reload.account_id)
+        log.exception("the auto-reload failure email for account %s could not be sent", account.pk)
 
 
 def reload_for_intent(intent: dict, account_id: Any) -> Reload | None:

@@ -575,7 +575,9 @@ def reload_failed(event: StripeEvent, intent: dict) -> str:
     error = f"{error} ({code})" if code else error
     reload = autoreload.reload_for_intent(intent, account.pk)
     if reload is None:
-        return "auto-reload payment failed; no reload row matched"
+        package = PACKAGES.get(text(intent, "metadata", "package") or "")
+        autoreload.fail_unmatched(account, error, package.credits if package else None)
+        return f"auto-reload payment failed with no reload matching it: {error}; auto-reload turned off"
     autoreload.fail(reload, error, notify=True)
     return f"auto-reload {reload.pk} failed: {error}; auto-reload turned off"
 

@@ -121,3 +121,24 @@ def test_turning_it_on_again_after_a_failure_charges_again(as_alice, alice, flas
     stripe_api.deliver_pending()
     assert Reload.objects.filter(status=ReloadStatus.SUCCEEDED).count() == 1
     assert flash.balance_of(alice.flash_user_id) == 200
+
+
+def test_a_failure_no_reload_matches_still_turns_it_off_and_emails_once(as_alice, alice, stripe_api, post_event):
+    # A payment intent billing holds no reload for (made before a database restore, or at
+    # Stripe by hand with the metadata): CONTRACT.md §9's rule holds all the same.
+    save_card(as_alice, stripe_api)
+    turn_on(as_alice, threshold=10)
+    intent = {"id": "pi_unmatched", "object": "payment_intent", "status": "requires_payment_method",
+              "amount": 999, "currency": "usd", "customer": "cus_unknown",
+              "metadata": {"account_id": str(alice.pk), "package": "100_credits", "credits": "100",
+                           "auto_reload": "1"},
+              "last_payment_error": {"code": "card_declined", "decline_code": "stolen_card",
+                                     "message": "Your card was declined."}}
+    event = stripe_api.event("payment_intent.payment_failed", intent)
+    assert post_event(event).status_code == 200
+    assert post_event(event).status_code == 200  # Stripe's retry
+
+    body = as_alice.get(AUTO_RELOAD).json()
+    assert body["enabled"] is False and "declined" in body["last_error"]
+    assert not Reload.objects.exists()
+    assert len(mail.outbox) == 1 and "100 credits" in mail.outbox[0].body
