@@ -41,12 +41,13 @@ from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import ResolverMatch, get_resolver
+from django.urls import Resolver404, ResolverMatch, get_resolver
 from rest_framework.renderers import JSONRenderer
 
 from apikeys.authentication import API_KEY_PREFIXES
 from core.logs import request_id_var
 from core.middleware import request_id_of
+from gateway.authentication import BearerAuthentication
 from gateway.middleware import finish_limits
 from metering.recording import Stopwatch, record
 from relay import paths
@@ -79,11 +80,18 @@ class ReadLane:
     @cached_property
     def routes(self) -> dict[str, ResolverMatch]:
         """Each lane path's match as Django resolves it (its route names the usage
-        record's endpoint); a path whose view is not the one listed is not in the lane."""
+        record's endpoint). A path Django no longer routes to the view listed, or whose
+        view no longer takes a bearer credential alone, stays with Django."""
         resolver = get_resolver()
-        matches = {path: resolver.resolve(path) for path in LANE_VIEWS}
-        return {path: match for path, match in matches.items()
-                if getattr(match.func, "cls", None) is LANE_VIEWS[path]}
+        routes = {}
+        for path, view in LANE_VIEWS.items():
+            try:
+                match = resolver.resolve(path)
+            except Resolver404:
+                continue
+            if getattr(match.func, "cls", None) is view and list(view.authentication_classes) == [BearerAuthentication]:
+                routes[path] = match
+        return routes
 
     def takes(self, environ: dict[str, Any]) -> bool:
         return (

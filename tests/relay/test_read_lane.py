@@ -254,3 +254,10 @@ def test_it_answers_flash_being_unreachable_as_django_does(django_app, alice, ke
     assert lane.status == "503 Service Unavailable"
     lane.same_as(django)
     assert records(keys[0]) == records(keys[1])
+
+
+def test_it_leaves_a_path_to_django_once_django_routes_it_elsewhere(alice, keys, settings):
+    settings.ROOT_URLCONF = "tests.relay.rerouted_urls"  # the balance's path, another view
+    django = Refusing()
+    call(ReadLane(django), "/api/v1/credits/balance", HTTP_AUTHORIZATION=f"Bearer {keys[0]}")
+    assert django.handed == ["/api/v1/credits/balance"]
