@@ -10,6 +10,15 @@ from .conftest import committed
 from .reloads import AUTO_RELOAD, save_card, turn_on
 
 
+def failed_intent(intent_id: str, account, customer: str, decline_code: str, message: str) -> dict:
+    """An auto-reload payment intent of 100 credits as Stripe sends it when the card declined."""
+    return {"id": intent_id, "object": "payment_intent", "status": "requires_payment_method",
+            "amount": 999, "currency": "usd", "customer": customer,
+            "metadata": {"account_id": str(account.pk), "package": "100_credits", "credits": "100",
+                         "auto_reload": "1"},
+            "last_payment_error": {"code": "card_declined", "decline_code": decline_code, "message": message}}
+
+
 def read_balance(client) -> None:
     with committed():
         assert client.get("/api/v1/credits/balance").status_code == 200
@@ -95,13 +104,8 @@ def test_the_failure_webhook_alone_turns_it_off_when_the_api_answer_was_lost(as_
     stripe_api.fail(503, times=10, path=r"^/v1/payment_intents$")
     read_balance(as_alice)
     reload = Reload.objects.get()
-    intent = {"id": "pi_lost_answer", "object": "payment_intent", "status": "requires_payment_method",
-              "amount": 999, "currency": "usd", "customer": reload.stripe_customer_id,
-              "metadata": {"account_id": str(alice.pk), "package": "100_credits", "credits": "100",
-                           "auto_reload": "1"},
-              "last_payment_error": {"code": "card_declined", "decline_code": "expired_card",
-                                     "message": "Your card has expired."}}
-    event = stripe_api.event("payment_intent.payment_failed", intent)
+    event = stripe_api.event("payment_intent.payment_failed", failed_intent(
+        "pi_lost_answer", alice, reload.stripe_customer_id, "expired_card", "Your card has expired."))
     assert post_event(event).status_code == 200
     assert post_event(event).status_code == 200
     reload.refresh_from_db()
@@ -128,13 +132,8 @@ def test_a_failure_no_reload_matches_still_turns_it_off_and_emails_once(as_alice
     # Stripe by hand with the metadata): CONTRACT.md §9's rule holds all the same.
     save_card(as_alice, stripe_api)
     turn_on(as_alice, threshold=10)
-    intent = {"id": "pi_unmatched", "object": "payment_intent", "status": "requires_payment_method",
-              "amount": 999, "currency": "usd", "customer": "cus_unknown",
-              "metadata": {"account_id": str(alice.pk), "package": "100_credits", "credits": "100",
-                           "auto_reload": "1"},
-              "last_payment_error": {"code": "card_declined", "decline_code": "stolen_card",
-                                     "message": "Your card was declined."}}
-    event = stripe_api.event("payment_intent.payment_failed", intent)
+    event = stripe_api.event("payment_intent.payment_failed", failed_intent(
+        "pi_unmatched", alice, "cus_unknown", "stolen_card", "Your card was declined."))
     assert post_event(event).status_code == 200
     assert post_event(event).status_code == 200  # Stripe's retry
 
