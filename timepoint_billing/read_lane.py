@@ -20,8 +20,9 @@ runs exactly the steps those requests take through Django, calling the same func
 - on the way out what the middleware adds to such an answer: the rate-limit headers and
   the slot's release (`gateway.middleware`), the usage record (`metering.recording`),
   `Vary: origin` (corsheaders), the security headers and X-Frame-Options (Django's),
-  Content-Length, X-Request-ID; `request_finished` when the server closes the answer,
-  as Django sends it (connections back to the pool, auto-reload's charges).
+  Content-Length, X-Request-ID; a 4xx or 5xx logged to `django.request`, and
+  `request_finished` when the server closes the answer, as Django's handler does
+  (connections back to the pool, auto-reload's charges).
 
 Everything else goes to Django. `tests/relay/test_read_lane.py` sends every case (200,
 each refusal, each upstream failure) both ways and compares the answers and the usage
@@ -42,6 +43,7 @@ from django.http import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
+from django.utils.log import log_response
 from rest_framework.renderers import JSONRenderer
 
 from apikeys.authentication import API_KEY_PREFIXES
@@ -116,7 +118,12 @@ class ReadLane:
         if self.security.process_request(request) is not None:  # production's redirect to HTTPS
             return self.app(environ, start_response)
         response = self.answer(request, self.routes[request.path_info])
-        response._handler_class = WSGIHandler  # its close() sends request_finished as Django's does
+        # As Django's handler ends: the request closed with the response, which sends
+        # request_finished, and a 4xx/5xx logged to django.request.
+        response._handler_class = WSGIHandler
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return response
 

@@ -5,6 +5,7 @@ and the usage records must be the same. Requests are WSGI calls, as gunicorn mak
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -261,3 +262,12 @@ def test_it_leaves_a_path_to_django_once_django_routes_it_elsewhere(alice, keys,
     django = Refusing()
     call(ReadLane(django), "/api/v1/credits/balance", HTTP_AUTHORIZATION=f"Bearer {keys[0]}")
     assert django.handed == ["/api/v1/credits/balance"]
+
+
+@pytest.mark.parametrize(("fault", "level"), [(500, "ERROR"), (404, "WARNING")])
+def test_it_logs_a_failed_answer_as_django_does(django_app, alice, flash, keys, caplog, fault, level):
+    flash.fail(fault, times=2, path="credits/balance")
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        both(django_app, "/api/v1/credits/balance", *keys)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "django.request"]
+    assert len(logged) == 2 and logged[0] == logged[1] and logged[0][0] == level
