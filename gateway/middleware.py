@@ -12,13 +12,6 @@ from apikeys.budgets import remaining_now
 from core.context import context
 from limits.slots import release_when_closed
 
-GENERATION_ROUTES = frozenset({"relay-generate", "relay-generate-stream"})
-
-
-def _is_generation(request: HttpRequest) -> bool:
-    match = getattr(request, "resolver_match", None)
-    return match is not None and match.url_name in GENERATION_ROUTES
-
 
 class RateLimitHeadersMiddleware:
     """Copies what `TierRateThrottle` left in the request's context (the throttle runs
@@ -41,9 +34,9 @@ def finish_limits(request: HttpRequest, response: HttpResponseBase) -> None:
     ctx = context(request)
     for name, value in ctx.rate_limit_headers.items():
         response[name] = value
-    if ctx.generation or _is_generation(request):
-        # Refusals too (0 spent), those before the view ran included (a rate limit):
-        # a client reads one header whatever the outcome (CONTRACT.md §9).
+    if ctx.generation:
+        # Refusals too (0 spent), a rate limit's included: a client reads one header
+        # whatever the outcome (CONTRACT.md §9).
         response["X-Credits-Spent"] = str(ctx.credits_spent)
         remaining = ctx.budget_remaining
         if remaining is None and ctx.api_key is not None:

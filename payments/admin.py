@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -110,11 +110,10 @@ class SoldThroughFilter(admin.SimpleListFilter):
         return [("checkout", "Checkout"), ("auto_reload", "Auto-reload")]
 
     def queryset(self, request, queryset):
-        reload = Q(idempotency_key__startswith=sales.AUTO_RELOAD_KEY)
         if self.value() == "checkout":
-            return queryset.filter(~reload, source=GrantSource.STRIPE)
+            return queryset.filter(source=GrantSource.STRIPE).exclude(sales.AUTO_RELOADED)
         if self.value() == "auto_reload":
-            return queryset.filter(reload, source=GrantSource.STRIPE)
+            return queryset.filter(sales.AUTO_RELOADED)
         return queryset
 
 

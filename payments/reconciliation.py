@@ -190,7 +190,7 @@ def _refunded_charge(refund: dict) -> dict | None:
     field the classifying reads checked; None for a refund that gives nothing back."""
     if refund.get("status") not in ("succeeded", "pending"):
         return None
-    _own_id(refund)
+    webhooks.own_id(refund)
     timestamp(refund, "created")
     integer(refund, "amount")
     currency(refund)
@@ -198,7 +198,7 @@ def _refunded_charge(refund: dict) -> dict | None:
     charge = mapping(refund, "charge")
     if not charge:
         raise Unprocessable("charge is absent, not the refunded charge")
-    _own_id(charge, "charge")
+    webhooks.own_id(charge, "charge")
     for name in ("amount", "amount_refunded"):
         integer(charge, name, where="charge")
     object_id(charge.get("payment_intent"))
@@ -209,20 +209,13 @@ def _refunded_charge(refund: dict) -> dict | None:
 
 def _dispute(dispute: dict) -> dict:
     """A dispute, every field the classifying reads checked."""
-    _own_id(dispute)
+    webhooks.own_id(dispute)
     timestamp(dispute, "created")
     object_id(dispute.get("payment_intent"))
     text(dispute, "status")
     integer(dispute, "amount")
     text(dispute, "currency")
     return dispute
-
-
-def _own_id(obj: dict, where: str = "") -> str:
-    found = object_id(text(obj, "id", where=where))
-    if not found:
-        raise Unprocessable(f"{where}.id is absent" if where else "id is absent")
-    return found
 
 
 Read = TypeVar("Read")

@@ -28,7 +28,7 @@ DAY, MONTH = "day", "month"
 # purchase too, keyed by its payment intent: webhooks.grant_for_reload) is told apart
 # from a Checkout purchase of the same package.
 AUTO_RELOAD = "auto_reload"
-AUTO_RELOAD_KEY = "stripe:payment_intent:"
+AUTO_RELOADED = Q(source=GrantSource.STRIPE, idempotency_key__startswith="stripe:payment_intent:")
 
 # Stripe's zero-decimal currencies: their minor unit is the unit.
 ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf",
@@ -145,8 +145,7 @@ def ledger_rows(start: dt.date, end: dt.date, by: str = DAY) -> list[dict]:
     period = (TruncDate("created_at", tzinfo=dt.UTC) if by == DAY
               else TruncMonth("created_at", tzinfo=dt.UTC, output_field=DateField()))
     applied = Q(state=GrantState.APPLIED)
-    channel = Case(When(source=GrantSource.STRIPE, idempotency_key__startswith=AUTO_RELOAD_KEY,
-                        then=Value(AUTO_RELOAD)), default=F("source"), output_field=CharField())
+    channel = Case(When(AUTO_RELOADED, then=Value(AUTO_RELOAD)), default=F("source"), output_field=CharField())
     rows: list[dict] = []
     for direction in (Q(amount__gt=0), Q(amount__lt=0)):
         rows += (

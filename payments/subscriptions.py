@@ -26,9 +26,8 @@ def set_plan(account: Account, plan_id: str, as_of: datetime | None = None) -> b
     # read earlier, leaving whichever commits last (the older change) in place. (No key
     # update: the event's grant, inserted before, holds a key-share lock on this row.)
     with transaction.atomic():
-        current = Account.objects.select_for_update(no_key=True).only(
-            "plan", "tier", "plan_changed_at").get(pk=account.pk)
-        account.plan, account.tier, account.plan_changed_at = current.plan, current.tier, current.plan_changed_at
+        account.refresh_from_db(fields=["plan", "tier", "plan_changed_at"],
+                                from_queryset=Account.objects.select_for_update(no_key=True))
         return _apply(account, plan, as_of)
 
 

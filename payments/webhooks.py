@@ -147,11 +147,12 @@ def quantity(line: dict) -> int:
     return count
 
 
-def own_id(obj: dict) -> str:
-    """The object's own id, which every grant key is made of."""
-    found = object_id(text(obj, "id"))
+def own_id(obj: dict, where: str = "") -> str:
+    """The object's own id, which every grant key is made of (`where` names `obj` in
+    the reason it cannot be read)."""
+    found = object_id(text(obj, "id", where=where))
     if not found:
-        raise Unprocessable("the event's object has no id")
+        raise Unprocessable(f"{where}.id is absent" if where else "the object has no id")
     return found
 
 

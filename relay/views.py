@@ -147,12 +147,17 @@ class GenerationView(FlashRelayView):
     # generation holds the copy until it is settled.
     taken_from_copy: int = 0
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # A generation before anything can refuse it (the path, the credential, the
+        # limits): every answer, refusals included, carries its cost headers (§9).
+        context(request).generation = True
+        super().initial(request, *args, **kwargs)
+
     def prepare(self, request: Request) -> tuple[str, str | None, int | None]:
         """(preset, Flash base URL or None for the default, expected cost). Reserves the
         expected cost against the key's monthly budget (402 `budget_exceeded`) before
         Flash is called at all; whoever calls this settles it: `spent`, or `settle(0)`
         when anything from here to Flash's answer fails."""
-        context(request).generation = True
         try:
             body = request_json.loads(request.body or b"{}")
         except request_json.InvalidJSON as exc:

@@ -18,11 +18,11 @@ runs exactly the steps those requests take through Django, calling the same func
   error through the view's `handle_exception` (the envelope of `core.errors`) and
   `finalize_response`;
 - on the way out what the middleware adds to such an answer: the rate-limit headers and
-  the slot's release (`gateway.middleware`), the usage record (`metering.recording`),
-  `Vary: origin` (corsheaders), the security headers and X-Frame-Options (Django's),
-  Content-Length, X-Request-ID; a 4xx or 5xx logged to `django.request`, and
-  `request_finished` when the server closes the answer, as Django's handler does
-  (connections back to the pool, auto-reload's charges).
+  the slot's release (`gateway.middleware`), Content-Length (Django's common
+  middleware), the usage record (`metering.recording`), `Vary: origin` (corsheaders),
+  the security headers and X-Frame-Options (Django's), X-Request-ID; a 4xx or 5xx
+  logged to `django.request`, and `request_finished` when the server closes the answer,
+  as Django's handler does (connections back to the pool, auto-reload's charges).
 
 Everything else goes to Django. `tests/relay/test_read_lane.py` sends every case (200,
 each refusal, each upstream failure) both ways and compares the answers and the usage
@@ -41,6 +41,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.log import log_response
@@ -76,6 +77,7 @@ class ReadLane:
     def __init__(self, app: WSGIApp) -> None:
         self.app = app
         self.security = SecurityMiddleware(_nothing)
+        self.common = CommonMiddleware(_nothing)
         self.frame_options = XFrameOptionsMiddleware(_nothing)
         self.cors = CorsMiddleware(_nothing)
 
@@ -134,7 +136,7 @@ class ReadLane:
         watch = Stopwatch()
         response = self.view_answer(request, match.func.cls)
         finish_limits(request, response)
-        response["Content-Length"] = str(len(response.content))
+        self.common.process_response(request, response)  # Content-Length
         record(request, response.status_code, watch.started_at, watch.elapsed)
         self.cors.add_response_headers(request, response)
         self.frame_options.process_response(request, response)

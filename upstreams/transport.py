@@ -18,6 +18,7 @@ import requests
 import urllib3
 from django.conf import settings
 from django.http import HttpResponse
+from django.http.request import HttpHeaders
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -46,10 +47,7 @@ FORWARDED_REQUEST_HEADERS = (
     "If-Modified-Since",
 )
 # Their WSGI names: read from META, a relayed request need not build `request.headers`.
-_FORWARDED_META = tuple(
-    (name, "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_"))
-    for name in FORWARDED_REQUEST_HEADERS
-)
+_FORWARDED_META = tuple((name, HttpHeaders.to_wsgi_name(name)) for name in FORWARDED_REQUEST_HEADERS)
 
 # Upstream headers that reach the client; everything else (Server, Set-Cookie,
 # hop-by-hop, upstream internals) stays behind.
