@@ -92,6 +92,7 @@ def run(requests: int, rate: int, streams: int, save: str | None) -> tuple[int, 
         with harness.gateway(upstreams) as gateway:
             url = f"{gateway.url}/api/v1/credits/balance"
             harness.load(url, 2000, 16, headers_for=headers)  # warm pools, caches, imports
+            harness.warm_keys(url, keys)
             workers = harness.with_children(gateway.pid)[1:]
             samplers = [subprocess.Popen([spy, "record", "--nonblocking", "-r", str(rate), "-f", "raw",  # noqa: S603
                                           "-o", str(out / f"worker-{pid}.txt"), "-p", str(pid)],

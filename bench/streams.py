@@ -57,8 +57,7 @@ def run(streams: int, events: int, interval: float) -> dict:
                                     time_cap=events * interval + 120)
         with harness.gateway(upstreams) as gateway:
             # Warm each worker's pools and caches (and every key's cached record).
-            harness.load(f"{gateway.url}/api/v1/credits/balance", 4 * len(keys), 16,
-                         headers_for=[{"Authorization": f"Bearer {key}"} for key in keys])
+            harness.warm_keys(f"{gateway.url}/api/v1/credits/balance", keys)
             balance_reads = harness.flash_calls(upstreams, "/api/v1/credits/balance")
             result = harness.streams(
                 f"{gateway.url}/api/v1/generate/stream", streams, BODY,
