@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.cache import quietly
+from core.coalesce import SharedCalls
 from core.errors import APIError
 from limits.counters import REVOKED, counters
 
@@ -224,16 +225,36 @@ def lookup_hash(key_hash: str, cached: object = _UNREAD, database: bool = True) 
     if entry is None and not database:
         return None
     if entry is None:
-        key = APIKey.objects.select_related("account").filter(key_hash=key_hash, is_active=True).first()
-        if key is None:
+        entry = _from_database(key_hash)
+        if entry is None:
             return None
-        # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
-        entry = _cache(key)
     # The lookup was by hash; comparing again in constant time keeps it so whatever
     # the cache or the database did with the string.
     if not secrets.compare_digest(entry.key.key_hash, key_hash):
         return None
     return entry
+
+
+def _from_database(key_hash: str) -> CachedKey | None:
+    """The active key with this hash from the database, its record cached."""
+    key = APIKey.objects.select_related("account").filter(key_hash=key_hash, is_active=True).first()
+    if key is None:
+        return None
+    # Added, never overwriting: a tombstone written by a revocation meanwhile wins.
+    return _cache(key)
+
+
+_loads: SharedCalls[bool] = SharedCalls()
+
+
+def cache_from_database(key_hash: str) -> bool:
+    """Cache the record of a key the cache does not hold (first use, or its record
+    expired); whether the key is active. A worker's requests bearing the same key at
+    that moment (a customer's batch opening twenty streams at once) share one database
+    read rather than each reading the row, writing the record and waiting for a pooled
+    connection to do so. The callers then read the record from the cache, each its own
+    copy."""
+    return _loads.call(key_hash, lambda: _from_database(key_hash) is not None)
 
 
 # Key id → when this process last claimed the minute's last-use write (monotonic).

@@ -43,10 +43,11 @@ def _api_key(token: str, request: Request) -> tuple[Account, Credential]:
     subject = f"key:{key_hash}"
     admission = admit(request, subject, key_hash=key_hash)
     if admission.verdict == "unknown":
-        entry = keys.lookup_hash(key_hash, cached=None)
-        if entry is not None:
-            admit(request, subject, key_hash=key_hash)
-    elif admission.verdict == "unavailable":  # the cache failed: the database decides
+        if not keys.cache_from_database(key_hash):
+            return credential_of(None)  # no such active key (401)
+        admission = admit(request, subject, key_hash=key_hash)
+    if admission.verdict in ("unknown", "unavailable"):
+        # The cache failed (or lost the record at once): the database decides.
         entry = keys.lookup_hash(key_hash, cached=None)
     else:
         entry = keys.lookup_hash(key_hash, cached=REVOKED if admission.verdict == "revoked" else admission.record)
