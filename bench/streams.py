@@ -11,7 +11,11 @@ statuses, the reads' latency, the instance's peak RSS and the most PostgreSQL
 connections it held at once; then, after a graceful stop, the streams' usage records
 and their credits.
 
-    python -m bench.streams [--streams 1000] [--events 40] [--interval 1] [--quick]
+`--cold-keys`: the streams' keys are not used before the burst (only the reader's key
+warms the workers), so the burst is each key's first use and every key's record is read
+from PostgreSQL then: a batch of new keys starting at once.
+
+    python -m bench.streams [--streams 1000] [--events 40] [--interval 1] [--quick] [--cold-keys]
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ ACCOUNTS, KEYS_PER_ACCOUNT = 3, 20
 BODY = json.dumps({"query": "the first flight at Kitty Hawk", "preset": "balanced"}).encode()
 
 
-def run(streams: int, events: int, interval: float) -> dict:
+def run(streams: int, events: int, interval: float, cold_keys: bool = False) -> dict:
     harness.setup_django()
     import psycopg
     from django.db import connection
@@ -56,8 +60,9 @@ def run(streams: int, events: int, interval: float) -> dict:
                                     read_url=f"{bare.url}/proto/balance", pid=bare.pid,
                                     time_cap=events * interval + 120)
         with harness.gateway(upstreams) as gateway:
-            # Warm each worker's pools and caches (and every key's cached record).
-            harness.warm_keys(f"{gateway.url}/api/v1/credits/balance", keys)
+            # Warm each worker's pools and caches (and every key's cached record, unless
+            # the burst is to be the keys' first use).
+            harness.warm_keys(f"{gateway.url}/api/v1/credits/balance", [reader] * 16 if cold_keys else keys)
             balance_reads = harness.flash_calls(upstreams, "/api/v1/credits/balance")
             result = harness.streams(
                 f"{gateway.url}/api/v1/generate/stream", streams, BODY,
@@ -71,14 +76,15 @@ def run(streams: int, events: int, interval: float) -> dict:
                                          api_key__account__external_id__startswith="bench|streams-")
     return {"result": result, "floor": floor, "streams": streams, "events": events, "interval": interval,
             "records": records.count(), "with_credits": records.filter(credits_spent__gt=0).count(),
-            "stopped_in": stopped_in, "balance_reads": balance_reads}
+            "stopped_in": stopped_in, "balance_reads": balance_reads, "cold_keys": cold_keys}
 
 
 def report(run_result: dict) -> None:
     result: harness.StreamsResult = run_result["result"]
+    cold = "; the burst is the keys' first use" if run_result["cold_keys"] else ""
     harness.print_streams(f"{run_result['streams']} concurrent streams through the gateway ({run_result['events']} "
                           f"events, {run_result['interval']:g} s apart); 2 gevent workers; a balance read every "
-                          f"100 ms meanwhile", [("bare relay", run_result["floor"]), ("gateway", result)])
+                          f"100 ms meanwhile{cold}", [("bare relay", run_result["floor"]), ("gateway", result)])
     late = sum(1 for delay in result.first_event if delay > 2.0)
     errors = sum(count for status, count in result.statuses.items() if not (isinstance(status, int) and status < 500))
     print(f"  first event within 2 s: {len(result.first_event) - late} of {run_result['streams']}; completed "
@@ -96,9 +102,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--quick", action="store_true", help="10 events instead of 40")
+    parser.add_argument("--cold-keys", action="store_true", help="the burst is the keys' first use")
     args = parser.parse_args()
     print(harness.machine())
-    report(run(args.streams, 10 if args.quick else args.events, args.interval))
+    report(run(args.streams, 10 if args.quick else args.events, args.interval, args.cold_keys))
 
 
 if __name__ == "__main__":
