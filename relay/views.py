@@ -21,6 +21,7 @@ from core import request_json
 from core.context import context
 from core.errors import APIError
 from core.middleware import mark_relayed
+from core.negotiation import RelayedQueryNegotiation
 from core.schema import error_example, error_response
 from core.signals import balance_seen
 from gateway.admission import concurrency_slot, hold_slot, may_use_hd
@@ -104,6 +105,7 @@ class RelayView(APIView):
     announced (core.signals.balance_seen)."""
 
     holds_concurrency_slot = True
+    content_negotiation_class = RelayedQueryNegotiation
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         paths.check_request_path(request)
