@@ -86,7 +86,13 @@ def _verifier(roots: tuple[str, ...], environment: str, bundle_id: str, app_appl
         raise ValueError("APPLE_ENVIRONMENT must be Production or Sandbox")
     # Online (OCSP) checks are off: they would make every purchase depend on Apple's
     # OCSP responder; the chain, OIDs and signature are still verified offline.
-    return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id, app_apple_id)
+    # The library wants an App Store id in Production, yet compares it only on what
+    # carries one (notifications, app transactions), never on a signed transaction
+    # (bundle id and environment): without APPLE_APP_APPLE_ID (none by default,
+    # CONTRACT.md §1) a 0 stands in, which no App Store id matches should it ever be
+    # compared.
+    return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id,
+                              app_apple_id if app_apple_id is not None else 0)
 
 
 def _check_form(jws: str) -> None:
