@@ -166,9 +166,12 @@ class GenerationView(FlashRelayView):
             raise APIError(400, "invalid_request", f"The body must be a JSON object: {exc}") from None
         if not isinstance(body, dict):
             raise APIError(400, "invalid_request", "The body must be a JSON object.")
-        preset = body.get("preset") or flash.DEFAULT_PRESET
-        if not isinstance(preset, str):
+        preset = body.get("preset")
+        # Only a string is a preset: a falsy other value (0, false, []) taken as the
+        # default would be checked and priced as one preset while Flash is sent another.
+        if preset is not None and not isinstance(preset, str):
             raise APIError(400, "invalid_request", "preset: must be a string.")
+        preset = preset or flash.DEFAULT_PRESET
         context(request).preset = preset
         # Any spelling of hd: a Flash that read presets case-blind would otherwise serve
         # HD to a tier without it.
