@@ -30,8 +30,9 @@ def _name(value: str) -> str:
     return value.replace("\x00", "")[:Account._meta.get_field("display_name").max_length]
 
 
-def _email(value: str) -> str:
-    """An email as it can be stored, or none: cut to fit it would be someone else's."""
+def storable_email(value: str) -> str:
+    """An email as it can be stored (Account's and Django's user's), or none: cut to
+    fit it would be someone else's."""
     if "\x00" in value or len(value) > Account._meta.get_field("email").max_length:
         return ""
     return value
@@ -46,7 +47,7 @@ def account_for_claims(claims: dict[str, Any]) -> Account:
     sub = claims["sub"]
     account = Account.objects.filter(external_id=sub).first()
     if account is None:
-        account = _create(sub, _email(_claim(claims, "email")),
+        account = _create(sub, storable_email(_claim(claims, "email")),
                           _name(_claim(claims, "name") or _claim(claims, "nickname")))
     touch(account)
     return account
