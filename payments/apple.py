@@ -50,7 +50,14 @@ def invalid(message: str) -> APIError:
     return APIError(400, "invalid_request", message)
 
 
+# The longest Apple transaction id a grant is kept under (`apple:<id>`, 255 characters).
+# Apple's are digits, a few dozen at most.
+MAX_TRANSACTION_ID = 200
+
+
 def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
+    if len(transaction_id) > MAX_TRANSACTION_ID or "\x00" in transaction_id:
+        raise invalid("The purchase's transaction id is not one Apple gives.")
     credits = APPLE_PRODUCTS.get(product_id)
     if credits is None:
         raise invalid(f"Unknown product {product_id!r}.")

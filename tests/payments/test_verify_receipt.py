@@ -56,6 +56,14 @@ def test_it_grants_a_production_transaction_with_the_default_app_store_id(as_ali
     assert response.json() == {"granted": True, "credits": 100, "transaction_id": "2000000099"}
 
 
+@pytest.mark.parametrize("transaction_id", ["9" * 300, "2000\x00001"])
+def test_it_refuses_a_transaction_id_no_grant_can_be_kept_under(as_alice, chain, transaction_id):
+    response = _post(as_alice, {"signed_transaction": chain.sign(transaction_id=transaction_id)})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert not CreditGrant.objects.exists()
+
+
 def test_it_refuses_a_transaction_signed_by_another_root(as_alice, flash):
     stranger = AppleChain()
     response = _post(as_alice, {"signed_transaction": stranger.sign()})
