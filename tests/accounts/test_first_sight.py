@@ -92,6 +92,16 @@ def test_it_keeps_nothing_when_flash_answers_an_error(auth0, flash):
     assert me(auth0.mint("auth0|errored")).status_code == 200
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_id", ["u" * 65, "a\x00b", "caf\u20ac", None, ["u1"]])
+def test_it_answers_502_and_keeps_nothing_when_flash_names_a_user_id_it_cannot_keep(auth0, flash, user_id):
+    flash.fail(200, body={"user_id": user_id}, path=r"/users/resolve$")
+    response = me(auth0.mint("auth0|odd-id"))
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"
+    assert not Account.objects.filter(external_id="auth0|odd-id").exists()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_it_resolves_once_when_ten_first_requests_arrive_together(auth0, flash):
     if connection.vendor != "postgresql":
