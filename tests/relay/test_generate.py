@@ -58,6 +58,15 @@ def test_it_records_preset_and_credits_in_the_usage_record(as_alice, flash):
     assert (record.preset, record.credits_spent, record.status_code) == ("hyper", flash.costs["generate_hyper"], 200)
 
 
+def test_it_records_a_generation_whose_preset_holds_a_nul_character(as_alice, flash):
+    # The preset is the client's (Flash judges it); PostgreSQL's text holds no NUL, and
+    # the request's usage record must not be dropped for it.
+    response = post(as_alice, {"query": "x", "preset": "hyper\x00"})
+    flush_usage()
+    record = UsageRecord.objects.get()
+    assert (record.preset, record.status_code) == ("hyper", response.status_code)
+
+
 def test_the_balance_it_checks_reaches_the_low_credit_alert(as_alice, alice, flash):
     flash.balances[alice.flash_user_id] = 5  # enough for hyper, below the low balance
     assert post(as_alice, {"query": "x", "preset": "hyper"}).status_code == 200
