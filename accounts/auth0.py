@@ -27,6 +27,8 @@ JWKS_CACHE_KEY = "auth0:jwks"
 REFETCH_GUARD_KEY = "auth0:jwks:refetched"
 FETCH_FAILED_KEY = "auth0:jwks:failed"
 MAX_TOKEN_BYTES = 8192
+# The longest subject an account can be kept under (Account.external_id).
+MAX_SUBJECT_CHARS = 255
 # Clock skew allowed on exp/nbf/iat.
 LEEWAY_SECONDS = 30
 # How long the key set is kept (shared cache, or this process's copy while it is down).
@@ -148,4 +150,6 @@ def verify(token: str) -> dict[str, Any]:
         raise InvalidToken("The token is invalid.") from None
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("The token has no subject.")
+    if len(claims["sub"]) > MAX_SUBJECT_CHARS or "\x00" in claims["sub"]:
+        raise InvalidToken("The token's subject is longer than any account's or holds NUL.")
     return claims

@@ -23,6 +23,21 @@ def _claim(claims: dict[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _name(value: str) -> str:
+    """A display name as it can be stored: NUL characters (which PostgreSQL text cannot
+    hold) dropped, cut to its column. It is the identity provider's, often the person's
+    own typing: a first request must not fail on it."""
+    return value.replace("\x00", "")[:Account._meta.get_field("display_name").max_length]
+
+
+def storable_email(value: str) -> str:
+    """An email as it can be stored (Account's and Django's user's), or none: cut to
+    fit it would be someone else's."""
+    if "\x00" in value or len(value) > Account._meta.get_field("email").max_length:
+        return ""
+    return value
+
+
 def account_for_claims(claims: dict[str, Any]) -> Account:
     """The account of a verified Auth0 identity, made (and linked to Flash) on first
     sight. Flash's resolve is called once even when a new user's first requests
@@ -32,7 +47,8 @@ def account_for_claims(claims: dict[str, Any]) -> Account:
     sub = claims["sub"]
     account = Account.objects.filter(external_id=sub).first()
     if account is None:
-        account = _create(sub, _claim(claims, "email"), _claim(claims, "name") or _claim(claims, "nickname"))
+        account = _create(sub, storable_email(_claim(claims, "email")),
+                          _name(_claim(claims, "name") or _claim(claims, "nickname")))
     touch(account)
     return account
 

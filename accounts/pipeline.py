@@ -21,7 +21,10 @@ def resolve_account(backend: Any, uid: str, details: dict[str, Any], user: Any =
                     *args: Any, **kwargs: Any) -> dict[str, Any] | HttpResponse:
     """The Account for this sub, made (with Flash's resolve) on first sight. Runs
     before any Django user is created, so Flash being down leaves nothing behind."""
-    claims = {"sub": uid, "email": details.get("email") or "", "name": details.get("fullname") or ""}
+    # The Django user social-auth makes next takes its email from `details`: one that
+    # no column can hold is dropped there too, or the sign-in would fail (a 500).
+    details = {**details, "email": identity.storable_email(details.get("email") or "")}
+    claims = {"sub": uid, "email": details["email"], "name": details.get("fullname") or ""}
     try:
         account = identity.account_for_claims(claims)
     except APIError as exc:
@@ -29,7 +32,7 @@ def resolve_account(backend: Any, uid: str, details: dict[str, Any], user: Any =
         return TemplateResponse(
             backend.strategy.request, "portal/signin_failed.html", {"reason": exc.message}, status=exc.status_code
         ).render()
-    result: dict[str, Any] = {"billing_account": account}
+    result: dict[str, Any] = {"billing_account": account, "details": details}
     if user is None and account.user is not None:
         result["user"] = account.user  # the Django user this sub signed in as before
     return result

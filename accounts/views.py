@@ -51,7 +51,7 @@ def login(request: Request) -> Response:
     "identity, email, Flash user id, API tier and plan. API keys are refused with 403.",
     examples=[OpenApiExample("The signed-in account", response_only=True, value=_USER)],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @permission_classes([IsHuman])
 def me(request: Request) -> Response:
     return Response(UserSerializer(request.user).data)

@@ -26,3 +26,17 @@ class FallbackContentNegotiation(DefaultContentNegotiation):
             if format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE):
                 raise  # an explicit ?format= the view cannot give is a real client error
             return renderers[0], renderers[0].media_type
+
+
+class _NoFormatOverride:
+    """DRF settings as the negotiation reads them, without a `?format=` override."""
+
+    URL_FORMAT_OVERRIDE = None
+
+
+class RelayedQueryNegotiation(FallbackContentNegotiation):
+    """For the relay's views: the query string is the upstream's and passes through
+    unchanged (CONTRACT.md §4), `format` included; read as DRF's format override it
+    would answer 404 for `?format=csv` without asking the upstream."""
+
+    settings = _NoFormatOverride

@@ -90,7 +90,9 @@ def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed
             "status_code": int(status_code),
             "credits_spent": int(ctx.credits_spent or 0),
             "response_time_ms": max(0, round(elapsed_s * 1000)),
-            "preset": None if preset is None else str(preset)[:32],
+            # The client's own text (Flash judges presets): without the NUL characters
+            # PostgreSQL refuses, which would drop the record.
+            "preset": None if preset is None else str(preset).replace("\x00", "")[:32],
             "created_at": started_at,
             "request_id": (getattr(request, "request_id", "") or "")[:128],
             "is_test": getattr(api_key, "environment", "live") == "test",

@@ -50,7 +50,14 @@ def invalid(message: str) -> APIError:
     return APIError(400, "invalid_request", message)
 
 
+# The longest Apple transaction id a grant is kept under (`apple:<id>`, 255 characters).
+# Apple's are digits, a few dozen at most.
+MAX_TRANSACTION_ID = 200
+
+
 def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
+    if len(transaction_id) > MAX_TRANSACTION_ID or "\x00" in transaction_id:
+        raise invalid("The purchase's transaction id is not one Apple gives.")
     credits = APPLE_PRODUCTS.get(product_id)
     if credits is None:
         raise invalid(f"Unknown product {product_id!r}.")
@@ -86,7 +93,13 @@ def _verifier(roots: tuple[str, ...], environment: str, bundle_id: str, app_appl
         raise ValueError("APPLE_ENVIRONMENT must be Production or Sandbox")
     # Online (OCSP) checks are off: they would make every purchase depend on Apple's
     # OCSP responder; the chain, OIDs and signature are still verified offline.
-    return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id, app_apple_id)
+    # The library wants an App Store id in Production, yet compares it only on what
+    # carries one (notifications, app transactions), never on a signed transaction
+    # (bundle id and environment): without APPLE_APP_APPLE_ID (none by default,
+    # CONTRACT.md §1) a 0 stands in, which no App Store id matches should it ever be
+    # compared.
+    return SignedDataVerifier([_der(p) for p in roots], False, env, bundle_id,
+                              app_apple_id if app_apple_id is not None else 0)
 
 
 def _check_form(jws: str) -> None:

@@ -49,9 +49,6 @@ def apple_storekit(app_configs: object = None, **kwargs: object) -> list[CheckMe
     if settings.APPLE_ENVIRONMENT not in ("Production", "Sandbox"):
         problems.append(_problem(f"APPLE_ENVIRONMENT is {settings.APPLE_ENVIRONMENT!r}: StoreKit 2 purchases are "
                                  "refused.", "Use Production or Sandbox.", 3))
-    elif settings.APPLE_ENVIRONMENT == "Production" and settings.APPLE_APP_APPLE_ID is None:
-        problems.append(_problem("APPLE_APP_APPLE_ID is not set: Production StoreKit 2 purchases cannot be verified.",
-                                 "Set it to the app's App Store id (a number).", 4))
     return problems
 
 

@@ -21,6 +21,7 @@ from core import request_json
 from core.context import context
 from core.errors import APIError
 from core.middleware import mark_relayed
+from core.negotiation import RelayedQueryNegotiation
 from core.schema import error_example, error_response
 from core.signals import balance_seen
 from gateway.admission import concurrency_slot, hold_slot, may_use_hd
@@ -104,6 +105,7 @@ class RelayView(APIView):
     announced (core.signals.balance_seen)."""
 
     holds_concurrency_slot = True
+    content_negotiation_class = RelayedQueryNegotiation
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         paths.check_request_path(request)
@@ -164,9 +166,12 @@ class GenerationView(FlashRelayView):
             raise APIError(400, "invalid_request", f"The body must be a JSON object: {exc}") from None
         if not isinstance(body, dict):
             raise APIError(400, "invalid_request", "The body must be a JSON object.")
-        preset = body.get("preset") or flash.DEFAULT_PRESET
-        if not isinstance(preset, str):
+        preset = body.get("preset")
+        # Only a string is a preset: a falsy other value (0, false, []) taken as the
+        # default would be checked and priced as one preset while Flash is sent another.
+        if preset is not None and not isinstance(preset, str):
             raise APIError(400, "invalid_request", "preset: must be a string.")
+        preset = preset or flash.DEFAULT_PRESET
         context(request).preset = preset
         # Any spelling of hd: a Flash that read presets case-blind would otherwise serve
         # HD to a tier without it.

@@ -56,12 +56,13 @@ _STATUS = inline_serializer("Health", {"status": serializers.CharField()})
 
 @extend_schema(responses={200: _STATUS}, tags=["health"], summary="Liveness",
                description="Answers `{\"status\": \"ok\"}` while the service runs; touches nothing else.")
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @authentication_classes([])
 @permission_classes([])
 @throttle_classes([])
 def health(request: Request) -> Response:
-    """Liveness: answers without touching the database or the cache."""
+    """Liveness: answers without touching the database or the cache. HEAD too, as many
+    uptime monitors probe (a function view names every method it answers)."""
     return Response({"status": "ok"})
 
 
@@ -76,7 +77,7 @@ def health(request: Request) -> Response:
     examples=[OpenApiExample("Ready", response_only=True, value={
         "status": "ok", "checks": {"database": "ok", "cache": "ok"}})],
 )
-@api_view(["GET"])
+@api_view(["GET", "HEAD"])
 @authentication_classes([])
 @permission_classes([])
 @throttle_classes([])

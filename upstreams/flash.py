@@ -73,6 +73,10 @@ def _json_object(response: transport.UpstreamResponse, what: str) -> dict[str, A
     return body
 
 
+# The longest user id of Flash's billing keeps (Account.flash_user_id).
+MAX_USER_ID = 64
+
+
 def resolve_user(external_id: str, email: str = "", display_name: str = "") -> str:
     """Find-or-create Flash's user for an external identity; returns Flash's user_id."""
     body: dict[str, str] = {"external_id": external_id}
@@ -90,10 +94,15 @@ def resolve_user(external_id: str, email: str = "", display_name: str = "") -> s
         headers=_service_headers(),
     )
     user_id = _json_object(response, "users/resolve").get("user_id")
-    if not user_id:
-        log.error("Flash users/resolve answered without a user_id")
+    if isinstance(user_id, int) and not isinstance(user_id, bool):
+        user_id = str(user_id)
+    # Kept as the account's flash_user_id (64 characters) and sent back as X-User-ID:
+    # printable ASCII, as a header holds it.
+    if not (isinstance(user_id, str) and 0 < len(user_id) <= MAX_USER_ID
+            and user_id.isascii() and user_id.isprintable()):
+        log.error("Flash users/resolve answered without a usable user_id")
         raise transport.failed(SERVICE)
-    return str(user_id)
+    return user_id
 
 
 # --- credits -------------------------------------------------------------------------

@@ -42,6 +42,32 @@ def test_it_links_a_new_identity_on_a_direct_api_call(auth0, flash):
 
 
 @pytest.mark.django_db
+def test_it_keeps_a_profile_it_cannot_store_whole_cut_to_fit(auth0, flash):
+    # The name and email are the identity provider's (often the person's own typing):
+    # a first request must not fail on them. A name is cut to its column, NUL
+    # characters (which PostgreSQL text cannot hold) dropped; an email that does not
+    # fit is not kept at all (cut, it would be someone else's address).
+    name = "Ada\x00" + "L" * 300
+    response = me(auth0.mint("auth0|verbose", name=name, email="a" * 300 + "@example.com"))
+    assert response.status_code == 200, response.content
+    account = Account.objects.get(external_id="auth0|verbose")
+    assert account.display_name == ("Ada" + "L" * 300)[:255]
+    assert account.email == ""
+    (resolve,) = flash.received(r"/api/v1/users/resolve$")
+    assert resolve.json() == {"external_id": "auth0|verbose", "display_name": account.display_name}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sub", ["auth0|" + "s" * 300, "auth0|nul\x00sub"])
+def test_it_refuses_a_subject_it_cannot_keep(auth0, flash, sub):
+    response = me(auth0.mint(sub))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert resolves(flash) == 0
+    assert not Account.objects.exists()
+
+
+@pytest.mark.django_db
 def test_it_answers_503_and_keeps_nothing_when_flash_is_down(auth0, flash, settings):
     token = auth0.mint("auth0|unlucky")
     flash_url = settings.FLASH_URL
@@ -64,6 +90,16 @@ def test_it_keeps_nothing_when_flash_answers_an_error(auth0, flash):
     assert response.status_code == 502
     assert not Account.objects.filter(external_id="auth0|errored").exists()
     assert me(auth0.mint("auth0|errored")).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_id", ["u" * 65, "a\x00b", "caf\u20ac", None, ["u1"]])
+def test_it_answers_502_and_keeps_nothing_when_flash_names_a_user_id_it_cannot_keep(auth0, flash, user_id):
+    flash.fail(200, body={"user_id": user_id}, path=r"/users/resolve$")
+    response = me(auth0.mint("auth0|odd-id"))
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "upstream_error"
+    assert not Account.objects.filter(external_id="auth0|odd-id").exists()
 
 
 @pytest.mark.django_db(transaction=True)

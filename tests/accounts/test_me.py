@@ -68,3 +68,9 @@ def test_it_slides_the_expiry_at_most_once_an_hour(alice, alice_token):
     assert record.expires_at > first_expiry - timedelta(seconds=1)
     assert record.expires_at > timezone.now() + timedelta(days=29, hours=23)
     assert record.last_used_at > two_hours_ago
+
+
+def test_it_answers_head_like_every_other_get(alice_token):
+    response = Client().head("/api/v1/auth/me", headers=bearer(alice_token))
+    assert response.status_code == 200
+    assert response.content == b""

@@ -117,6 +117,14 @@ def test_it_signs_the_same_person_in_as_the_same_django_user(client, auth0):
     assert get_user_model().objects.count() == 1
 
 
+def test_it_signs_in_a_person_whose_email_is_too_long_to_keep(client, auth0):
+    auth0.login_as("auth0|long-email", email="a" * 300 + "@example.com", name="Ada")
+    home = portal_sign_in(client)
+    assert home.status_code == 200 and home.request["PATH_INFO"] == "/portal/"
+    account = Account.objects.get(external_id="auth0|long-email")
+    assert account.email == "" and account.user.email == ""
+
+
 def test_it_signs_out(client, auth0):
     auth0.login_as("auth0|leaver", email="leaver@example.com")
     home = portal_sign_in(client)

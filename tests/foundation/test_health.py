@@ -22,3 +22,11 @@ def test_ready_answers_503_naming_the_cache_when_it_fails(client, db, settings):
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "checks": {"database": "ok", "cache": "unavailable"}}
+
+
+def test_it_answers_head_as_uptime_monitors_send_it(client, db):
+    # Many monitors probe with HEAD; every HTTP server must support it (RFC 9110 §9.1).
+    for path in ("/health", "/health/ready"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""

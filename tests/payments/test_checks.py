@@ -26,15 +26,22 @@ def test_it_is_an_error_in_production(settings):
     assert error.is_serious() and "APPLE_ROOT_CERTIFICATES" in error.msg
 
 
-def test_it_names_an_unreadable_root_and_a_missing_app_id(settings, tmp_path):
+def test_it_names_an_unreadable_root(settings, tmp_path):
     garbage = tmp_path / "not-a-cert.cer"
     garbage.write_bytes(b"hello")
     settings.APPLE_ROOT_CERTIFICATES = [str(garbage), str(tmp_path / "missing.cer")]
-    settings.APPLE_ENVIRONMENT = "Production"
-    settings.APPLE_APP_APPLE_ID = None
-    messages = [m for m in run_checks() if m.id in ("payments.W002", "payments.W004")]
-    assert [m.id for m in messages] == ["payments.W002", "payments.W002", "payments.W004"]
+    messages = [m for m in run_checks() if m.id == "payments.W002"]
+    assert len(messages) == 2
     assert "not-a-cert.cer" in messages[0].msg and "missing.cer" in messages[1].msg
+
+
+def test_it_needs_no_app_store_id_in_production(settings, tmp_path):
+    # A signed transaction is verified without one (payments/apple.py).
+    root = tmp_path / "root.cer"
+    root.write_bytes(AppleChain().root_der())
+    settings.APPLE_ROOT_CERTIFICATES = [str(root)]
+    settings.APPLE_ENVIRONMENT, settings.APPLE_APP_APPLE_ID = "Production", None
+    assert _ids() == set()
 
 
 def test_it_is_quiet_when_storekit_is_configured(settings, tmp_path):

@@ -46,6 +46,24 @@ def test_it_grants_a_storekit2_transaction_once(as_alice, alice, flash, chain):
     assert [(g["amount"], g["transaction_type"]) for g in flash.grants(alice.flash_user_id)] == [(500, "apple_iap")]
 
 
+def test_it_grants_a_production_transaction_with_the_default_app_store_id(as_alice, alice, chain, settings):
+    # APPLE_APP_APPLE_ID defaults to none (CONTRACT.md §1): a signed transaction names
+    # no App Store id, so verifying one in Production needs none.
+    settings.APPLE_ENVIRONMENT, settings.APPLE_APP_APPLE_ID = "Production", None
+    response = _post(as_alice, {"signed_transaction": chain.sign(transaction_id="2000000099",
+                                                                  environment="Production")})
+    assert response.status_code == 200, response.content
+    assert response.json() == {"granted": True, "credits": 100, "transaction_id": "2000000099"}
+
+
+@pytest.mark.parametrize("transaction_id", ["9" * 300, "2000\x00001"])
+def test_it_refuses_a_transaction_id_no_grant_can_be_kept_under(as_alice, chain, transaction_id):
+    response = _post(as_alice, {"signed_transaction": chain.sign(transaction_id=transaction_id)})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert not CreditGrant.objects.exists()
+
+
 def test_it_refuses_a_transaction_signed_by_another_root(as_alice, flash):
     stranger = AppleChain()
     response = _post(as_alice, {"signed_transaction": stranger.sign()})

@@ -118,3 +118,12 @@ def test_it_refuses_an_event_whose_id_is_too_long_to_store(alice, stripe_api, po
     response = post_event(event)
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
     assert not StripeEvent.objects.exists() and not CreditGrant.objects.exists()
+
+
+def test_it_grants_an_event_whose_payload_holds_a_nul_character(alice, flash, stripe_api, post_event):
+    # PostgreSQL's jsonb holds no \u0000: a customer's name typed with one must not make
+    # the paid event fail to be stored (a 500, redelivered in vain).
+    session = completed_session(alice, customer_details={"name": "Ada\u0000 Lovelace"})
+    response = post_event(stripe_api.event("checkout.session.completed", session))
+    assert response.status_code == 200, response.content
+    assert CreditGrant.objects.get().amount == 100

@@ -28,6 +28,15 @@ def test_it_keeps_the_query_string_exactly(client, clockchain):
     assert sent.raw_query == "q=fall%20of%20rome&page=2&q=x"
 
 
+def test_it_passes_a_format_parameter_on_as_part_of_the_query_string(client, clockchain):
+    # The query string is Clockchain's (CONTRACT.md §4), `format` included: not DRF's
+    # format override, which would answer 404 for a format billing does not render.
+    response = client.get("/api/v1/search?q=moon&format=geojson")
+    assert response.status_code == 200, response.content
+    (sent,) = clockchain.received()
+    assert sent.raw_query == "q=moon&format=geojson"
+
+
 def test_it_quotes_each_segment_it_forwards(client, clockchain):
     response = client.get("/api/v1/moments/caf%C3%A9/a%20b:c")
     assert response.status_code == 200

@@ -37,6 +37,13 @@ def test_it_relays_history_with_its_query_string(as_alice, alice, flash):
     assert sent.raw_query == "limit=1&offset=0"
 
 
+def test_it_relays_history_with_a_format_parameter(as_alice, flash):
+    response = as_alice.get("/api/v1/credits/history?format=csv&limit=1")
+    assert response.status_code == 200, response.content
+    (sent,) = flash.received("/api/v1/credits/history")
+    assert sent.raw_query == "format=csv&limit=1"
+
+
 def test_it_relays_the_cost_table(as_alice, flash):
     response = as_alice.get("/api/v1/credits/costs")
     assert response.status_code == 200

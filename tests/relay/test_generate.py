@@ -29,6 +29,20 @@ def test_it_relays_the_body_unchanged_as_the_caller(as_alice, alice, flash):
     assert flash.balance_of(alice.flash_user_id) == 100 - flash.costs["generate_balanced"]
 
 
+@pytest.mark.parametrize("preset", [0, False, [], {}, ["hd"]])
+def test_it_refuses_a_preset_that_is_not_a_string_before_flash(as_alice, flash, preset):
+    # Billing checks and prices the preset it reads; one that is not a string (a falsy
+    # one included) must not be checked as the default while Flash is sent another.
+    response = post(as_alice, {"query": "x", "preset": preset})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert not flash.received("/api/v1/timepoints/generate/sync")
+
+
+def test_it_takes_a_null_preset_as_the_default(as_alice, flash):
+    assert post(as_alice, {"query": "x", "preset": None}).status_code == 200
+
+
 def test_it_keeps_the_query_string(as_alice, flash):
     post_url = "/api/v1/generate?mode=fast&x=%20y"
     as_alice.post(post_url, data=json.dumps({"query": "x"}), content_type="application/json")
@@ -42,6 +56,15 @@ def test_it_records_preset_and_credits_in_the_usage_record(as_alice, flash):
     flush_usage()
     record = UsageRecord.objects.get()
     assert (record.preset, record.credits_spent, record.status_code) == ("hyper", flash.costs["generate_hyper"], 200)
+
+
+def test_it_records_a_generation_whose_preset_holds_a_nul_character(as_alice, flash):
+    # The preset is the client's (Flash judges it); PostgreSQL's text holds no NUL, and
+    # the request's usage record must not be dropped for it.
+    response = post(as_alice, {"query": "x", "preset": "hyper\x00"})
+    flush_usage()
+    record = UsageRecord.objects.get()
+    assert (record.preset, record.status_code) == ("hyper", response.status_code)
 
 
 def test_the_balance_it_checks_reaches_the_low_credit_alert(as_alice, alice, flash):
