@@ -412,10 +412,14 @@ PAYMENTS_RECONCILE_GRANT_DEADLINE_SECONDS = env.int("PAYMENTS_RECONCILE_GRANT_DE
 
 # --- Apple -------------------------------------------------------------------------
 
-APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default="https://buy.itunes.apple.com/verifyReceipt")
-APPLE_SANDBOX_VERIFY_URL = env.str(
-    "APPLE_SANDBOX_VERIFY_URL", default="https://sandbox.itunes.apple.com/verifyReceipt"
-)
+_APPLE_PRODUCTION_VERIFY_URL = "https://buy.itunes.apple.com/verifyReceipt"
+APPLE_VERIFY_URL = env.str("APPLE_VERIFY_URL", default=_APPLE_PRODUCTION_VERIFY_URL)
+# Where a receipt answered 21007 (a sandbox receipt) is verified again. CONTRACT.md §1
+# names only APPLE_VERIFY_URL as overridable: with it pointed at a stand-in and this
+# unset, the retry goes to the stand-in too, never from there to Apple's real sandbox.
+APPLE_SANDBOX_VERIFY_URL = env.str("APPLE_SANDBOX_VERIFY_URL", default=(
+    "https://sandbox.itunes.apple.com/verifyReceipt" if APPLE_VERIFY_URL == _APPLE_PRODUCTION_VERIFY_URL
+    else APPLE_VERIFY_URL))
 APPLE_SHARED_SECRET = env.str("APPLE_SHARED_SECRET", default="")
 # StoreKit 2 signed transactions are verified against these root certificates (DER or
 # PEM files, comma-separated paths; Apple's AppleRootCA-G3.cer in production).

@@ -67,6 +67,24 @@ def test_it_uses_redis_when_redis_url_is_set():
     assert show(REDIS_URL="redis://127.0.0.1:6379/7")["cache"] == "django_redis.cache.RedisCache"
 
 
+def _sandbox_verify_url(**env: str) -> str:
+    result = run(["-c", "import django; django.setup(); from django.conf import settings; "
+                        "print(settings.APPLE_SANDBOX_VERIFY_URL)"], **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_it_retries_a_sandbox_receipt_at_apples_sandbox_by_default():
+    assert _sandbox_verify_url() == "https://sandbox.itunes.apple.com/verifyReceipt"
+
+
+def test_it_retries_a_sandbox_receipt_where_apple_verify_url_points_when_that_alone_is_set():
+    assert _sandbox_verify_url(APPLE_VERIFY_URL="http://127.0.0.1:9/verifyReceipt") == \
+        "http://127.0.0.1:9/verifyReceipt"
+    assert _sandbox_verify_url(APPLE_VERIFY_URL="http://127.0.0.1:9/verifyReceipt",
+                               APPLE_SANDBOX_VERIFY_URL="http://127.0.0.1:9/sandbox") == "http://127.0.0.1:9/sandbox"
+
+
 def test_it_refuses_production_naming_what_is_missing():
     result = run(["manage.py", "check"], ENVIRONMENT="production", FLASH_URL="https://flash.internal")
     assert result.returncode != 0
