@@ -1,12 +1,14 @@
 """Auth0 access-token verification (CONTRACT.md §2).
 
 RS256 only; keys from AUTH0_JWKS_URL, kept in the shared cache so every worker
-fetches them once; an unknown `kid` refetches the set, at most once per
-JWKS_REFETCH_SECONDS across all workers.
+fetches them once; an unknown `kid` refetches the set once (the same kid again at
+most once per JWKS_REFETCH_SECONDS), within JWKS_REFETCH_BUDGET refetches a minute
+across all workers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -24,7 +26,8 @@ from core.errors import APIError
 log = logging.getLogger("accounts.auth0")
 
 JWKS_CACHE_KEY = "auth0:jwks"
-REFETCH_GUARD_KEY = "auth0:jwks:refetched"
+REFETCH_GUARD_KEY = "auth0:jwks:refetched:"  # + the kid's digest
+REFETCH_WINDOW_KEY = "auth0:jwks:refetches"
 FETCH_FAILED_KEY = "auth0:jwks:failed"
 MAX_TOKEN_BYTES = 8192
 # The longest subject an account can be kept under (Account.external_id).
@@ -33,9 +36,12 @@ MAX_SUBJECT_CHARS = 255
 LEEWAY_SECONDS = 30
 # How long the key set is kept (shared cache, or this process's copy while it is down).
 JWKS_CACHE_SECONDS = 600
-# An unknown kid refetches the key set at most this often (a flood of forged kids must
-# not turn into a flood of requests to Auth0).
+# An unknown kid refetches the key set at most this often. Guarded per kid, not for all
+# of them: a forged token must not keep a key Auth0 rotates in a moment later refused
+# until the guard ends. A flood of made-up kids (each one a failed authentication,
+# limited per client IP) stays within the budget of refetches a minute.
 JWKS_REFETCH_SECONDS = 60
+JWKS_REFETCH_BUDGET = 30
 # A cold key-set fetch that failed is not retried for this long (Auth0 down must not
 # turn every request into a connection attempt).
 JWKS_FAILURE_BACKOFF_SECONDS = 5
@@ -100,8 +106,7 @@ def _signing_key(kid: str) -> jwt.PyJWK:
             quietly(lambda: cache.set(FETCH_FAILED_KEY, 1, JWKS_FAILURE_BACKOFF_SECONDS), None)
             raise unavailable from None
     key = _parse(raw).get(kid)
-    # With the cache down nobody can guard refetches across workers: no refetch then.
-    if key is None and quietly(lambda: cache.add(REFETCH_GUARD_KEY, 1, JWKS_REFETCH_SECONDS), False):
+    if key is None and _may_refetch(kid):
         try:
             key = _parse(_fetch_jwks()).get(kid)
         except Exception:
@@ -109,6 +114,25 @@ def _signing_key(kid: str) -> jwt.PyJWK:
     if key is None:
         raise InvalidToken("The token is signed by an unknown key.")
     return key
+
+
+def _may_refetch(kid: str) -> bool:
+    """Whether an unknown kid may refetch the key set now: the first time this kid is
+    seen this JWKS_REFETCH_SECONDS, within the minute's budget. With the cache down
+    nobody can guard refetches across workers: no refetch then."""
+    digest = hashlib.sha256(kid.encode()).hexdigest()[:32]
+    if not quietly(lambda: cache.add(REFETCH_GUARD_KEY + digest, 1, JWKS_REFETCH_SECONDS), False):
+        return False
+
+    def count() -> int:
+        if cache.add(REFETCH_WINDOW_KEY, 1, 60):
+            return 1
+        try:
+            return cache.incr(REFETCH_WINDOW_KEY)
+        except ValueError:  # the minute ended between the two calls
+            return 1
+
+    return quietly(count, JWKS_REFETCH_BUDGET + 1) <= JWKS_REFETCH_BUDGET
 
 
 def verify(token: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.test import Client
 
+from accounts import auth0 as auth0_module
 from standins.auth0 import SigningKey
 from tests.accounts.conftest import hand_made_token
 
@@ -124,11 +125,27 @@ def test_it_accepts_a_key_rotated_in_after_the_keys_were_cached(alice, auth0, ca
     assert jwks_fetches(auth0) == 2
 
 
-def test_it_refetches_for_unknown_kids_at_most_once_a_minute(alice, auth0, call_me):
+def test_it_refetches_for_an_unknown_kid_once_a_minute(alice, auth0, call_me):
     assert call_me(auth0.mint(alice.external_id)).status_code == 200
+    forged = SigningKey()
     for _ in range(5):
-        assert_rejected(call_me(auth0.mint(alice.external_id, key=SigningKey())))
+        assert_rejected(call_me(auth0.mint(alice.external_id, key=forged)))
     assert jwks_fetches(auth0) == 2  # the first fill and one refetch, not one per bad token
+
+
+def test_it_accepts_a_key_rotated_in_just_after_a_forged_kid_made_it_refetch(alice, auth0, call_me):
+    assert call_me(auth0.mint(alice.external_id)).status_code == 200
+    assert_rejected(call_me(auth0.mint(alice.external_id, key=SigningKey())))
+    auth0.rotate()
+    assert call_me(auth0.mint(alice.external_id)).status_code == 200
+    assert jwks_fetches(auth0) == 3
+
+
+def test_a_flood_of_made_up_kids_refetches_within_the_minutes_budget(alice, auth0, call_me):
+    assert call_me(auth0.mint(alice.external_id)).status_code == 200
+    for n in range(auth0_module.JWKS_REFETCH_BUDGET + 5):
+        assert_rejected(call_me(auth0.mint(alice.external_id, headers={"kid": f"made-up-{n}"})))
+    assert jwks_fetches(auth0) == 1 + auth0_module.JWKS_REFETCH_BUDGET
 
 
 def test_it_answers_503_when_auth0_is_unreachable_and_no_key_is_cached(alice, auth0, call_me, settings):
