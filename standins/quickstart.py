@@ -229,7 +229,7 @@ def banner(url: str, started: dict[str, StandIn], token: str, seconds: float, st
         f"  Portal          {url}/portal/  (signs you in as whoever you choose; default {auth0.default_sub})",
         f"  Admin           {url}/admin/   (make admin creates an operator login)",
         "",
-        f"Try it (an Auth0 token for {auth0.default_sub}, valid for a week, also after a restart):",
+        f"Try it (an Auth0 token for {auth0.default_sub}, valid for a week, also after a restart on these ports):",
         f"  export TOKEN={token}",
         f"  curl {url}/health",
         f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/v1/credits/balance',
