@@ -95,6 +95,15 @@ def test_it_signs_a_new_person_in_through_auth0(live_server, browser, auth0, fla
     assert not {"access_token", "id_token", "refresh_token"} & set(social.extra_data)
 
 
+def test_it_asks_auth0_for_openid_profile_and_email_once(client, auth0, alice):
+    auth0.login_as(alice.external_id, email=alice.email)
+
+    come_back(client, go_to_auth0(client))
+
+    (authorize,) = auth0.received(r"/authorize$", "GET")
+    assert authorize.query["scope"] == ["openid profile email"]
+
+
 def test_it_links_the_portal_to_the_same_account_as_the_api(client, auth0, alice, flash):
     api_user = Client().get("/api/v1/auth/me", headers=bearer(auth0.mint(alice.external_id))).json()
     auth0.login_as(alice.external_id, email=alice.email)
