@@ -29,6 +29,17 @@ def test_it_shows_how_to_authenticate_limits_errors_and_a_curl_per_endpoint(alic
     screenshot(page, "docs-first-screen", full_page=False)
 
 
+def test_it_says_what_to_do_for_every_error_code_of_the_contract(alice_page):
+    alice_page.goto("/portal/docs/")
+
+    errors = alice_page.locator("#errors + p + pre + .table-wrap table").inner_text()
+    for code in ("invalid_request", "unauthenticated", "insufficient_credits", "budget_exceeded", "forbidden",
+                 "not_found", "conflict", "rate_limited", "concurrency_limited", "upstream_error",
+                 "upstream_unavailable", "upstream_timeout"):
+        assert code in errors
+    assert "expired" in errors  # a key past its expires_at is refused with 401 too
+
+
 def test_it_needs_a_signed_in_account(page):
     response = page.request.get("/portal/docs/", max_redirects=0)
 
