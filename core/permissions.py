@@ -23,7 +23,8 @@ class IsHuman(IsCaller):
         if not super().has_permission(request, view):
             return False
         if getattr(request.auth, "is_api_key", False):
-            raise APIError(403, "forbidden", "API keys cannot be used for this endpoint; sign in instead.")
+            raise APIError(403, "forbidden", "API keys cannot be used for this endpoint: send a signed-in person's "
+                                             "Auth0 access token or tp_sess_ session token instead.")
         return True
 
 

@@ -34,3 +34,11 @@ def test_it_refuses_api_keys(alice_key, method, path):
     response = getattr(Client(), method)(path, headers=bearer(alice_key))
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_it_tells_a_key_holder_which_credential_to_send_instead(alice_key):
+    response = Client().get("/api/v1/keys", headers=bearer(alice_key))
+
+    assert response.status_code == 403
+    message = response.json()["error"]["message"]
+    assert "Auth0 access token" in message and "tp_sess_" in message
