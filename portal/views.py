@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Account
 from core.calendar import month_start
-from core.catalog import PLANS, TIERS, limits_for
+from core.catalog import PLANS, TIERS, has_hd, limits_for
 from core.charts import day_label
 from core.context import context
 from core.errors import APIError
@@ -85,6 +85,8 @@ def home(request: HttpRequest, account: Account) -> HttpResponse:
         "plan": PLANS.get(account.plan),
         "tier": account.effective_tier,
         "limits": limits_for(account.effective_tier),
+        # A plan may include HD where its tier does not (Historian): say what the relay allows.
+        "hd": has_hd(account.effective_tier, account.plan),
         "month": month,
         "month_start": first,
         "points": [(day_label(row["date"]), row["requests"]) for row in month["daily"]],

@@ -51,6 +51,19 @@ def test_it_shows_balance_plan_and_this_month_s_usage(alice_page, alice, flash, 
     screenshot(page, "dashboard-phone")
 
 
+def test_it_says_hd_is_included_when_the_plan_includes_it(alice_page, alice, auth0, live_server):
+    alice.plan = "historian"  # the free tier's limits, with HD (CONTRACT §6's plans)
+    alice.save(update_fields=["plan"])
+
+    alice_page.goto("/portal/")
+
+    plan = alice_page.locator(".card", has_text="Plan").first.inner_text()
+    assert "Historian" in plan and "HD included" in plan
+    hd = requests.post(f"{live_server.url}/api/v1/generate", headers=bearer(auth0.mint(alice.external_id)),
+                       json={"query": "Apollo 11 landing, 1969", "preset": "hd"}, timeout=10)
+    assert hd.status_code == 200  # what the page says is what the API does
+
+
 def test_it_shows_an_empty_month_without_a_chart(alice_page):
     alice_page.goto("/portal/")
 
