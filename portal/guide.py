@@ -40,7 +40,7 @@ GROUPS: list[Group] = [
     Group("generation", "Generation", [
         Endpoint("POST", "/api/v1/generate",
                  "Generate a timepoint and wait for it. Spends credits (see the cost table); "
-                 "the hd preset needs a tier with HD and answers 403 otherwise, before anything is spent.",
+                 "the hd preset needs a plan or tier with HD and answers 403 otherwise, before anything is spent.",
                  _curl("POST", "/api/v1/generate", KEY,
                        body='{"query": "Apollo 11 landing, 1969", "preset": "balanced"}')),
         Endpoint("POST", "/api/v1/generate/stream",
