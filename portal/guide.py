@@ -79,8 +79,8 @@ GROUPS: list[Group] = [
                  _curl("PATCH", "/api/v1/keys/$KEY_ID", TOKEN,
                        body='{"monthly_credit_limit": 500, "expires_at": "2027-03-01T00:00:00Z"}')),
         Endpoint("POST", "/api/v1/keys/{id}/roll",
-                 "Replace a key: a new one (shown once) with its settings and this month's spending; the old one "
-                 "works for grace_seconds more.",
+                 "Replace a key: a new one (shown once) with its name, budget and this month's spending (not its "
+                 "expiry); the old one works for grace_seconds more.",
                  _curl("POST", "/api/v1/keys/$KEY_ID/roll", TOKEN, body='{"grace_seconds": 3600}')),
         Endpoint("DELETE", "/api/v1/keys/{id}", "Revoke a key; it is refused from then on.",
                  _curl("DELETE", "/api/v1/keys/$KEY_ID", TOKEN)),
