@@ -1,7 +1,7 @@
 """`python -m standins`: every stand-in on fixed local ports, to run the gateway yourself.
 
-Prints the environment the gateway needs to use them (or writes it with --env-file) and
-a ready-made Auth0 token to try the API with. `make run` (standins/quickstart.py)
+Writes the environment the gateway needs to use them to --env-file, and prints their
+URLs and a ready-made Auth0 token to try the API with. `make run` (standins/quickstart.py)
 starts them the same way, with every gateway process beside them.
 """
 
