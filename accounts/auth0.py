@@ -22,6 +22,7 @@ from django.core.cache import cache
 
 from core.cache import quietly
 from core.errors import APIError
+from core.request_json import is_utf8
 
 log = logging.getLogger("accounts.auth0")
 
@@ -174,6 +175,7 @@ def verify(token: str) -> dict[str, Any]:
         raise InvalidToken("The token is invalid.") from None
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("The token has no subject.")
-    if len(claims["sub"]) > MAX_SUBJECT_CHARS or "\x00" in claims["sub"]:
-        raise InvalidToken("The token's subject is longer than any account's or holds NUL.")
+    sub = claims["sub"]
+    if len(sub) > MAX_SUBJECT_CHARS or "\x00" in sub or not is_utf8(sub):
+        raise InvalidToken("The token's subject is longer than any account's or holds NUL or a lone surrogate.")
     return claims

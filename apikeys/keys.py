@@ -144,15 +144,21 @@ def update_key(key: APIKey, changes: dict) -> APIKey:
     fields = [name for name in UPDATABLE if name in changes]
     if not fields:
         return key
-    if "expires_at" in changes and (refusal := rolled_expiry_refusal(key, changes["expires_at"])):
-        raise APIError(409, "conflict", refusal)
-    # The chain's counter is kept only while the key has a budget: one set where there
-    # was none may be stale, one removed is no longer kept. A changed limit keeps it.
-    budget_changed = ("monthly_credit_limit" in changes
-                      and (changes["monthly_credit_limit"] is None) != (key.monthly_credit_limit is None))
-    for name in fields:
-        setattr(key, name, changes[name])
-    key.save(update_fields=fields)
+    with transaction.atomic():
+        # Locked as roll_key locks it, and read again: a roll committed since `key` was
+        # read is seen (409 for its expiry put off), never overwritten by this change.
+        now = APIKey.objects.select_for_update().values(*UPDATABLE, "replaced_by_id").get(pk=key.pk)
+        for name, value in now.items():
+            setattr(key, name, value)
+        if "expires_at" in changes and (refusal := rolled_expiry_refusal(key, changes["expires_at"])):
+            raise APIError(409, "conflict", refusal)
+        # The chain's counter is kept only while the key has a budget: one set where there
+        # was none may be stale, one removed is no longer kept. A changed limit keeps it.
+        budget_changed = ("monthly_credit_limit" in changes
+                          and (changes["monthly_credit_limit"] is None) != (key.monthly_credit_limit is None))
+        for name in fields:
+            setattr(key, name, changes[name])
+        key.save(update_fields=fields)
     if budget_changed:
         budgets.forget_spending(key)
     _recache(key)

@@ -16,6 +16,17 @@ class IsCaller(BasePermission):
         return bool(request.user is not None and getattr(request.user, "is_authenticated", False))
 
 
+def refuse(request: Request, view: object, message: str) -> None:
+    """403 for a caller the view is not for. The request was counted when its credential
+    was admitted: its limit answers first (429 past it) and the refusal carries the
+    X-RateLimit-* headers, like every counted request, on every view, CountedFirst or
+    not (DRF checks permissions before throttles)."""
+    check_throttles = getattr(view, "check_throttles", None)
+    if check_throttles is not None:
+        check_throttles(request)
+    raise APIError(403, "forbidden", message)
+
+
 class IsHuman(IsCaller):
     """A person, not a program: API keys may not manage keys or sessions (403)."""
 
@@ -23,8 +34,8 @@ class IsHuman(IsCaller):
         if not super().has_permission(request, view):
             return False
         if getattr(request.auth, "is_api_key", False):
-            raise APIError(403, "forbidden", "API keys cannot be used for this endpoint: send a signed-in person's "
-                                             "Auth0 access token or tp_sess_ session token instead.")
+            refuse(request, view, "API keys cannot be used for this endpoint: send a signed-in person's "
+                                  "Auth0 access token or tp_sess_ session token instead.")
         return True
 
 
@@ -36,7 +47,7 @@ class IsAuth0Caller(IsCaller):
         if not super().has_permission(request, view):
             return False
         if getattr(request.auth, "kind", None) != AUTH0:
-            raise APIError(403, "forbidden", "Log in with an Auth0 access token, not a session token or API key.")
+            refuse(request, view, "Log in with an Auth0 access token, not a session token or API key.")
         return True
 
 

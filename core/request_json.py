@@ -61,6 +61,16 @@ def loads(data: bytes | str, encoding: str = "utf-8") -> Any:
     return value
 
 
+def is_utf8(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (PostgreSQL can be sent it): a lone surrogate,
+    a legal JSON escape ("\\ud800"), has none."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser reading through `loads`."""
 

@@ -53,6 +53,11 @@ def endpoint_of(request: HttpRequest, status_code: int | None = None) -> str:
     return "/" + _CONVERTER.sub(r"<\1>", route)
 
 
+def storable(text: str) -> str:
+    """`text` as PostgreSQL can keep it: without NUL characters and lone surrogates."""
+    return text.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+
+
 def _caller(request: HttpRequest, status_code: int) -> tuple[Any, Any]:
     """(account, API key) of the record. The authentication wrote them into the
     context; a request refused before it ran (an unsafe relay path, a body refused by
@@ -91,8 +96,9 @@ def record(request: HttpRequest, status_code: int, started_at: datetime, elapsed
             "credits_spent": int(ctx.credits_spent or 0),
             "response_time_ms": max(0, round(elapsed_s * 1000)),
             # The client's own text (Flash judges presets): without the NUL characters
-            # PostgreSQL refuses, which would drop the record.
-            "preset": None if preset is None else str(preset).replace("\x00", "")[:32],
+            # PostgreSQL refuses, which would drop the record, nor lone surrogates (a
+            # JSON escape with no UTF-8 form), which held up the writer's whole batch.
+            "preset": None if preset is None else storable(str(preset))[:32],
             "created_at": started_at,
             "request_id": (getattr(request, "request_id", "") or "")[:128],
             "is_test": getattr(api_key, "environment", "live") == "test",

@@ -583,17 +583,17 @@ def reload_failed(event: StripeEvent, intent: dict) -> str:
     return f"auto-reload {reload.pk} failed: {error}; auto-reload turned off"
 
 
-def without_nul(value: Any) -> Any:
-    """`value` with the NUL characters of its strings (keys included) dropped:
-    PostgreSQL's jsonb and text hold none, and a stored event must not fail on one (a
-    customer's name typed with it), or its grant would wait on a delivery that never
-    succeeds."""
+def storable(value: Any) -> Any:
+    """`value` with the NUL characters and lone surrogates (a legal JSON escape with no
+    UTF-8 form) of its strings (keys included) dropped: PostgreSQL's jsonb and text
+    hold neither, and a stored event must not fail on one (a customer's name typed with
+    it), or its grant would wait on a delivery that never succeeds."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_nul(item) for item in value]
+        return [storable(item) for item in value]
     return value
 
 
@@ -603,7 +603,7 @@ def receive(event: dict) -> dict[str, bool]:
     stored and run, in one transaction."""
     if not wanted(event):
         return {"received": True, "ignored": True}
-    event = without_nul(event)
+    event = storable(event)
     with transaction.atomic():
         row, created = StripeEvent.objects.get_or_create(
             stripe_id=event["id"],

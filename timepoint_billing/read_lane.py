@@ -45,11 +45,11 @@ from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.log import log_response
-from rest_framework.renderers import JSONRenderer
 
 from apikeys.authentication import API_KEY_PREFIXES
 from core.logs import request_id_var
 from core.middleware import request_id_of
+from core.renderers import JSONRenderer
 from gateway.authentication import BearerAuthentication
 from gateway.middleware import finish_limits
 from metering.recording import Stopwatch, record

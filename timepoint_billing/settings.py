@@ -495,7 +495,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.authentication.BearerAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.permissions.IsCaller"],
     "DEFAULT_THROTTLE_CLASSES": ["gateway.throttling.TierRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.request_json.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.FallbackContentNegotiation",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",

@@ -61,6 +61,10 @@ FORWARDED_RESPONSE_HEADERS = (
     "Vary",
 )
 
+# The wait a relayed 429 names when its upstream named none: every 429 carries
+# Retry-After (CONTRACT.md §3), or a client's retry loop has nothing to wait for.
+UPSTREAM_RETRY_AFTER = "5"
+
 # How much of an upstream error body goes to the log (never to the client).
 LOGGED_BODY_CHARS = 2000
 
@@ -270,4 +274,6 @@ def relayed_response(service: str, response: UpstreamResponse) -> HttpResponse:
     for name in FORWARDED_RESPONSE_HEADERS:
         if name in response.headers:
             relayed[name] = response.headers[name]
+    if relayed.status_code == 429 and "Retry-After" not in relayed:
+        relayed["Retry-After"] = UPSTREAM_RETRY_AFTER
     return mark_relayed(relayed)

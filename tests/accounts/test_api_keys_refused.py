@@ -42,3 +42,18 @@ def test_it_tells_a_key_holder_which_credential_to_send_instead(alice_key):
     assert response.status_code == 403
     message = response.json()["error"]["message"]
     assert "Auth0 access token" in message and "tp_sess_" in message
+
+
+@pytest.mark.parametrize(("method", "path"), [("post", "/api/v1/auth/login"), ("get", "/api/v1/auth/me"),
+                                              ("post", "/api/v1/auth/logout")])
+def test_a_refused_key_is_limited_like_every_counted_request(alice_key, method, path):
+    # CONTRACT.md §5: every authenticated request counts; responses carry the limit's
+    # headers, and past the limit the answer is 429 with Retry-After (as on /keys*).
+    client = Client(headers=bearer(alice_key))
+    for left in range(9, -1, -1):  # the free tier's 10 a minute
+        response = getattr(client, method)(path)
+        assert response.status_code == 403
+        assert response["X-RateLimit-Remaining"] == str(left)
+        assert response["RateLimit"].startswith(f'"minute";r={left};')
+    limited = getattr(client, method)(path)
+    assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1

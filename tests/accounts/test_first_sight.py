@@ -58,7 +58,17 @@ def test_it_keeps_a_profile_it_cannot_store_whole_cut_to_fit(auth0, flash):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("sub", ["auth0|" + "s" * 300, "auth0|nul\x00sub"])
+def test_it_keeps_a_profile_holding_a_lone_surrogate_without_it(auth0, flash):
+    # A lone surrogate is a legal JSON escape with no UTF-8 form: PostgreSQL cannot be
+    # sent it, and every request of that person was a 500.
+    response = me(auth0.mint("auth0|odd", name="Ada\ud800 Lovelace", email="ada\udfff@example.com"))
+    assert response.status_code == 200, response.content
+    account = Account.objects.get(external_id="auth0|odd")
+    assert (account.display_name, account.email) == ("Ada Lovelace", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sub", ["auth0|" + "s" * 300, "auth0|nul\x00sub", "auth0|lone\ud800surrogate"])
 def test_it_refuses_a_subject_it_cannot_keep(auth0, flash, sub):
     response = me(auth0.mint(sub))
     assert response.status_code == 401

@@ -123,3 +123,13 @@ def test_it_needs_a_credential(client, db):
     response = client.post("/api/v1/keys", {"name": "k", "environment": "live"}, content_type="application/json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+# A lone surrogate is a legal JSON escape but has no UTF-8 form: echoed in the error
+# message it made the answer unrenderable (a 500). json.dumps writes it as the escape.
+def test_it_refuses_a_lone_surrogate_with_400_not_500(as_alice):
+    body = '{"name": "k", "environment": "\\ud800"}'
+    response = as_alice.post("/api/v1/keys", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert not APIKey.objects.exists()

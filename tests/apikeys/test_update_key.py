@@ -79,3 +79,15 @@ def test_a_new_expiry_applies_to_the_cached_key_at_once(as_alice, alice):
     with time_machine.travel(soon + timedelta(seconds=1)):
         response = as_key.get("/api/v1/credits/balance")
     assert response.status_code == 401
+
+
+def test_it_refuses_a_field_named_with_a_lone_surrogate_with_400_not_500(as_alice, alice):
+    # The refusal names the unchangeable field; a lone surrogate (a legal JSON escape with
+    # no UTF-8 form) in that name made the answer unrenderable, a 500.
+    key, _ = create_key(alice, "k", "live")
+    response = as_alice.patch(f"/api/v1/keys/{key.pk}", data='{"name": "new", "\\ud800": 1}',
+                              content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    key.refresh_from_db()
+    assert key.name == "k"

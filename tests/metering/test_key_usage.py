@@ -90,3 +90,20 @@ def test_an_api_key_may_not_read_usage(alice, make_key):
         pytest.skip("API-key authentication is not on this branch yet (keys issue)")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys/{id}/usage", "/api/v1/usage"])
+def test_an_api_key_refused_here_is_limited_like_every_counted_request(alice, make_key, path):
+    # CONTRACT.md §5: every authenticated request counts; responses carry the limit's
+    # headers, and past the limit the answer is 429 with Retry-After (as on /keys*).
+    token = "tp_live_" + "b" * 32
+    key = make_key(alice)
+    key.key_hash, key.prefix = hashlib.sha256(token.encode()).hexdigest(), token[:16]
+    key.save()
+    client = Client(headers=bearer(token))
+    for left in range(9, -1, -1):  # the free tier's 10 a minute
+        response = client.get(path.format(id=key.id))
+        assert response.status_code == 403
+        assert response["X-RateLimit-Remaining"] == str(left) and "RateLimit-Policy" in response
+    limited = client.get(path.format(id=key.id))
+    assert limited.status_code == 429 and int(limited["Retry-After"]) >= 1

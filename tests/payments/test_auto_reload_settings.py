@@ -68,3 +68,12 @@ def test_it_takes_back_the_object_it_answered_ignoring_what_billing_sets(as_alic
     response = as_alice.put(AUTO_RELOAD, sent, content_type="application/json")
     assert response.status_code == 200
     assert response.json() == {**read, "threshold": 40}
+
+
+@pytest.mark.parametrize("body", ['{"package": "\\ud800"}', '{"threshold": 5, "\\ud800": 1}'])
+def test_it_refuses_a_lone_surrogate_with_400_not_500(as_alice, alice, body):
+    # A legal JSON escape with no UTF-8 form, echoed in the refusal: it was a 500.
+    response = as_alice.put(AUTO_RELOAD, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert not AutoReload.objects.filter(account=alice).exclude(threshold=20).exists()

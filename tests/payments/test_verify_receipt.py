@@ -56,7 +56,7 @@ def test_it_grants_a_production_transaction_with_the_default_app_store_id(as_ali
     assert response.json() == {"granted": True, "credits": 100, "transaction_id": "2000000099"}
 
 
-@pytest.mark.parametrize("transaction_id", ["9" * 300, "2000\x00001"])
+@pytest.mark.parametrize("transaction_id", ["9" * 300, "2000\x00001", "2000\ud800001"])
 def test_it_refuses_a_transaction_id_no_grant_can_be_kept_under(as_alice, chain, transaction_id):
     response = _post(as_alice, {"signed_transaction": chain.sign(transaction_id=transaction_id)})
     assert response.status_code == 400

@@ -127,3 +127,12 @@ def test_it_grants_an_event_whose_payload_holds_a_nul_character(alice, flash, st
     response = post_event(stripe_api.event("checkout.session.completed", session))
     assert response.status_code == 200, response.content
     assert CreditGrant.objects.get().amount == 100
+
+
+def test_it_grants_an_event_whose_payload_holds_a_lone_surrogate(alice, flash, stripe_api, post_event):
+    # "\ud800" is a legal JSON escape that jsonb refuses (and UTF-8 cannot encode): the
+    # paid event must not fail to be stored for a customer's name holding one.
+    session = completed_session(alice, customer_details={"name": "Ada\ud800 Lovelace"})
+    response = post_event(stripe_api.event("checkout.session.completed", session))
+    assert response.status_code == 200, response.content
+    assert CreditGrant.objects.get().amount == 100

@@ -67,6 +67,16 @@ def test_it_records_a_generation_whose_preset_holds_a_nul_character(as_alice, fl
     assert (record.preset, record.status_code) == ("hyper", response.status_code)
 
 
+def test_it_records_a_generation_whose_preset_holds_a_lone_surrogate(as_alice, flash):
+    # "\ud800" is a legal JSON escape with no UTF-8 form: the record could not be sent to
+    # PostgreSQL, and the batch it was in stayed queued, every later record behind it.
+    response = post(as_alice, {"query": "x", "preset": "hyper\ud800"})
+    assert post(as_alice, {"query": "x", "preset": "hyper"}).status_code == 200
+    flush_usage()
+    assert sorted(UsageRecord.objects.values_list("preset", "status_code")) == sorted(
+        [("hyper", response.status_code), ("hyper", 200)])
+
+
 def test_the_balance_it_checks_reaches_the_low_credit_alert(as_alice, alice, flash):
     flash.balances[alice.flash_user_id] = 5  # enough for hyper, below the low balance
     assert post(as_alice, {"query": "x", "preset": "hyper"}).status_code == 200

@@ -99,3 +99,17 @@ def test_a_relayed_body_never_carries_billings_keys(as_alice, flash, settings):
     body = response.content.decode()
     assert settings.FLASH_SERVICE_KEY not in body and settings.FLASH_ADMIN_KEY not in body
     assert response.json() == {"detail": "bad key [redacted] for user", "admin": "[redacted]"}
+
+
+def test_an_upstreams_429_is_passed_on_with_a_retry_after(as_alice, flash, clockchain, client):
+    # CONTRACT.md §3: a 429 comes with Retry-After; an upstream that rate-limits without
+    # naming a wait leaves the client nothing to wait for, or a retry loop at full speed.
+    flash.fail(429, path="credits/balance", body={"detail": "slow down"})
+    flash.fail(429, path="generate/sync", body={"detail": "slow down"})
+    clockchain.fail(429, path="today", body={"detail": "slow down"})
+
+    for response in (as_alice.get("/api/v1/credits/balance"), generate(as_alice), client.get("/api/v1/today")):
+        assert response.status_code == 429
+        assert response.json() == {"detail": "slow down"}  # status and body as the upstream's
+        assert int(response["Retry-After"]) >= 1
+
