@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.request_json import is_utf8
+from core.request_json import is_utf8, storable
 from upstreams import flash
 
 from .models import Account
@@ -28,8 +28,7 @@ def _name(value: str) -> str:
     """A display name as it can be stored: NUL characters (which PostgreSQL text cannot
     hold) dropped, cut to its column. It is the identity provider's, often the person's
     own typing: a first request must not fail on it."""
-    value = value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")  # lone surrogates too
-    return value[:Account._meta.get_field("display_name").max_length]
+    return storable(value)[:Account._meta.get_field("display_name").max_length]
 
 
 def storable_email(value: str) -> str:

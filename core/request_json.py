@@ -71,6 +71,13 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def storable(text: str) -> str:
+    """`text` as PostgreSQL can keep it: without NUL characters (text and jsonb hold
+    none) and lone surrogates (no UTF-8 form), both of which a client may send as JSON
+    escapes."""
+    return text.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser reading through `loads`."""
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apikeys.authentication import presented_key
 from core.context import context
+from core.request_json import storable
 
 from .writer import failures, usage_writer
 
@@ -51,11 +52,6 @@ def endpoint_of(request: HttpRequest, status_code: int | None = None) -> str:
         return UNMATCHED
     route = route.lstrip("^").replace("$", "").replace("\\Z", "")
     return "/" + _CONVERTER.sub(r"<\1>", route)
-
-
-def storable(text: str) -> str:
-    """`text` as PostgreSQL can keep it: without NUL characters and lone surrogates."""
-    return text.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
 
 
 def _caller(request: HttpRequest, status_code: int) -> tuple[Any, Any]:

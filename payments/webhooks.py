@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from core import request_json
 from core.catalog import PACKAGES, Plan, PlanTerms, package_for_price, plan_for_price
 from upstreams import stripe as stripe_api
 
@@ -589,7 +590,7 @@ def storable(value: Any) -> Any:
     hold neither, and a stored event must not fail on one (a customer's name typed with
     it), or its grant would wait on a delivery that never succeeds."""
     if isinstance(value, str):
-        return value.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+        return request_json.storable(value)
     if isinstance(value, dict):
         return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
