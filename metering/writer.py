@@ -232,6 +232,14 @@ class UsageWriter:
             log.exception("usage writer stopped: %s records could not be stored", self.pending())
 
 
+# A row refused: by the database (a foreign key, a uid stored twice), or by the driver
+# before it could be sent (a value with no form PostgreSQL takes: UnicodeEncodeError,
+# a ValueError; an object it cannot adapt, a TypeError). Either is that row's, not the
+# batch's: left unsorted it would stay at the head of the queue, every later record
+# waiting behind it.
+_REFUSED = (DatabaseError, ValueError, TypeError)
+
+
 def _copy(batch: list[dict[str, Any]]) -> bool:
     """PostgreSQL: the batch in one COPY, in its own transaction; False, with nothing
     stored, when the database refuses a row (a uid already stored by a batch retried
@@ -254,7 +262,7 @@ def _copy(batch: list[dict[str, Any]]) -> bool:
                                     for field in fields])
     except (OperationalError, InterfaceError):
         raise
-    except DatabaseError:  # foreign keys are checked at the commit: a refusal comes here too
+    except _REFUSED:  # foreign keys are checked at the commit: a refusal comes here too
         return False
     return True
 
@@ -262,7 +270,7 @@ def _copy(batch: list[dict[str, Any]]) -> bool:
 def _store(batch: list[dict[str, Any]]) -> int:
     """The batch in one COPY (PostgreSQL), else one multi-row INSERT that skips uids
     already stored. Connection failures propagate (the batch is retried); a batch the
-    database refuses for some row is stored row by row instead."""
+    database (or the driver) refuses for some row is stored row by row instead."""
     from .models import UsageRecord
 
     if _copy(batch):
@@ -274,7 +282,7 @@ def _store(batch: list[dict[str, Any]]) -> int:
         stored = len(records)
     except (OperationalError, InterfaceError):
         raise
-    except DatabaseError:
+    except _REFUSED:
         stored = 0
         for record in records:
             try:
@@ -283,7 +291,7 @@ def _store(batch: list[dict[str, Any]]) -> int:
                 stored += 1
             except (OperationalError, InterfaceError):
                 raise
-            except DatabaseError:
+            except _REFUSED:
                 failures.increment()
                 log.exception("usage record %s refused by the database; dropped", record.request_id or record.uid)
     return stored

@@ -84,6 +84,24 @@ def test_a_record_the_database_refuses_does_not_hold_up_its_batch(alice, caplog)
     assert "usage record gone refused by the database" in caplog.text
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_record_the_driver_cannot_send_does_not_hold_up_its_batch(alice, caplog):
+    """A value with no form the database can be sent (a lone surrogate, which a client
+    may escape in JSON, had one way in): that record is dropped, logged and counted; the
+    others are stored, and nothing stays queued behind it."""
+    refused_before = failures.value
+    rows = [_row("kept-0", account_id=alice.pk), _row("unsendable", account_id=alice.pk, preset="\ud800"),
+            _row("kept-1", account_id=alice.pk)]
+    with caplog.at_level(logging.ERROR, logger="metering.writer"):
+        for row in rows:
+            usage_writer.submit(row)
+        flush_usage()
+    assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == ["kept-0", "kept-1"]
+    assert usage_writer.pending() == 0
+    assert failures.value == refused_before + 1
+    assert "usage record unsendable refused by the database" in caplog.text
+
+
 @pytest.mark.django_db
 def test_a_full_queue_drops_new_records_and_says_so(as_alice, settings, caplog):
     settings.USAGE_QUEUE_LIMIT = 3
