@@ -221,10 +221,16 @@ class GenerationView(FlashRelayView):
         """The preset's price in Flash's cost table; None when the table cannot be read
         or does not price the preset (Flash judges a preset billing does not know, and
         refuses what cannot be paid itself). A key with a monthly budget spends only
-        priced presets (400 otherwise): an unpriced generation would pass its budget."""
+        priced presets (400 otherwise; 503 while the table cannot be read): an unpriced
+        generation would pass its budget."""
         try:
             costs = flash.get_costs()
         except transport.UpstreamError:
+            if budgeted:
+                # Unpriced, it would reserve nothing and count as free against the
+                # budget while Flash charged it: a budget must bound what is spent.
+                raise APIError(503, "upstream_unavailable", "Flash's cost table cannot be read, and a key with a "
+                               "monthly budget generates only what can be priced; try again shortly.") from None
             # Without a cost table billing cannot pre-check; Flash still refuses (402) itself.
             log.warning("no cost table; generation goes to Flash without a balance pre-check")
             return None

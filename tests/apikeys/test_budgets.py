@@ -54,6 +54,20 @@ def test_a_budgeted_key_spends_only_presets_the_cost_table_prices(alice, flash, 
     assert generate(client).json()["error"]["code"] == "budget_exceeded"  # a priced one meets the budget
 
 
+def test_a_budgeted_key_does_not_generate_while_the_cost_table_cannot_be_read(alice, flash):
+    # Unpriced, the generation would reserve nothing and be recorded against the budget
+    # as free while Flash charged it: the budget would no longer bound the spending.
+    _, client = budgeted(alice, 100)
+    flash.fail(503, path="credits/costs")
+
+    refused = generate(client)
+
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "upstream_unavailable"
+    assert (refused["X-Credits-Spent"], refused["X-Budget-Remaining"]) == ("0", "100")
+    assert flash.received(GENERATE) == []
+
+
 def test_a_key_without_a_budget_leaves_an_unpriced_preset_to_flash(alice, flash):
     _, plaintext = create_key(alice, "no budget", "live")
 
