@@ -22,7 +22,7 @@ from django.core.cache import cache
 
 from core.cache import quietly
 from core.errors import APIError
-from core.request_json import is_utf8
+from core.request_json import is_storable
 
 log = logging.getLogger("accounts.auth0")
 
@@ -176,6 +176,6 @@ def verify(token: str) -> dict[str, Any]:
     if not isinstance(claims.get("sub"), str) or not claims["sub"]:
         raise InvalidToken("The token has no subject.")
     sub = claims["sub"]
-    if len(sub) > MAX_SUBJECT_CHARS or "\x00" in sub or not is_utf8(sub):
+    if len(sub) > MAX_SUBJECT_CHARS or not is_storable(sub):
         raise InvalidToken("The token's subject is longer than any account's or holds NUL or a lone surrogate.")
     return claims

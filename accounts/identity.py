@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.request_json import is_utf8, storable
+from core.request_json import is_storable, storable
 from upstreams import flash
 
 from .models import Account
@@ -25,16 +25,16 @@ def _claim(claims: dict[str, Any], name: str) -> str:
 
 
 def _name(value: str) -> str:
-    """A display name as it can be stored: NUL characters (which PostgreSQL text cannot
-    hold) dropped, cut to its column. It is the identity provider's, often the person's
-    own typing: a first request must not fail on it."""
+    """A display name as it can be stored: what PostgreSQL cannot hold dropped
+    (core.request_json.storable), cut to its column. It is the identity provider's,
+    often the person's own typing: a first request must not fail on it."""
     return storable(value)[:Account._meta.get_field("display_name").max_length]
 
 
 def storable_email(value: str) -> str:
     """An email as it can be stored (Account's and Django's user's), or none: cut to
     fit it would be someone else's."""
-    if "\x00" in value or not is_utf8(value) or len(value) > Account._meta.get_field("email").max_length:
+    if not is_storable(value) or len(value) > Account._meta.get_field("email").max_length:
         return ""
     return value
 

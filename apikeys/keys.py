@@ -147,9 +147,7 @@ def update_key(key: APIKey, changes: dict) -> APIKey:
     with transaction.atomic():
         # Locked as roll_key locks it, and read again: a roll committed since `key` was
         # read is seen (409 for its expiry put off), never overwritten by this change.
-        now = APIKey.objects.select_for_update().values(*UPDATABLE, "replaced_by_id").get(pk=key.pk)
-        for name, value in now.items():
-            setattr(key, name, value)
+        key.refresh_from_db(from_queryset=APIKey.objects.select_for_update(), fields=[*UPDATABLE, "replaced_by"])
         if "expires_at" in changes and (refusal := rolled_expiry_refusal(key, changes["expires_at"])):
             raise APIError(409, "conflict", refusal)
         # The chain's counter is kept only while the key has a budget: one set where there

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import APIError
-from core.permissions import CountedFirst, IsHuman
+from core.permissions import IsHuman
 from core.schema import error_response as error
 
 from . import budgets, keys
@@ -52,7 +52,7 @@ def _own_key(request: Request, key_id: UUID, *, active: bool = False) -> APIKey:
     return key
 
 
-class KeysView(CountedFirst, APIView):
+class KeysView(APIView):
     permission_classes = [IsHuman]
 
     @extend_schema(
@@ -98,7 +98,7 @@ class KeysView(CountedFirst, APIView):
         return Response(CreatedKeySerializer(budgets.with_spending([key])[0]).data, status=201)
 
 
-class KeyView(CountedFirst, APIView):
+class KeyView(APIView):
     permission_classes = [IsHuman]
 
     @extend_schema(
@@ -135,7 +135,7 @@ class KeyView(CountedFirst, APIView):
         return Response(KeySerializer(budgets.with_spending([key])[0]).data)
 
 
-class RollKeyView(CountedFirst, APIView):
+class RollKeyView(APIView):
     permission_classes = [IsHuman]
 
     @extend_schema(

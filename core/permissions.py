@@ -19,8 +19,9 @@ class IsCaller(BasePermission):
 def refuse(request: Request, view: object, message: str) -> None:
     """403 for a caller the view is not for. The request was counted when its credential
     was admitted: its limit answers first (429 past it) and the refusal carries the
-    X-RateLimit-* headers, like every counted request, on every view, CountedFirst or
-    not (DRF checks permissions before throttles)."""
+    X-RateLimit-* headers, like every counted request (DRF checks permissions before
+    throttles, so the refusal runs them itself), class-based views and function views
+    alike."""
     check_throttles = getattr(view, "check_throttles", None)
     if check_throttles is not None:
         check_throttles(request)
@@ -49,16 +50,3 @@ class IsAuth0Caller(IsCaller):
         if getattr(request.auth, "kind", None) != AUTH0:
             refuse(request, view, "Log in with an Auth0 access token, not a session token or API key.")
         return True
-
-
-class CountedFirst:
-    """A view mixin: throttle before permissions, so that an API key refused by a
-    view for people (IsHuman: 403) still counts toward its requests per minute like
-    every authenticated request."""
-
-    def check_permissions(self, request: Request) -> None:
-        super().check_throttles(request)
-        super().check_permissions(request)
-
-    def check_throttles(self, request: Request) -> None:
-        """Done in check_permissions, before them."""

@@ -61,9 +61,12 @@ def loads(data: bytes | str, encoding: str = "utf-8") -> Any:
     return value
 
 
-def is_utf8(text: str) -> bool:
-    """Whether `text` has a UTF-8 form (PostgreSQL can be sent it): a lone surrogate,
-    a legal JSON escape ("\\ud800"), has none."""
+def is_storable(text: str) -> bool:
+    """Whether PostgreSQL can keep `text` as it is: no NUL character (text and jsonb
+    hold none) and a UTF-8 form (a lone surrogate, a legal JSON escape "\\ud800", has
+    none)."""
+    if "\x00" in text:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

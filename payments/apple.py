@@ -25,7 +25,7 @@ from django.db import transaction
 from accounts.models import Account
 from core.catalog import APPLE_PRODUCTS
 from core.errors import APIError
-from core.request_json import is_utf8
+from core.request_json import is_storable
 from upstreams import apple as apple_api
 
 from . import grants
@@ -57,7 +57,7 @@ MAX_TRANSACTION_ID = 200
 
 
 def _purchase(transaction_id: str, product_id: str, quantity: object, environment: str) -> Purchase:
-    if len(transaction_id) > MAX_TRANSACTION_ID or "\x00" in transaction_id or not is_utf8(transaction_id):
+    if len(transaction_id) > MAX_TRANSACTION_ID or not is_storable(transaction_id):
         raise invalid("The purchase's transaction id is not one Apple gives.")
     credits = APPLE_PRODUCTS.get(product_id)
     if credits is None:

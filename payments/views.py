@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from core import request_json
 from core.catalog import APPLE_PRODUCTS, CURRENCY, PACKAGES, PLANS
 from core.errors import APIError
-from core.permissions import CountedFirst, IsHuman
+from core.permissions import IsHuman
 
 from . import apple, autoreload, checkout, webhooks
 from .models import StripeEvent
@@ -69,7 +69,7 @@ class PlansView(APIView):
         })
 
 
-class SignedInView(CountedFirst, APIView):
+class SignedInView(APIView):
     """Money and payment settings are for signed-in people only: an API key is refused
     with 403 (CONTRACT.md §5); a billing-portal URL in a leaked key's hands could
     cancel the plan or change the card. Every authenticated billing route is one. The

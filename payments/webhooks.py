@@ -584,7 +584,7 @@ def reload_failed(event: StripeEvent, intent: dict) -> str:
     return f"auto-reload {reload.pk} failed: {error}; auto-reload turned off"
 
 
-def storable(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     """`value` with the NUL characters and lone surrogates (a legal JSON escape with no
     UTF-8 form) of its strings (keys included) dropped: PostgreSQL's jsonb and text
     hold neither, and a stored event must not fail on one (a customer's name typed with
@@ -592,9 +592,9 @@ def storable(value: Any) -> Any:
     if isinstance(value, str):
         return request_json.storable(value)
     if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable(item) for item in value]
+        return [_storable(item) for item in value]
     return value
 
 
@@ -604,7 +604,7 @@ def receive(event: dict) -> dict[str, bool]:
     stored and run, in one transaction."""
     if not wanted(event):
         return {"received": True, "ignored": True}
-    event = storable(event)
+    event = _storable(event)
     with transaction.atomic():
         row, created = StripeEvent.objects.get_or_create(
             stripe_id=event["id"],
