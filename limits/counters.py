@@ -26,6 +26,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from redis.exceptions import NoScriptError
 
+from limits.batching import Batcher, under_gevent
+
 log = logging.getLogger("limits.counters")
 TAG = "{limits}"
 # The length of every counting window: requests per minute, failed authentications.
@@ -106,8 +108,9 @@ class Ask:
 class RedisCounters:
     """The scripts on the django-redis cache's own connection pool."""
 
-    def __init__(self, cache: Any) -> None:
+    def __init__(self, cache: Any, batcher: Batcher | None = None) -> None:
         self.cache = cache
+        self.batcher = batcher
 
     def _redis(self) -> Any:
         return self.cache.client.get_client(write=True)
@@ -115,7 +118,10 @@ class RedisCounters:
     def _call(self, *command: Any) -> Any:
         """One command on a pooled connection, its reply read, retried on a broken
         connection as redis-py does; without the client's layers around it (command
-        wrappers, response callbacks, metrics), which cost as much as the round trip."""
+        wrappers, response callbacks, metrics), which cost as much as the round trip.
+        Under gevent, in one write with other requests' commands (limits/batching.py)."""
+        if self.batcher is not None:
+            return self.batcher.call(*command)
         pool = self._redis().connection_pool
         connection = pool.get_connection()
 
@@ -382,13 +388,18 @@ class LocalCounters:
 # One cache object for every greenlet and thread of this process. Django keeps one per
 # thread, which under gevent is one per greenlet, i.e. per client connection: a new
 # django-redis client (about 0.1 ms) for each of a thousand streams opened at once.
-# The connection pool behind it is shared either way.
+# The connection pool behind it is shared either way. Beside it, under gevent, the one
+# batcher of the process for that cache's pool.
 _shared: list[Any] = []
 
 
-def _default_cache() -> Any:
+def _default_cache() -> tuple[Any, bool, Batcher | None]:
     if not _shared:
-        _shared.append(caches.create_connection(DEFAULT_CACHE_ALIAS))
+        cache = caches.create_connection(DEFAULT_CACHE_ALIAS)
+        client = getattr(cache, "client", None)
+        redis = hasattr(client, "get_client") and hasattr(cache, "make_key")
+        batcher = Batcher(client.get_client(write=True).connection_pool) if redis and under_gevent() else None
+        _shared.append((cache, redis, batcher))
     return _shared[0]
 
 
@@ -400,8 +411,5 @@ def _forget_shared_cache(setting: str, **kwargs: object) -> None:
 
 def counters() -> RedisCounters | LocalCounters:
     """The counters of the default cache as configured now."""
-    cache = _default_cache()
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client") and hasattr(cache, "make_key"):
-        return RedisCounters(cache)
-    return LocalCounters(cache)
+    cache, redis, batcher = _default_cache()
+    return RedisCounters(cache, batcher) if redis else LocalCounters(cache)
