@@ -35,15 +35,17 @@ PIECES: list[tuple[str, str, tuple[str, ...]]] = [
      "resolving and DRF; the views' own code", "WholeBodies.__call__ (",
      ("BearerAuthentication.authenticate (", "send (upstreams/transport.py)", "Slot.release (",
       "record (metering/recording.py)", "GenerationView.prepare (", "EventRelay.__iter__ (")),
-    ("the admission: authentication and one Redis round trip (admit.lua)", "BearerAuthentication.authenticate (",
+    ("the admission: authentication, its Redis command (admit.lua) awaited", "BearerAuthentication.authenticate (",
      ()),
     ("a generation's balance pre-check (a Flash call)", "GenerationView.prepare (", ()),
     ("the upstream call (the read, or opening the stream at Flash)", "send (upstreams/transport.py)",
      ("GenerationView.prepare (",)),
-    ("the slot's release (one Redis round trip)", "Slot.release (", ()),
+    ("the slot's release, its Redis command awaited", "Slot.release (", ()),
     ("the usage record, queued", "record (metering/recording.py)", ()),
     ("handing on stream events", "EventRelay.__iter__ (", ()),
     ("the usage writer's batched INSERTs (its own greenlet)", "UsageWriter._run (", ()),
+    ("the Redis exchanges: the commands of the requests waiting together, in one write (limits/batching.py, "
+     "its own greenlet)", "Batcher._send_waiting (", ()),
 ]
 # Samples of threads waiting in gevent's thread pool (the DNS resolver's) are not work.
 IDLE = ("acquire_with_timeout (gevent/_threading.py)",)
@@ -118,6 +120,8 @@ def report(busy: int, counts: dict[str, int], writes: int, what: str) -> None:
     for label, _, _ in PIECES:
         if counts.get(label):
             print(f"  {100 * counts[label] / max(1, busy):5.1f} %  {label}")
+    other = busy - sum(counts.values())
+    print(f"  {100 * other / max(1, busy):5.1f} %  none of these (gevent's loop between greenlets, ...)")
     print(f"  of all of it, {100 * writes / max(1, busy):.1f} % in socket writes (each wakes Redis, Flash or the "
           f"client)")
 
