@@ -44,6 +44,7 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
+from django.utils.cache import patch_vary_headers
 from django.utils.log import log_response
 
 from apikeys.authentication import API_KEY_PREFIXES
@@ -138,7 +139,10 @@ class ReadLane:
         finish_limits(request, response)
         self.common.process_response(request, response)  # Content-Length
         record(request, response.status_code, watch.started_at, watch.elapsed)
-        self.cors.add_response_headers(request, response)
+        # corsheaders' add_response_headers without its look for an Origin (the lane
+        # takes no request that has one), which builds `request.headers` for that alone.
+        if self.cors.is_enabled(request):
+            patch_vary_headers(response, ("origin",))
         self.frame_options.process_response(request, response)
         self.security.process_response(request, response)
         response["X-Request-ID"] = request.request_id
